@@ -1,0 +1,7 @@
+"""Allows `python -m bridge`, the same as the `email-wiki-bridge` command."""
+
+import sys
+
+from bridge.cli import main
+
+sys.exit(main())

@@ -1,0 +1,117 @@
+"""The `email-wiki-bridge` command: `once`, `run` and `check`.
+
+Exit codes: 0 success, 1 a mailbox or the wiki failed (the others still ran), 2 bad configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import structlog
+
+from bridge import __version__
+from bridge.config import Settings, load_settings
+from bridge.daemon import Daemon, run_pass
+from bridge.errors import BridgeError, ConfigError
+from bridge.imap import ImapMailbox
+from bridge.logs import configure_logging
+from bridge.state import SqliteStateStore
+from bridge.wiki import WikiClient
+
+DEFAULT_CONFIG = Path("/etc/email-wiki-bridge/config.toml")
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+log = structlog.get_logger("bridge.cli")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="email-wiki-bridge", description="Publish team mailboxes as thread pages on a MediaWiki."
+    )
+    parser.add_argument(
+        "--config", type=Path, default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})"
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("once", help="run one sync pass over every mailbox and exit")
+    commands.add_parser("run", help="run as a daemon, polling every mailbox at its poll_interval")
+    commands.add_parser("check", help="validate the config and log in to every mailbox and the wiki")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script and of `python -m bridge`; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"email-wiki-bridge: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(settings.log)
+    for warning in settings.warnings:
+        log.warning("config.warning", detail=warning)
+    if args.command == "check":
+        return _check(settings)
+    try:
+        state = SqliteStateStore(settings.state.path)
+    except BridgeError as exc:
+        print(f"email-wiki-bridge: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        if args.command == "once":
+            return _once(settings, state)
+        Daemon(settings, state).run()
+        return EXIT_OK
+    finally:
+        state.close()
+
+
+def _once(settings: Settings, state: SqliteStateStore) -> int:
+    exit_code = EXIT_OK
+    for mailbox in settings.mailboxes:
+        result = run_pass(mailbox, settings, state)
+        if result is None:
+            print(f"{mailbox.name}: FAILED (see the log)")
+            exit_code = EXIT_FAILED
+            continue
+        print(
+            f"{mailbox.name}: {result.published} published, {result.duplicates} already known, "
+            f"{result.failed} failed; {len(result.pages_created)} pages created, "
+            f"{len(set(result.pages_extended))} extended"
+        )
+    return exit_code
+
+
+def _check(settings: Settings) -> int:
+    failures = 0
+    print(f"ok    config: {len(settings.mailboxes)} mailbox(es)")
+    wiki = WikiClient(settings.wiki)
+    try:
+        wiki.login()
+        rights = sorted({"edit", "createpage", "bot"} & wiki.rights)
+        print(f"ok    wiki: logged in to {wiki.site_name()} as {wiki.username} (rights: {', '.join(rights)})")
+        missing = {"edit", "createpage"} - wiki.rights
+        if missing:
+            failures += 1
+            print(
+                f"FAIL  wiki: the account lacks the rights {', '.join(sorted(missing))}; "
+                "grant them to the bot password on Special:BotPasswords"
+            )
+    except BridgeError as exc:
+        failures += 1
+        print(f"FAIL  wiki: {exc}")
+    finally:
+        wiki.close()
+    for mailbox in settings.mailboxes:
+        try:
+            with ImapMailbox(mailbox) as imap:
+                counts = [f"{folder} ({imap.select(folder).exists})" for folder in mailbox.folders]
+            print(
+                f"ok    mailbox {mailbox.name}: logged in as {mailbox.username}; folders {', '.join(counts)}"
+            )
+        except BridgeError as exc:
+            failures += 1
+            print(f"FAIL  mailbox {mailbox.name}: {exc}")
+    return EXIT_FAILED if failures else EXIT_OK

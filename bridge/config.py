@@ -1,0 +1,366 @@
+"""TOML configuration -> validated, frozen settings; secrets read from files or the environment.
+
+Every problem is collected before reporting, each naming its key (`mailboxes[1].port: …`), so an
+admin fixes the file in one round. Nothing else in the bridge reads the environment or files
+for settings: the objects built here are passed down.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar, cast
+
+from bridge.errors import ConfigError
+
+Security = Literal["none", "starttls", "tls"]
+LogFormat = Literal["auto", "json", "console"]
+T = TypeVar("T")
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_TITLE_ILLEGAL = re.compile(r"[#<>\[\]|{}\x00-\x1f\x7f]")
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A password or token; its value never appears in repr, logs or exception text."""
+
+    value: str = field(repr=False)
+
+    def __str__(self) -> str:
+        return "********"
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """How a connection verifies its peer: certificates are checked unless `verify` is off."""
+
+    verify: bool = True
+    ca_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class WikiSettings:
+    """The MediaWiki the pages go to, and the bot-password login used for it."""
+
+    api_url: str
+    username: str
+    password: Secret
+    tls: TlsSettings
+    timeout: float = 30.0
+    maxlag: int = 5
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    """Where the state store lives."""
+
+    path: Path
+
+
+@dataclass(frozen=True)
+class MailboxSettings:
+    """One mailbox-to-space mapping: which IMAP account and folders feed which wiki pages."""
+
+    name: str
+    host: str
+    port: int
+    security: Security
+    username: str
+    password: Secret
+    folders: tuple[str, ...]
+    page_prefix: str
+    categories: tuple[str, ...]
+    tls: TlsSettings
+    poll_interval: int = 60
+    batch_size: int = 50
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """Log level and format (`auto`: JSON when stdout is not a terminal)."""
+
+    level: str = "info"
+    format: LogFormat = "auto"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole validated configuration."""
+
+    wiki: WikiSettings
+    state: StateSettings
+    mailboxes: tuple[MailboxSettings, ...]
+    log: LogSettings
+    warnings: tuple[str, ...] = ()
+
+
+class _Table:
+    """Reads typed values from one TOML table, recording every problem under its full key."""
+
+    def __init__(self, data: Mapping[str, Any], path: str, problems: list[str]) -> None:
+        self.data, self.path, self.problems = data, path, problems
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def problem(self, name: str, text: str) -> None:
+        self.problems.append(f"{self.key(name)}: {text}")
+
+    def get(
+        self, name: str, check: Callable[[Any], T | None], expected: str, default: T | None = None
+    ) -> T | None:
+        self.used.add(name)
+        if name not in self.data:
+            if default is None:
+                self.problem(name, f"is required ({expected})")
+            return default
+        value = check(self.data[name])
+        if value is None:
+            self.problem(name, f"must be {expected}")
+        return value
+
+    def optional(self, name: str, check: Callable[[Any], T | None], expected: str) -> T | None:
+        self.used.add(name)
+        if name not in self.data:
+            return None
+        value = check(self.data[name])
+        if value is None:
+            self.problem(name, f"must be {expected}")
+        return value
+
+    def finish(self) -> None:
+        for unknown in sorted(set(self.data) - self.used):
+            self.problem(unknown, "is not a known setting (check its spelling)")
+
+
+def _string(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _integer(low: int, high: int) -> Callable[[Any], int | None]:
+    def check(value: Any) -> int | None:
+        ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+        return cast(int, value) if ok else None
+
+    return check
+
+
+def _boolean(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _choice(*options: str) -> Callable[[Any], str | None]:
+    return lambda value: value if value in options else None
+
+
+def _string_list(value: Any) -> tuple[str, ...] | None:
+    if isinstance(value, list) and all(isinstance(item, str) and item.strip() for item in value):
+        return tuple(item.strip() for item in value)
+    return None
+
+
+def _page_prefix(value: Any) -> str | None:
+    text = _string(value)
+    if text is None or _TITLE_ILLEGAL.search(text) or text.startswith(("/", ":")) or text.endswith("/"):
+        return None
+    if any(part in {"", ".", ".."} for part in text.split("/")) or len(text.encode()) > 150:
+        return None
+    return text
+
+
+class _Loader:
+    def __init__(self, base_dir: Path, environ: Mapping[str, str]) -> None:
+        self.base_dir, self.environ = base_dir, environ
+        self.problems: list[str] = []
+        self.warnings: list[str] = []
+
+    def table(self, data: Any, path: str) -> _Table:
+        if not isinstance(data, dict):
+            self.problems.append(f"{path}: must be a table")
+            data = {}
+        return _Table(data, path, self.problems)
+
+    def path(self, raw: str) -> Path:
+        candidate = Path(raw).expanduser()
+        return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+    def secret(self, table: _Table, what: str) -> Secret:
+        """Read the secret named by `password_file` or `password_env`; exactly one must be set."""
+        file_name = table.optional("password_file", _string, "a file path")
+        env_name = table.optional("password_env", _string, "an environment variable name")
+        if "password" in table.data:
+            table.used.add("password")
+            table.problem(
+                "password", "secrets never go in the config file; use password_file or password_env"
+            )
+            return Secret("")
+        if file_name is None and env_name is None:
+            if "password_file" not in table.data and "password_env" not in table.data:
+                table.problem("password_file", f"set password_file or password_env for {what}")
+            return Secret("")
+        if file_name is not None and env_name is not None:
+            table.problem("password_env", "set only one of password_file and password_env")
+            return Secret("")
+        if env_name is not None:
+            if not self.environ.get(env_name):
+                table.problem("password_env", f"the environment variable {env_name} is not set or empty")
+                return Secret("")
+            return Secret(self.environ[env_name])
+        secret_path = self.path(cast(str, file_name))
+        try:
+            mode = secret_path.stat().st_mode
+            value = secret_path.read_text(encoding="utf-8").strip("\r\n")
+        except OSError as exc:
+            table.problem("password_file", f"cannot read {secret_path}: {exc.strerror}")
+            return Secret("")
+        if mode & (stat.S_IRGRP | stat.S_IROTH):
+            self.warnings.append(f"{table.key('password_file')}: {secret_path} is readable by other users")
+        if not value:
+            table.problem("password_file", f"{secret_path} is empty")
+        return Secret(value)
+
+    def tls(self, table: _Table, enabled: bool) -> TlsSettings:
+        verify = table.get("tls_verify", _boolean, "true or false", default=True)
+        ca_raw = table.optional("ca_file", _string, "a file path")
+        ca_file = self.path(ca_raw) if ca_raw else None
+        if ca_file is not None and not ca_file.is_file():
+            table.problem("ca_file", f"{ca_file} does not exist")
+        if enabled and verify is False:
+            self.warnings.append(f"{table.key('tls_verify')}: certificate verification is switched off")
+        return TlsSettings(verify=bool(verify), ca_file=ca_file)
+
+    def wiki(self, data: Any) -> WikiSettings:
+        table = self.table(data, "wiki")
+        api_url = table.get("api_url", _url, "an http:// or https:// URL ending in api.php") or ""
+        username = table.get("username", _string, "a bot-password login such as 'Bridge@bridge'") or ""
+        settings = WikiSettings(
+            api_url=api_url,
+            username=username,
+            password=self.secret(table, "the wiki"),
+            tls=self.tls(table, api_url.startswith("https://")),
+            timeout=float(
+                table.get("timeout", _integer(1, 600), "seconds between 1 and 600", default=30) or 30
+            ),
+            maxlag=table.get("maxlag", _integer(1, 60), "seconds between 1 and 60", default=5) or 5,
+        )
+        table.finish()
+        return settings
+
+    def state(self, data: Any) -> StateSettings:
+        table = self.table(data, "state")
+        raw = table.get("path", _string, "a file path", default="var/state.sqlite3") or "var/state.sqlite3"
+        table.finish()
+        return StateSettings(path=self.path(raw))
+
+    def log(self, data: Any) -> LogSettings:
+        table = self.table(data, "log")
+        level = table.get(
+            "level",
+            _choice("debug", "info", "warning", "error"),
+            "debug, info, warning or error",
+            default="info",
+        )
+        fmt = table.get("format", _choice("auto", "json", "console"), "auto, json or console", default="auto")
+        table.finish()
+        return LogSettings(level=level or "info", format=cast(LogFormat, fmt or "auto"))
+
+    def mailbox(self, data: Any, index: int) -> MailboxSettings:
+        table = self.table(data, f"mailboxes[{index}]")
+        name = table.get("name", _name, "letters, digits, '.', '_' or '-' (at most 64)") or f"#{index}"
+        host = table.get("host", _string, "a host name or address") or ""
+        security = cast(
+            Security,
+            table.get(
+                "security", _choice("none", "starttls", "tls"), "one of none, starttls, tls", default="tls"
+            )
+            or "tls",
+        )
+        default_port = 993 if security == "tls" else 143
+        port = table.get("port", _integer(1, 65535), "an integer between 1 and 65535", default=default_port)
+        if security == "none" and host not in _LOOPBACK:
+            self.warnings.append(f"{table.key('security')}: the IMAP password of {name} travels unencrypted")
+        settings = MailboxSettings(
+            name=name,
+            host=host,
+            port=port or default_port,
+            security=security,
+            username=table.get("username", _string, "the IMAP login name") or "",
+            password=self.secret(table, f"mailbox {name}"),
+            folders=table.get("folders", _string_list, "a non-empty list of folder names", default=("INBOX",))
+            or ("INBOX",),
+            page_prefix=table.get(
+                "page_prefix",
+                _page_prefix,
+                "a legal page title such as 'Sales/Mail' (no #<>[]|{}, no leading or "
+                "trailing '/', no '..' parts, at most 150 bytes)",
+            )
+            or "",
+            categories=table.get("categories", _string_list, "a list of category names", default=()) or (),
+            tls=self.tls(table, security != "none"),
+            poll_interval=table.get(
+                "poll_interval", _integer(5, 86400), "seconds between 5 and 86400", default=60
+            )
+            or 60,
+            batch_size=table.get("batch_size", _integer(1, 1000), "an integer between 1 and 1000", default=50)
+            or 50,
+            timeout=float(
+                table.get("timeout", _integer(1, 600), "seconds between 1 and 600", default=30) or 30
+            ),
+        )
+        if not settings.folders:
+            table.problem("folders", "must name at least one folder")
+        for category in settings.categories:
+            if _TITLE_ILLEGAL.search(category):
+                table.problem("categories", f"{category!r} is not a legal category name")
+        table.finish()
+        return settings
+
+
+def _url(value: Any) -> str | None:
+    text = _string(value)
+    return text if text and re.match(r"^https?://[^\s/]+(/\S*)?$", text) else None
+
+
+def _name(value: Any) -> str | None:
+    text = _string(value)
+    return text if text and _NAME.match(text) else None
+
+
+def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the config file; raise `ConfigError` listing every problem by key."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot be read: {exc.strerror}"]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: is not valid TOML: {exc}"]) from exc
+    loader = _Loader(path.resolve().parent, os.environ if environ is None else environ)
+    root = _Table(data, "", loader.problems)
+    root.used.update({"wiki", "state", "mailboxes", "log"})
+    if "wiki" not in data:
+        loader.problems.append("wiki: the [wiki] section is required")
+    wiki = loader.wiki(data.get("wiki", {}))
+    state = loader.state(data.get("state", {}))
+    log = loader.log(data.get("log", {}))
+    raw_mailboxes = data.get("mailboxes", [])
+    if not isinstance(raw_mailboxes, list) or not raw_mailboxes:
+        loader.problems.append("mailboxes: at least one [[mailboxes]] entry is required")
+        raw_mailboxes = []
+    mailboxes = tuple(loader.mailbox(entry, index) for index, entry in enumerate(raw_mailboxes))
+    names = [mailbox.name for mailbox in mailboxes]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            loader.problems.append(f"mailboxes[{index}].name: {name!r} is used by another mailbox")
+    root.finish()
+    if loader.problems:
+        raise ConfigError(loader.problems)
+    return Settings(wiki=wiki, state=state, mailboxes=mailboxes, log=log, warnings=tuple(loader.warnings))

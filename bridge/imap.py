@@ -1,0 +1,162 @@
+"""IMAP adapter (imapclient): connect, select, UID-incremental fetch without touching \\Seen."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+
+import imapclient
+import imapclient.exceptions
+
+from bridge.config import MailboxSettings, TlsSettings
+from bridge.errors import MailboxError
+from bridge.model import FetchedMail
+
+_HEADER_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
+_HEADER_KEY = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
+# Errors of the wire and of the protocol; everything else is a bug and must surface as such.
+_IMAP_ERRORS = (imapclient.exceptions.IMAPClientError, OSError, socket.timeout, ssl.SSLError)
+
+
+@dataclass(frozen=True, slots=True)
+class FolderStatus:
+    """What SELECT tells about a folder."""
+
+    uidvalidity: int
+    uidnext: int
+    exists: int
+
+
+def tls_context(settings: TlsSettings) -> ssl.SSLContext:
+    """Return a client TLS context: verifying by default, with an extra CA file when configured."""
+    context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
+    if not settings.verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class ImapMailbox:
+    """One logged-in IMAP session of a mapping; use as a context manager."""
+
+    def __init__(self, settings: MailboxSettings) -> None:
+        self._settings = settings
+        self._client: imapclient.IMAPClient | None = None
+
+    def __enter__(self) -> ImapMailbox:
+        self.connect()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _fail(self, action: str, exc: BaseException) -> MailboxError:
+        where = f"{self._settings.host}:{self._settings.port}"
+        detail = exc.args[0] if exc.args else type(exc).__name__
+        if isinstance(detail, bytes):
+            detail = detail.decode("utf-8", "replace")
+        return MailboxError(f"mailbox {self._settings.name}: {action} on {where} failed: {detail}")
+
+    @property
+    def client(self) -> imapclient.IMAPClient:
+        if self._client is None:
+            raise MailboxError(f"mailbox {self._settings.name}: not connected")
+        return self._client
+
+    def connect(self) -> None:
+        """Connect with the configured security and log in; raise `MailboxError` with the cause."""
+        settings = self._settings
+        context = tls_context(settings.tls)
+        try:
+            client = imapclient.IMAPClient(
+                settings.host,
+                port=settings.port,
+                ssl=settings.security == "tls",
+                ssl_context=context,
+                timeout=settings.timeout,
+            )
+        except _IMAP_ERRORS as exc:
+            raise self._fail("connecting", exc) from exc
+        client.normalise_times = False  # keep the server's zone: INTERNALDATE stays unambiguous
+        try:
+            if settings.security == "starttls":
+                client.starttls(context)
+            client.login(settings.username, settings.password.value)
+        except imapclient.exceptions.LoginError as exc:
+            client.shutdown()
+            raise MailboxError(
+                f"mailbox {settings.name}: the IMAP server refused the login of {settings.username!r} "
+                "(check username and password)"
+            ) from exc
+        except _IMAP_ERRORS as exc:
+            client.shutdown()
+            raise self._fail("logging in", exc) from exc
+        self._client = client
+
+    def close(self) -> None:
+        """Log out, ignoring a connection that is already gone."""
+        if self._client is not None:
+            try:
+                self._client.logout()
+            except _IMAP_ERRORS:
+                self._client.shutdown()
+            self._client = None
+
+    def select(self, folder: str) -> FolderStatus:
+        """Select `folder` read-only (reading never changes flags) and return its status."""
+        try:
+            info = self.client.select_folder(folder, readonly=True)
+        except _IMAP_ERRORS as exc:
+            raise self._fail(f"selecting folder {folder!r}", exc) from exc
+        return FolderStatus(
+            uidvalidity=int(info[b"UIDVALIDITY"]),
+            uidnext=int(info.get(b"UIDNEXT", 0)),
+            exists=int(info.get(b"EXISTS", 0)),
+        )
+
+    def uids_after(self, last_uid: int) -> list[int]:
+        """Return the UIDs above `last_uid` in the selected folder, ascending."""
+        try:
+            found = self.client.search(["UID", f"{last_uid + 1}:*"])
+        except _IMAP_ERRORS as exc:
+            raise self._fail("searching new mail", exc) from exc
+        # `n:*` always matches the highest UID, even when it is below n (RFC 3501 6.4.8).
+        return sorted(uid for uid in found if uid > last_uid)
+
+    def message_id_headers(self, uids: Sequence[int]) -> dict[int, str]:
+        """Return the raw Message-ID header block of each UID: cheap, no bodies are transferred."""
+        if not uids:
+            return {}
+        try:
+            response = self.client.fetch(list(uids), [_HEADER_ITEM])
+        except _IMAP_ERRORS as exc:
+            raise self._fail("fetching headers", exc) from exc
+        return {
+            uid: bytes(data.get(_HEADER_KEY, b"")).decode("ascii", "replace")
+            for uid, data in response.items()
+        }
+
+    def fetch(self, folder: str, uids: Sequence[int]) -> Iterator[FetchedMail]:
+        """Yield the full mails of `uids` with BODY.PEEK[] (\\Seen untouched), ascending by UID."""
+        if not uids:
+            return
+        try:
+            response = self.client.fetch(list(uids), ["BODY.PEEK[]", "INTERNALDATE"])
+        except _IMAP_ERRORS as exc:
+            raise self._fail("fetching mail", exc) from exc
+        for uid in sorted(response):
+            data = response[uid]
+            internal = data.get(b"INTERNALDATE")
+            if not isinstance(internal, datetime):
+                internal = None
+            elif internal.tzinfo is None:
+                internal = internal.replace(tzinfo=UTC)
+            yield FetchedMail(
+                folder=folder, uid=uid, raw=bytes(data.get(b"BODY[]", b"")), internal_date=internal
+            )

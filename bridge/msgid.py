@@ -1,0 +1,58 @@
+"""Message-ID handling (pure): extraction from messy headers and one canonical form.
+
+Real headers are sloppy: ids without angle brackets, folded or duplicated References, comments
+and garbage between ids, upper-case domains. Every id the bridge stores or compares passes
+through `normalize_id`, so two spellings of one id never count as two messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+_BRACKETED = re.compile(r"<([^<>]*)>")
+_WHITESPACE = re.compile(r"\s+")
+SYNTHETIC_DOMAIN = "email-wiki-bridge.invalid"
+
+
+def normalize_id(raw: str) -> str | None:
+    """Return the canonical form of one id (no brackets or spaces, lower-case domain), or None.
+
+    The local part keeps its case: RFC 5322 makes it case-sensitive, while domains are not.
+    """
+    text = _WHITESPACE.sub("", raw).strip("<>")
+    if not text or "@" not in text:
+        return None
+    local, _, domain = text.rpartition("@")
+    if not local or not domain:
+        return None
+    return f"{local}@{domain.lower()}"
+
+
+def extract_ids(header_value: str | None) -> list[str]:
+    """Return the normalized ids in a Message-ID, In-Reply-To or References value, in order.
+
+    Bracketed ids win; when a header has none (some clients drop the brackets), whitespace- or
+    comma-separated tokens containing `@` are taken instead. Duplicates keep their first place.
+    """
+    if not header_value:
+        return []
+    candidates = _BRACKETED.findall(header_value)
+    if not candidates:
+        candidates = re.split(r"[\s,]+", header_value)
+    seen: dict[str, None] = {}
+    for candidate in candidates:
+        normalized = normalize_id(candidate)
+        if normalized is not None:
+            seen.setdefault(normalized, None)
+    return list(seen)
+
+
+def synthesize_id(header_block: str, body: bytes) -> str:
+    """Return a stable id for a mail without Message-ID, derived from its headers and body.
+
+    It never depends on the IMAP UID, so a re-fetch after a UIDVALIDITY change or a copy in
+    another folder yields the same id and the mail is still published once.
+    """
+    digest = hashlib.sha256(header_block.encode("utf-8", "replace") + b"\0" + body).hexdigest()
+    return f"synth-{digest[:40]}@{SYNTHETIC_DOMAIN}"

@@ -1,0 +1,376 @@
+"""The state store: what was read from each folder and what was published where.
+
+`StateStore` is the interface the orchestrator uses; `SqliteStateStore` is the embedded default
+(one file, WAL journal, schema version in `meta`). Every look-up is by index over the ids of the
+current batch, so the cost of a pass does not grow with the mailbox's history.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from bridge.errors import StateError
+from bridge.model import FolderPosition
+
+SCHEMA_VERSION = 1
+_CHUNK = 500  # stays well below SQLite's bound-parameter limit
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS folders (
+    mailbox TEXT NOT NULL, folder TEXT NOT NULL,
+    uidvalidity INTEGER NOT NULL, last_uid INTEGER NOT NULL,
+    PRIMARY KEY (mailbox, folder)
+);
+CREATE TABLE IF NOT EXISTS threads (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    mailbox TEXT NOT NULL,
+    page_title TEXT,
+    candidate_title TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS threads_page ON threads (page_title);
+CREATE INDEX IF NOT EXISTS threads_candidate ON threads (candidate_title);
+CREATE TABLE IF NOT EXISTS messages (
+    mailbox TEXT NOT NULL, message_id TEXT NOT NULL,
+    thread_id INTEGER NOT NULL REFERENCES threads (id),
+    status TEXT NOT NULL CHECK (status IN ('pending', 'done')),
+    folder TEXT NOT NULL, uid INTEGER NOT NULL,
+    revision INTEGER, published_at TEXT,
+    PRIMARY KEY (mailbox, message_id)
+);
+CREATE INDEX IF NOT EXISTS messages_pending ON messages (mailbox, status) WHERE status = 'pending';
+CREATE TABLE IF NOT EXISTS thread_links (
+    mailbox TEXT NOT NULL, linked_id TEXT NOT NULL,
+    thread_id INTEGER NOT NULL REFERENCES threads (id),
+    PRIMARY KEY (mailbox, linked_id)
+);
+CREATE TABLE IF NOT EXISTS failures (
+    mailbox TEXT NOT NULL, folder TEXT NOT NULL, uidvalidity INTEGER NOT NULL, uid INTEGER NOT NULL,
+    message_id TEXT, reason TEXT NOT NULL, attempts INTEGER NOT NULL,
+    first_seen TEXT NOT NULL, last_seen TEXT NOT NULL,
+    PRIMARY KEY (mailbox, folder, uidvalidity, uid)
+);
+CREATE TABLE IF NOT EXISTS passes (
+    mailbox TEXT PRIMARY KEY, last_success TEXT, last_error TEXT, last_error_at TEXT
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class PendingMessage:
+    """A message whose wiki write was intended but not confirmed (a pass was cut short)."""
+
+    message_id: str
+    thread_id: int
+    page_title: str
+    page_confirmed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class IntendedMessage:
+    """What the store needs to know of a message before its wiki write."""
+
+    message_id: str
+    linked_ids: tuple[str, ...]
+    folder: str
+    uid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A mail that could not be published, kept in its mailbox, with the reason."""
+
+    mailbox: str
+    folder: str
+    uidvalidity: int
+    uid: int
+    message_id: str | None
+    reason: str
+    attempts: int
+    first_seen: str
+    last_seen: str
+
+
+class StateStore(Protocol):
+    """What the orchestrator needs from a state store (SQLite now, PostgreSQL later)."""
+
+    def folder_position(self, mailbox: str, folder: str) -> FolderPosition | None: ...
+    def save_folder_position(self, mailbox: str, folder: str, position: FolderPosition) -> None: ...
+    def known_message_ids(self, mailbox: str, ids: Iterable[str]) -> set[str]: ...
+    def threads_for_ids(self, mailbox: str, ids: Iterable[str]) -> dict[str, int]: ...
+    def thread_page(self, thread_id: int) -> str | None: ...
+    def title_taken(self, title: str) -> bool: ...
+    def new_thread(self, mailbox: str, candidate_title: str) -> int: ...
+    def set_candidate_title(self, thread_id: int, title: str) -> None: ...
+    def record_intent(self, mailbox: str, thread_id: int, messages: Sequence[IntendedMessage]) -> None: ...
+    def confirm(
+        self, mailbox: str, thread_id: int, page_title: str, ids: Sequence[str], revision: int
+    ) -> None: ...
+    def pending_messages(self, mailbox: str) -> list[PendingMessage]: ...
+    def discard_pending(self, mailbox: str, ids: Sequence[str]) -> None: ...
+    def record_failure(
+        self, mailbox: str, folder: str, uidvalidity: int, uid: int, message_id: str | None, reason: str
+    ) -> None: ...
+    def clear_failure(self, mailbox: str, folder: str, uidvalidity: int, uid: int) -> None: ...
+    def failures(self, mailbox: str, folder: str | None = None) -> list[Failure]: ...
+    def record_pass(self, mailbox: str, error: str | None) -> None: ...
+    def close(self) -> None: ...
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+class SqliteStateStore:
+    """The embedded state store: one SQLite file, created with mode 0600."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            # Created before SQLite opens it, so the file is never readable by others.
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot open the state store {path}: {exc}") from exc
+        # Scheduler jobs of several mailboxes share this connection; one statement group at a time.
+        self._lock = threading.RLock()
+        self._migrate(path)
+
+    def _migrate(self, path: Path) -> None:
+        with self._lock:
+            self._db.executescript(_SCHEMA)
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is None:
+                self._db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+            elif int(row[0]) != SCHEMA_VERSION:
+                raise StateError(
+                    f"the state store {path} has schema version {row[0]}, "
+                    f"this bridge expects {SCHEMA_VERSION}"
+                )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        with self._lock:
+            return list(self._db.execute(sql, params).fetchall())
+
+    def folder_position(self, mailbox: str, folder: str) -> FolderPosition | None:
+        """Return where reading `folder` stopped, or None when it was never read."""
+        rows = self._query(
+            "SELECT uidvalidity, last_uid FROM folders WHERE mailbox = ? AND folder = ?", (mailbox, folder)
+        )
+        if not rows:
+            return None
+        uidvalidity, last_uid = rows[0]
+        return FolderPosition(uidvalidity=int(str(uidvalidity)), last_uid=int(str(last_uid)))
+
+    def save_folder_position(self, mailbox: str, folder: str, position: FolderPosition) -> None:
+        """Remember the UIDVALIDITY and highest handled UID of `folder`."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO folders (mailbox, folder, uidvalidity, last_uid) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (mailbox, folder) DO UPDATE SET uidvalidity = excluded.uidvalidity, "
+                "last_uid = excluded.last_uid",
+                (mailbox, folder, position.uidvalidity, position.last_uid),
+            )
+
+    def known_message_ids(self, mailbox: str, ids: Iterable[str]) -> set[str]:
+        """Return those of `ids` that are already published or being published for `mailbox`."""
+        found: set[str] = set()
+        for chunk in _chunks(sorted(set(ids))):
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(
+                f"SELECT message_id FROM messages WHERE mailbox = ? AND message_id IN ({marks})",  # noqa: S608 - only placeholders are interpolated
+                (mailbox, *chunk),
+            )
+            found.update(str(row[0]) for row in rows)
+        return found
+
+    def threads_for_ids(self, mailbox: str, ids: Iterable[str]) -> dict[str, int]:
+        """Map those of `ids` that a known thread contains or references to that thread."""
+        found: dict[str, int] = {}
+        for chunk in _chunks(sorted(set(ids))):
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(
+                f"SELECT linked_id, thread_id FROM thread_links WHERE mailbox = ? AND linked_id IN ({marks})",  # noqa: S608 - only placeholders are interpolated
+                (mailbox, *chunk),
+            )
+            found.update((str(linked), int(str(thread))) for linked, thread in rows)
+        return found
+
+    def thread_page(self, thread_id: int) -> str | None:
+        """Return the confirmed page title of a thread, or None while it has no page yet."""
+        rows = self._query("SELECT page_title FROM threads WHERE id = ?", (thread_id,))
+        return str(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def title_taken(self, title: str) -> bool:
+        """Tell whether any thread has, or is about to create, a page of this title."""
+        rows = self._query(
+            "SELECT 1 FROM threads WHERE page_title = ? OR candidate_title = ? LIMIT 1", (title, title)
+        )
+        return bool(rows)
+
+    def new_thread(self, mailbox: str, candidate_title: str) -> int:
+        """Create a thread that will get a page, trying `candidate_title` first; return its id."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO threads (mailbox, candidate_title, created_at) VALUES (?, ?, ?)",
+                (mailbox, candidate_title, _now()),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def set_candidate_title(self, thread_id: int, title: str) -> None:
+        """Record the next title to try after the wiki refused the previous one (page exists)."""
+        with self._transaction() as db:
+            db.execute("UPDATE threads SET candidate_title = ? WHERE id = ?", (title, thread_id))
+
+    def record_intent(self, mailbox: str, thread_id: int, messages: Sequence[IntendedMessage]) -> None:
+        """Record, before the wiki write, that `messages` are about to be published on a thread."""
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO messages (mailbox, message_id, thread_id, status, folder, uid) "
+                "VALUES (?, ?, ?, 'pending', ?, ?)",
+                [(mailbox, m.message_id, thread_id, m.folder, m.uid) for m in messages],
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO thread_links (mailbox, linked_id, thread_id) VALUES (?, ?, ?)",
+                [(mailbox, linked, thread_id) for m in messages for linked in (m.message_id, *m.linked_ids)],
+            )
+
+    def confirm(
+        self, mailbox: str, thread_id: int, page_title: str, ids: Sequence[str], revision: int
+    ) -> None:
+        """Record that the wiki holds `ids` on `page_title` at `revision`."""
+        with self._transaction() as db:
+            db.execute("UPDATE threads SET page_title = ? WHERE id = ?", (page_title, thread_id))
+            db.executemany(
+                "UPDATE messages SET status = 'done', revision = ?, published_at = ? "
+                "WHERE mailbox = ? AND message_id = ?",
+                [(revision, _now(), mailbox, message_id) for message_id in ids],
+            )
+
+    def pending_messages(self, mailbox: str) -> list[PendingMessage]:
+        """Return the messages whose wiki write is intended but unconfirmed."""
+        rows = self._query(
+            "SELECT m.message_id, m.thread_id, COALESCE(t.page_title, t.candidate_title), "
+            "t.page_title IS NOT NULL FROM messages m JOIN threads t ON t.id = m.thread_id "
+            "WHERE m.mailbox = ? AND m.status = 'pending' ORDER BY m.thread_id",
+            (mailbox,),
+        )
+        return [
+            PendingMessage(str(mid), int(str(tid)), str(title), bool(confirmed))
+            for mid, tid, title, confirmed in rows
+        ]
+
+    def discard_pending(self, mailbox: str, ids: Sequence[str]) -> None:
+        """Forget intents the wiki never carried out; their mail is fetched and published again.
+
+        A thread left without any message (its page was never created) is removed with its links.
+        """
+        with self._transaction() as db:
+            db.executemany(
+                "DELETE FROM messages WHERE mailbox = ? AND message_id = ? AND status = 'pending'",
+                [(mailbox, message_id) for message_id in ids],
+            )
+            orphaned = (
+                "SELECT id FROM threads t WHERE mailbox = ? AND NOT EXISTS "
+                "(SELECT 1 FROM messages m WHERE m.thread_id = t.id)"
+            )
+            db.execute(f"DELETE FROM thread_links WHERE thread_id IN ({orphaned})", (mailbox,))  # noqa: S608 - constant SQL
+            db.execute(f"DELETE FROM threads WHERE id IN ({orphaned})", (mailbox,))  # noqa: S608 - constant SQL
+
+    def record_failure(
+        self, mailbox: str, folder: str, uidvalidity: int, uid: int, message_id: str | None, reason: str
+    ) -> None:
+        """Record (or count again) a mail that could not be published, with the reason."""
+        now = _now()
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO failures (mailbox, folder, uidvalidity, uid, message_id, reason, attempts, "
+                "first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?) "
+                "ON CONFLICT (mailbox, folder, uidvalidity, uid) DO UPDATE SET reason = excluded.reason, "
+                "message_id = COALESCE(excluded.message_id, message_id), attempts = attempts + 1, "
+                "last_seen = excluded.last_seen",
+                (mailbox, folder, uidvalidity, uid, message_id, reason, now, now),
+            )
+
+    def clear_failure(self, mailbox: str, folder: str, uidvalidity: int, uid: int) -> None:
+        """Forget a failure once its mail was published (or found to be a duplicate)."""
+        with self._transaction() as db:
+            db.execute(
+                "DELETE FROM failures WHERE mailbox = ? AND folder = ? AND uidvalidity = ? AND uid = ?",
+                (mailbox, folder, uidvalidity, uid),
+            )
+
+    def failures(self, mailbox: str, folder: str | None = None) -> list[Failure]:
+        """Return the recorded failures of a mailbox (of one folder when given), oldest first."""
+        rows = self._query(
+            "SELECT mailbox, folder, uidvalidity, uid, message_id, reason, attempts, first_seen, last_seen "
+            "FROM failures WHERE mailbox = ? AND (? IS NULL OR folder = ?) ORDER BY first_seen, uid",
+            (mailbox, folder, folder),
+        )
+        return [
+            Failure(
+                mailbox=str(r[0]),
+                folder=str(r[1]),
+                uidvalidity=int(str(r[2])),
+                uid=int(str(r[3])),
+                message_id=None if r[4] is None else str(r[4]),
+                reason=str(r[5]),
+                attempts=int(str(r[6])),
+                first_seen=str(r[7]),
+                last_seen=str(r[8]),
+            )
+            for r in rows
+        ]
+
+    def record_pass(self, mailbox: str, error: str | None) -> None:
+        """Record the outcome of a pass: its time on success, the error sentence otherwise."""
+        now = _now()
+        with self._transaction() as db:
+            if error is None:
+                db.execute(
+                    "INSERT INTO passes (mailbox, last_success) VALUES (?, ?) "
+                    "ON CONFLICT (mailbox) DO UPDATE SET last_success = excluded.last_success",
+                    (mailbox, now),
+                )
+            else:
+                db.execute(
+                    "INSERT INTO passes (mailbox, last_error, last_error_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (mailbox) DO UPDATE SET last_error = excluded.last_error, "
+                    "last_error_at = excluded.last_error_at",
+                    (mailbox, error, now),
+                )
+
+    def close(self) -> None:
+        """Close the database file."""
+        with self._lock:
+            self._db.close()

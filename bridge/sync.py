@@ -1,0 +1,286 @@
+"""The orchestrator: one sync pass of one mailbox mapping, wiring IMAP, parsing, threading,
+rendering, the wiki and the state store.
+
+Exactly-once protocol (see docs/ARCHITECTURE.md): per thread touched by new mail, one wiki edit.
+The intent is recorded before the edit and confirmed after it; a pass cut short leaves
+`pending` rows that the next pass checks against the page itself before writing anything again.
+A folder's read position only advances past mail that is published, a duplicate, or recorded
+as failed, so nothing is skipped and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+
+from bridge.config import MailboxSettings
+from bridge.errors import MessageError, WikiRefusedError
+from bridge.imap import ImapMailbox
+from bridge.model import FetchedMail, FolderPosition, Message
+from bridge.msgid import extract_ids
+from bridge.parsing import parse_message
+from bridge.render.page import message_marker, render_messages, render_new_page
+from bridge.render.titles import page_title
+from bridge.state import IntendedMessage, StateStore
+from bridge.threads import ThreadGroup, group_messages, thread_ids_of
+from bridge.wiki import EditResult, WikiClient
+
+MAX_TITLE_ATTEMPTS = 100
+log = structlog.get_logger("bridge.sync")
+
+
+@dataclass
+class PassResult:
+    """What one pass of one mailbox did."""
+
+    mailbox: str
+    fetched: int = 0
+    published: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    pages_created: list[str] = field(default_factory=list)
+    pages_extended: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    folder: str
+    uid: int
+    uidvalidity: int
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _messages(count: int) -> str:
+    return f"{count} message" if count == 1 else f"{count} messages"
+
+
+class MailboxSync:
+    """Runs passes for one mapping. `open_mailbox` is injectable so faults can be provoked."""
+
+    def __init__(
+        self,
+        settings: MailboxSettings,
+        wiki: WikiClient,
+        state: StateStore,
+        stop: threading.Event | None = None,
+        open_mailbox: Callable[[MailboxSettings], ImapMailbox] = ImapMailbox,
+    ) -> None:
+        self.settings = settings
+        self.wiki = wiki
+        self.state = state
+        self.stop = stop or threading.Event()
+        self._open_mailbox = open_mailbox
+        self._log = log.bind(mailbox=settings.name)
+
+    def run(self) -> PassResult:
+        """Run one pass over every folder of the mapping; raise on mailbox- or wiki-wide failure."""
+        result = PassResult(mailbox=self.settings.name)
+        self._recover_pending()
+        with self._open_mailbox(self.settings) as imap:
+            for folder in self.settings.folders:
+                if self.stop.is_set():
+                    break
+                self._sync_folder(imap, folder, result)
+        self._log.info(
+            "pass.finished",
+            fetched=result.fetched,
+            published=result.published,
+            duplicates=result.duplicates,
+            failed=result.failed,
+            pages_created=len(result.pages_created),
+            pages_extended=len(result.pages_extended),
+        )
+        return result
+
+    # -- recovery ----------------------------------------------------------------------------
+
+    def _recover_pending(self) -> None:
+        """Settle intents of a pass that was cut short: the page itself tells what happened."""
+        by_page: dict[tuple[int, str], list[str]] = defaultdict(list)
+        for pending in self.state.pending_messages(self.settings.name):
+            by_page[(pending.thread_id, pending.page_title)].append(pending.message_id)
+        for (thread_id, title), ids in by_page.items():
+            page = self.wiki.page_content(title)
+            text = page.text if page else ""
+            present = [message_id for message_id in ids if message_marker(message_id) in text]
+            absent = [message_id for message_id in ids if message_id not in present]
+            if page and present:
+                self.state.confirm(self.settings.name, thread_id, page.title, present, page.revision)
+            if absent:
+                self.state.discard_pending(self.settings.name, absent)
+            self._log.info("recovery.settled", page=title, confirmed=len(present), republish=len(absent))
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _sync_folder(self, imap: ImapMailbox, folder: str, result: PassResult) -> None:
+        name = self.settings.name
+        status = imap.select(folder)
+        position = self.state.folder_position(name, folder)
+        last_uid = 0
+        if position is not None and position.uidvalidity == status.uidvalidity:
+            last_uid = position.last_uid
+        elif position is not None:
+            # The server renumbered the folder: read it all again; Message-IDs keep it from
+            # publishing anything twice.
+            self._log.warning(
+                "folder.uidvalidity_changed", folder=folder, old=position.uidvalidity, new=status.uidvalidity
+            )
+        retry = [
+            failure.uid
+            for failure in self.state.failures(name, folder)
+            if failure.uidvalidity == status.uidvalidity and failure.uid <= last_uid
+        ]
+        new_uids = imap.uids_after(last_uid)
+        for batch in _chunks(retry + new_uids, self.settings.batch_size):
+            if self.stop.is_set():
+                return
+            self._sync_batch(imap, folder, status.uidvalidity, batch, result)
+            highest = max(batch)
+            if highest > last_uid:
+                last_uid = highest
+                self.state.save_folder_position(name, folder, FolderPosition(status.uidvalidity, last_uid))
+        if position is None or position.uidvalidity != status.uidvalidity:
+            self.state.save_folder_position(name, folder, FolderPosition(status.uidvalidity, last_uid))
+
+    def _sync_batch(
+        self, imap: ImapMailbox, folder: str, uidvalidity: int, uids: Sequence[int], result: PassResult
+    ) -> None:
+        name = self.settings.name
+        header_ids = {
+            uid: extract_ids(header.partition(":")[2])
+            for uid, header in imap.message_id_headers(uids).items()
+        }
+        known = self.state.known_message_ids(name, (ids[0] for ids in header_ids.values() if ids))
+        to_fetch = []
+        for uid in uids:
+            ids = header_ids.get(uid, [])
+            if ids and ids[0] in known:
+                result.duplicates += 1
+                self.state.clear_failure(name, folder, uidvalidity, uid)
+                self._log.debug("message.duplicate", folder=folder, uid=uid, message_id=ids[0])
+            else:
+                to_fetch.append(uid)
+        messages: dict[str, Message] = {}
+        sources: dict[str, _Source] = {}
+        for mail in imap.fetch(folder, to_fetch):
+            result.fetched += 1
+            message = self._parse(mail, uidvalidity, result)
+            if message is None:
+                continue
+            if message.message_id in messages:
+                result.duplicates += 1
+                continue
+            messages[message.message_id] = message
+            sources[message.message_id] = _Source(folder, mail.uid, uidvalidity)
+        for duplicate in self.state.known_message_ids(name, messages):
+            result.duplicates += 1
+            source = sources.pop(duplicate)
+            del messages[duplicate]
+            self.state.clear_failure(name, folder, uidvalidity, source.uid)
+        known_threads = self.state.threads_for_ids(name, thread_ids_of(messages.values()))
+        for group in group_messages(list(messages.values()), known_threads):
+            if self.stop.is_set():
+                return
+            self._publish_group(group, sources, result)
+
+    def _parse(self, mail: FetchedMail, uidvalidity: int, result: PassResult) -> Message | None:
+        try:
+            return parse_message(mail.raw, mail.internal_date)
+        except MessageError as exc:
+            self._record_failure(mail.folder, uidvalidity, mail.uid, None, str(exc), result)
+            return None
+
+    def _record_failure(
+        self, folder: str, uidvalidity: int, uid: int, message_id: str | None, reason: str, result: PassResult
+    ) -> None:
+        result.failed += 1
+        self.state.record_failure(self.settings.name, folder, uidvalidity, uid, message_id, reason)
+        self._log.warning("message.failed", folder=folder, uid=uid, message_id=message_id, reason=reason)
+
+    # -- publishing --------------------------------------------------------------------------
+
+    def _publish_group(self, group: ThreadGroup, sources: dict[str, _Source], result: PassResult) -> None:
+        name = self.settings.name
+        intents = [
+            IntendedMessage(
+                message_id=m.message_id,
+                linked_ids=m.references,
+                folder=sources[m.message_id].folder,
+                uid=sources[m.message_id].uid,
+            )
+            for m in group.messages
+        ]
+        existing_title = self.state.thread_page(group.thread_id) if group.thread_id is not None else None
+        count = len(group.messages)
+        try:
+            if group.thread_id is not None and existing_title is not None:
+                self.state.record_intent(name, group.thread_id, intents)
+                summary = f"Add {_messages(count)} from {name} mailbox"
+                edit = self.wiki.append_to_page(
+                    existing_title, "\n\n" + render_messages(group.messages), summary
+                )
+                if edit is None:  # someone deleted the page: start it again under its title
+                    edit = self._create_page(group.thread_id, group.messages, existing_title, 1)
+                    result.pages_created.append(edit.title)
+                else:
+                    result.pages_extended.append(edit.title)
+                thread_id = group.thread_id
+            else:
+                attempt, title = self._free_title(group.messages[0].subject, 1)
+                thread_id = self.state.new_thread(name, title)
+                self.state.record_intent(name, thread_id, intents)
+                edit = self._create_page(thread_id, group.messages, title, attempt)
+                result.pages_created.append(edit.title)
+        except WikiRefusedError as exc:
+            self.state.discard_pending(name, [m.message_id for m in group.messages])
+            for message in group.messages:
+                source = sources[message.message_id]
+                self._record_failure(
+                    source.folder, source.uidvalidity, source.uid, message.message_id, str(exc), result
+                )
+            return
+        ids = [m.message_id for m in group.messages]
+        self.state.confirm(name, thread_id, edit.title, ids, edit.revision)
+        for message in group.messages:
+            source = sources[message.message_id]
+            self.state.clear_failure(name, source.folder, source.uidvalidity, source.uid)
+            self._log.info(
+                "message.published",
+                folder=source.folder,
+                uid=source.uid,
+                message_id=message.message_id,
+                page=edit.title,
+                revision=edit.revision,
+            )
+        result.published += count
+
+    def _free_title(self, subject: str, attempt: int) -> tuple[int, str]:
+        """Return the first title from `attempt` on that no thread of the store uses."""
+        while attempt <= MAX_TITLE_ATTEMPTS:
+            title = page_title(self.settings.page_prefix, subject, attempt)
+            if not self.state.title_taken(title):
+                return attempt, title
+            attempt += 1
+        raise WikiRefusedError(f"no free page title for subject after {MAX_TITLE_ATTEMPTS} attempts")
+
+    def _create_page(
+        self, thread_id: int, messages: Sequence[Message], title: str, attempt: int
+    ) -> EditResult:
+        """Create the thread's page; when the title exists on the wiki (a person's page), try the next."""
+        text = render_new_page(messages, self.settings.name, self.settings.categories)
+        summary = f"New thread from {self.settings.name} mailbox ({_messages(len(messages))})"
+        while True:
+            edit = self.wiki.create_page(title, text, summary)
+            if edit is not None:
+                return edit
+            self._log.info("page.title_taken", page=title)
+            attempt, title = self._free_title(messages[0].subject, attempt + 1)
+            self.state.set_candidate_title(thread_id, title)

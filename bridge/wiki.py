@@ -1,0 +1,281 @@
+"""MediaWiki Action API adapter (requests): bot-password login, tokens, maxlag, edits.
+
+Every write carries `assert=user` (a lost session fails instead of editing anonymously) and
+`maxlag`; lag, 5xx answers and dropped connections are retried with backoff, and what stays
+unavailable becomes `WikiUnavailableError`, so the pass stops and later passes resume.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from bridge import __version__
+from bridge.config import WikiSettings
+from bridge.errors import WikiError, WikiRefusedError, WikiUnavailableError
+
+USER_AGENT = (
+    f"email-wiki-bridge/{__version__} (MediaWiki mail bridge; python-requests/{requests.__version__})"
+)
+_TRANSIENT_CODES = frozenset({"maxlag", "readonly", "ratelimited", "internal_api_error_DBQueryError"})
+_REFUSED_CODES = frozenset(
+    {
+        "contenttoobig",
+        "spamblacklist",
+        "abusefilter-disallowed",
+        "abusefilter-warning",
+        "titleblacklist-forbidden",
+        "invalidtitle",
+        "protectedpage",
+        "cascadeprotected",
+    }
+)
+_SESSION_CODES = frozenset({"assertuserfailed", "assertbotfailed", "badtoken", "notloggedin"})
+
+
+@dataclass(frozen=True, slots=True)
+class EditResult:
+    """A confirmed edit: the page's normalized title and the new revision id."""
+
+    title: str
+    revision: int
+    changed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class PageContent:
+    """A page's current wikitext and revision."""
+
+    title: str
+    text: str
+    revision: int
+
+
+class WikiClient:
+    """A logged-in session with one wiki. `session` and `sleep` can be injected (tests, retries)."""
+
+    def __init__(
+        self,
+        settings: WikiSettings,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        max_retries: int = 4,
+    ) -> None:
+        self._settings = settings
+        self._session = session or requests.Session()
+        self._session.headers["User-Agent"] = USER_AGENT
+        self._session.verify = str(settings.tls.ca_file) if settings.tls.ca_file else settings.tls.verify
+        self._sleep = sleep
+        self._max_retries = max_retries
+        self._csrf: str | None = None
+        self.rights: frozenset[str] = frozenset()
+        self.username = ""
+        self.edits = 0
+        self.retries = 0
+
+    def close(self) -> None:
+        """Drop the HTTP session."""
+        self._session.close()
+
+    # -- transport ---------------------------------------------------------------------------
+
+    def _call(self, method: str, params: Mapping[str, Any], repeatable: bool = True) -> dict[str, Any]:
+        """One API call with retries on lag, 5xx and dropped connections; returns the JSON body.
+
+        A write that is not `repeatable` is never resent after a 5xx or a lost connection: it may
+        have been carried out, and the caller's recovery checks the page before writing again.
+        A maxlag refusal is always safe to resend, as the wiki did nothing.
+        """
+        retries = self._max_retries if repeatable else 0
+        payload = {**params, "format": "json", "formatversion": "2", "maxlag": str(self._settings.maxlag)}
+        for attempt in range(self._max_retries + 1):
+            try:
+                if method == "GET":
+                    response = self._session.get(
+                        self._settings.api_url, params=payload, timeout=self._settings.timeout
+                    )
+                else:
+                    response = self._session.post(
+                        self._settings.api_url, data=payload, timeout=self._settings.timeout
+                    )
+            except requests.exceptions.SSLError as exc:
+                raise WikiError(
+                    f"the TLS certificate of {self._settings.api_url} was not accepted: {exc}"
+                ) from exc
+            except requests.RequestException as exc:
+                if attempt >= retries:
+                    raise WikiUnavailableError(
+                        f"the wiki at {self._settings.api_url} cannot be reached ({type(exc).__name__})"
+                    ) from exc
+                self._backoff(attempt, None)
+                continue
+            if response.status_code >= 500:
+                if attempt >= retries:
+                    raise WikiUnavailableError(f"the wiki answered HTTP {response.status_code} repeatedly")
+                self._backoff(attempt, response.headers.get("Retry-After"))
+                continue
+            body = self._json(response)
+            error = body.get("error")
+            if isinstance(error, dict) and error.get("code") == "maxlag" and attempt < self._max_retries:
+                self._backoff(attempt, response.headers.get("Retry-After"))
+                continue
+            return body
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _backoff(self, attempt: int, retry_after: str | None) -> None:
+        self.retries += 1
+        delay = float(retry_after) if retry_after and retry_after.isdigit() else float(2**attempt)
+        self._sleep(min(delay, 30.0))
+
+    def _json(self, response: requests.Response) -> dict[str, Any]:
+        content_type = response.headers.get("Content-Type", "")
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            # MediaWiki answers an oversized POST with its HTML help page and HTTP 200.
+            raise WikiError(
+                f"the wiki answered HTTP {response.status_code} with {content_type or 'no content type'}, "
+                f"not API JSON; check wiki.api_url ({self._settings.api_url}) and the request size"
+            )
+        return body
+
+    def _raise_for(self, body: Mapping[str, Any], action: str) -> None:
+        error = body.get("error")
+        if not isinstance(error, dict):
+            return
+        code, info = str(error.get("code", "")), str(error.get("info", ""))
+        text = f"the wiki refused to {action}: {info or code} ({code})"
+        if code in _TRANSIENT_CODES:
+            raise WikiUnavailableError(text, code)
+        if code in _REFUSED_CODES:
+            raise WikiRefusedError(text, code)
+        raise WikiError(text, code)
+
+    # -- session -----------------------------------------------------------------------------
+
+    def login(self) -> None:
+        """Log in with the bot password and learn the account's rights (for the bot flag)."""
+        tokens = self._call("GET", {"action": "query", "meta": "tokens", "type": "login"})
+        self._raise_for(tokens, "hand out a login token")
+        login_token = tokens["query"]["tokens"]["logintoken"]
+        result = self._call(
+            "POST",
+            {
+                "action": "login",
+                "lgname": self._settings.username,
+                "lgpassword": self._settings.password.value,
+                "lgtoken": login_token,
+            },
+        )
+        self._raise_for(result, "log in")
+        login = result.get("login", {})
+        if login.get("result") != "Success":
+            reason = login.get("reason") or login.get("result") or "no reason given"
+            raise WikiError(
+                f"the wiki refused the login of {self._settings.username!r}: {reason} "
+                "(use a bot password from Special:BotPasswords, login name 'User@app')"
+            )
+        self.username = str(login.get("lgusername", ""))
+        info = self._call("GET", {"action": "query", "meta": "userinfo", "uiprop": "rights"})
+        self._raise_for(info, "tell the account's rights")
+        self.rights = frozenset(info["query"]["userinfo"].get("rights", []))
+        self._csrf = None
+
+    def _ensure_login(self) -> None:
+        # Lazy, so a pass with nothing to publish sends no request to the wiki at all.
+        if not self.username:
+            self.login()
+
+    def _token(self) -> str:
+        if self._csrf is None:
+            body = self._call("GET", {"action": "query", "meta": "tokens", "type": "csrf"})
+            self._raise_for(body, "hand out an edit token")
+            self._csrf = str(body["query"]["tokens"]["csrftoken"])
+        return self._csrf
+
+    def _write(self, params: Mapping[str, Any], action: str) -> dict[str, Any]:
+        """POST a write with token and assertions; renew an expired session or token once."""
+        self._ensure_login()
+        for renewed in (False, True):
+            body = self._call("POST", {**params, "token": self._token(), "assert": "user"}, repeatable=False)
+            error = body.get("error")
+            if isinstance(error, dict) and error.get("code") in _SESSION_CODES and not renewed:
+                self.login()
+                continue
+            self._raise_for(body, action)
+            return body
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    # -- pages -------------------------------------------------------------------------------
+
+    def _edit(self, params: Mapping[str, Any], title: str, summary: str, action: str) -> EditResult:
+        extra = {"bot": "1"} if "bot" in self.rights else {}
+        body = self._write({"action": "edit", "title": title, "summary": summary, **extra, **params}, action)
+        edit = body.get("edit", {})
+        if edit.get("result") != "Success":
+            raise WikiRefusedError(f"the wiki did not save {title!r}: {edit}", "editfailed")
+        self.edits += 1
+        if edit.get("nochange"):
+            return EditResult(title=str(edit.get("title", title)), revision=0, changed=False)
+        return EditResult(title=str(edit.get("title", title)), revision=int(edit["newrevid"]))
+
+    def create_page(self, title: str, text: str, summary: str) -> EditResult | None:
+        """Create a page; return None, writing nothing, when a page of that title already exists."""
+        try:
+            return self._edit({"text": text, "createonly": "1"}, title, summary, f"create {title!r}")
+        except WikiError as exc:
+            if exc.code == "articleexists":
+                return None
+            raise
+
+    def append_to_page(self, title: str, text: str, summary: str) -> EditResult | None:
+        """Append to an existing page on top of whatever people edited; None when the page is gone."""
+        try:
+            return self._edit({"appendtext": text, "nocreate": "1"}, title, summary, f"append to {title!r}")
+        except WikiError as exc:
+            if exc.code == "missingtitle":
+                return None
+            raise
+
+    def page_content(self, title: str) -> PageContent | None:
+        """Return the current wikitext and revision of a page, or None when it does not exist."""
+        self._ensure_login()
+        body = self._call(
+            "GET",
+            {
+                "action": "query",
+                "prop": "revisions",
+                "titles": title,
+                "rvprop": "ids|content",
+                "rvslots": "main",
+            },
+        )
+        self._raise_for(body, f"read {title!r}")
+        pages = body.get("query", {}).get("pages", [])
+        if not pages or pages[0].get("missing") or not pages[0].get("revisions"):
+            return None
+        revision = pages[0]["revisions"][0]
+        return PageContent(
+            title=str(pages[0]["title"]),
+            text=str(revision["slots"]["main"]["content"]),
+            revision=int(revision["revid"]),
+        )
+
+    def site_name(self) -> str:
+        """Return the wiki's name and version (used by `check`)."""
+        body = self._call("GET", {"action": "query", "meta": "siteinfo", "siprop": "general"})
+        self._raise_for(body, "describe itself")
+        general = body["query"]["general"]
+        return f"{general.get('sitename', '?')} ({general.get('generator', '?')})"
+
+    def page_url(self, title: str) -> str:
+        """Return the reader's URL of a page (derived from api_url; index.php sits beside api.php)."""
+        base = self._settings.api_url.rsplit("/", 1)[0]
+        return f"{base}/index.php?title={quote(title.replace(' ', '_'), safe='/:')}"
