@@ -113,5 +113,5 @@ def _check(settings: Settings) -> int:
             )
         except BridgeError as exc:
             failures += 1
-            print(f"FAIL  mailbox {mailbox.name}: {exc}")
+            print(f"FAIL  {exc}")
     return EXIT_FAILED if failures else EXIT_OK

@@ -168,6 +168,10 @@ def _string_list(value: Any) -> tuple[str, ...] | None:
     return None
 
 
+def _nonempty_string_list(value: Any) -> tuple[str, ...] | None:
+    return _string_list(value) or None
+
+
 def _page_prefix(value: Any) -> str | None:
     text = _string(value)
     if text is None or _TITLE_ILLEGAL.search(text) or text.startswith(("/", ":")) or text.endswith("/"):
@@ -295,7 +299,9 @@ class _Loader:
             security=security,
             username=table.get("username", _string, "the IMAP login name") or "",
             password=self.secret(table, f"mailbox {name}"),
-            folders=table.get("folders", _string_list, "a non-empty list of folder names", default=("INBOX",))
+            folders=table.get(
+                "folders", _nonempty_string_list, "a non-empty list of folder names", default=("INBOX",)
+            )
             or ("INBOX",),
             page_prefix=table.get(
                 "page_prefix",
@@ -316,8 +322,6 @@ class _Loader:
                 table.get("timeout", _integer(1, 600), "seconds between 1 and 600", default=30) or 30
             ),
         )
-        if not settings.folders:
-            table.problem("folders", "must name at least one folder")
         for category in settings.categories:
             if _TITLE_ILLEGAL.search(category):
                 table.problem("categories", f"{category!r} is not a legal category name")

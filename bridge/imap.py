@@ -58,9 +58,11 @@ class ImapMailbox:
 
     def _fail(self, action: str, exc: BaseException) -> MailboxError:
         where = f"{self._settings.host}:{self._settings.port}"
-        detail = exc.args[0] if exc.args else type(exc).__name__
-        if isinstance(detail, bytes):
-            detail = detail.decode("utf-8", "replace")
+        if isinstance(exc, imapclient.exceptions.IMAPClientError) and exc.args:
+            raw = exc.args[0]
+            detail = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        else:  # OSError and ssl.SSLError put the readable reason in str(), not args[0]
+            detail = str(exc) or type(exc).__name__
         return MailboxError(f"mailbox {self._settings.name}: {action} on {where} failed: {detail}")
 
     @property

@@ -95,9 +95,8 @@ def _date(header: str | None, fallback: datetime | None) -> datetime:
 
 
 def _body_text(plain_parts: list[str], html_parts: list[str]) -> str:
-    if plain_parts:
-        return "\n".join(plain_parts).strip("\n")
-    return "\n".join(_html_to_text(part) for part in html_parts).strip("\n")
+    text = "\n".join(plain_parts) if plain_parts else "\n".join(_html_to_text(part) for part in html_parts)
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
 
 
 class _TextExtractor(HTMLParser):

@@ -162,6 +162,7 @@ class SqliteStateStore:
                     "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
                 )
             elif int(row[0]) != SCHEMA_VERSION:
+                self._db.close()
                 raise StateError(
                     f"the state store {path} has schema version {row[0]}, "
                     f"this bridge expects {SCHEMA_VERSION}"

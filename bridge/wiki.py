@@ -151,6 +151,8 @@ class WikiClient:
         if not isinstance(error, dict):
             return
         code, info = str(error.get("code", "")), str(error.get("info", ""))
+        if error.get("readonlyreason"):
+            info = f"{info} Reason: {error['readonlyreason']}"
         text = f"the wiki refused to {action}: {info or code} ({code})"
         if code in _TRANSIENT_CODES:
             raise WikiUnavailableError(text, code)

@@ -16,7 +16,7 @@ _MARKUP_CHARS = frozenset("&<>[]{}|'\"~=#*:;_!-")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
 _WHITESPACE_RUN = re.compile(r"\s+")
 # Words that MediaWiki may turn into "magic links" when followed by a number.
-_MAGIC_LINK_WORDS = re.compile(r"\b(ISBN|RFC|PMID)\b")
+_MAGIC_LINK_WORDS = re.compile(r"\b(?:ISBN|RFC|PMID)\b")
 
 
 def escape_wikitext(text: str) -> str:
@@ -25,8 +25,10 @@ def escape_wikitext(text: str) -> str:
     Use inside `<pre>` for multi-line text, or after `single_line` for headings and fields.
     """
     text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
-    text = _MAGIC_LINK_WORDS.sub(lambda match: f"&#{ord(match.group(1)[0])};{match.group(1)[1:]}", text)
-    return "".join(f"&#{ord(char)};" if char in _MARKUP_CHARS else char for char in text)
+    escaped = "".join(f"&#{ord(char)};" if char in _MARKUP_CHARS else char for char in text)
+    # After the references are in place, so that none of them is escaped again; every occurrence,
+    # as a reference just before the word (`&#95;ISBN`) still counts as a word boundary.
+    return _MAGIC_LINK_WORDS.sub(lambda match: f"&#{ord(match.group(0)[0])};{match.group(0)[1:]}", escaped)
 
 
 def single_line(text: str) -> str:

@@ -36,7 +36,10 @@ def page_title(prefix: str, subject: str, attempt: int = 1) -> str:
     """Return the legal title for a thread: `prefix/cleaned subject`, ` (n)` added for attempt n > 1."""
     suffix = "" if attempt <= 1 else f" ({attempt})"
     budget = MAX_TITLE_BYTES - len(prefix.encode()) - 1 - len(suffix.encode())
-    segment = _truncate_utf8(_clean_segment(subject), budget).rstrip() or NO_SUBJECT
+    segment = _truncate_utf8(_clean_segment(subject), budget).rstrip()
+    # A segment of dots would make the title a relative path (`Prefix/..`), which is illegal.
+    if not segment.strip("."):
+        segment = NO_SUBJECT
     return f"{prefix}/{segment}{suffix}"
 
 
@@ -47,11 +50,7 @@ def _clean_segment(subject: str) -> str:
     text = _ENTITY_LIKE.sub("& ", text)
     text = _PERCENT_ESCAPE.sub("% ", text)
     text = _TILDES.sub("~~", text)
-    text = _SPACES.sub(" ", text).strip()
-    # A segment of dots would make the title a relative path (`Prefix/..`), which is illegal.
-    if not text.strip("."):
-        return NO_SUBJECT
-    return text.lstrip(":")
+    return _SPACES.sub(" ", text).strip()
 
 
 def _truncate_utf8(text: str, max_bytes: int) -> str:

@@ -1,0 +1,234 @@
+"""Helpers for integration tests: per-test spaces (IMAP folder + page prefix + config) and a
+reader that checks the real wiki through its API."""
+
+from __future__ import annotations
+
+import html
+import itertools
+import json
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bridge.config import Settings, load_settings
+from bridge.state import SqliteStateStore
+from bridge.sync import MailboxSync, PassResult
+from bridge.wiki import WikiClient
+from tests.servers import DovecotServer, MediaWikiServer, append_mail
+
+_counter = itertools.count(1)
+
+
+def unique(stem: str) -> str:
+    """Return a name unique within the test session (folders and page prefixes are shared)."""
+    return f"{stem}{next(_counter)}"
+
+
+def make_mail(
+    message_id: str | None,
+    subject: str,
+    body: str = "Hello team,\nplease see below.\n",
+    *,
+    sender: str = "Jürgen Müller <juergen@example.de>",
+    in_reply_to: str | None = None,
+    references: list[str] | None = None,
+    date: datetime | None = None,
+) -> bytes:
+    """Build a real RFC 5322 mail (UTF-8, encoded headers) as bytes."""
+    mail = EmailMessage()
+    mail["From"] = sender
+    mail["To"] = "team-sales@example.de"
+    mail["Subject"] = subject
+    mail["Date"] = format_datetime(date or datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
+    if message_id is not None:
+        mail["Message-ID"] = f"<{message_id}>"
+    if in_reply_to:
+        mail["In-Reply-To"] = f"<{in_reply_to}>"
+    if references:
+        mail["References"] = " ".join(f"<{ref}>" for ref in references)
+    mail.set_content(body)
+    return mail.as_bytes()
+
+
+@dataclass
+class Space:
+    """One mapping under test: its IMAP folder(s), page prefix, config file and state file."""
+
+    dovecot: DovecotServer
+    mediawiki: MediaWikiServer
+    directory: Path
+    user: str
+    folders: list[str]
+    prefix: str
+    categories: list[str]
+
+    @property
+    def config_path(self) -> Path:
+        return self.directory / "config.toml"
+
+    @property
+    def state_path(self) -> Path:
+        return self.directory / "state.sqlite3"
+
+    def append(self, raw: bytes, folder: str | None = None) -> int | None:
+        return append_mail(self.dovecot, self.user, folder or self.folders[0], raw)
+
+    def write_config(self, extra_mailboxes: list[dict[str, Any]] | None = None, **overrides: Any) -> Path:
+        """Write a config for this space (plus optional further mailboxes) and return its path."""
+        secrets = self.directory / "secrets"
+        secrets.mkdir(exist_ok=True, mode=0o700)
+        wiki_secret = secrets / "wiki"
+        wiki_secret.write_text(self.mediawiki.bot_password)
+        wiki_secret.chmod(0o600)
+        mailbox: dict[str, Any] = {
+            "name": "sales",
+            "host": self.dovecot.host,
+            "port": self.dovecot.port,
+            "security": "none",
+            "username": self.user,
+            "password_file": str(self.secret_file(self.user, self.dovecot.users[self.user])),
+            "folders": self.folders,
+            "page_prefix": self.prefix,
+            "categories": self.categories,
+        }
+        mailbox.update(overrides)
+        lines = [
+            "[wiki]",
+            f"api_url = {json.dumps(self.mediawiki.api_url)}",
+            f"username = {json.dumps(self.mediawiki.bot_login)}",
+            f"password_file = {json.dumps(str(wiki_secret))}",
+            "[state]",
+            f"path = {json.dumps(str(self.state_path))}",
+            "[log]",
+            'format = "json"',
+        ]
+        for entry in [mailbox, *(extra_mailboxes or [])]:
+            lines.append("[[mailboxes]]")
+            lines.extend(f"{key} = {json.dumps(value)}" for key, value in entry.items())
+        self.config_path.write_text("\n".join(lines) + "\n")
+        return self.config_path
+
+    def secret_file(self, name: str, value: str) -> Path:
+        path = self.directory / "secrets" / f"imap-{name}"
+        path.parent.mkdir(exist_ok=True, mode=0o700)
+        path.write_text(value)
+        path.chmod(0o600)
+        return path
+
+    def settings(self) -> Settings:
+        if not self.config_path.exists():
+            self.write_config()
+        return load_settings(self.config_path)
+
+    def run_pass(self, wiki: WikiClient | None = None, mailbox_index: int = 0) -> PassResult:
+        """Run one pass in-process (so tests can inject a wrapped wiki client)."""
+        settings = self.settings()
+        client = wiki or WikiClient(settings.wiki)
+        state = SqliteStateStore(settings.state.path)
+        try:
+            return MailboxSync(settings.mailboxes[mailbox_index], client, state).run()
+        finally:
+            state.close()
+            client.close()
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run the real command line as a subprocess."""
+        return subprocess.run(
+            [sys.executable, "-m", "bridge", "--config", str(self.config_path), *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+
+class _MarkerFinder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.message_ids: list[str] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        for name, value in attrs:
+            if name == "data-message-id" and value is not None:
+                self.message_ids.append(value)
+
+
+@dataclass(frozen=True)
+class ParsedPage:
+    """What the real wiki made of a page (`action=parse`)."""
+
+    html: str
+    message_ids: list[str]
+    tags: list[str]
+    categories: list[str]
+    links: list[str]
+    templates: list[str]
+    sections: list[str]
+
+
+class WikiReader:
+    """Reads the real wiki anonymously (reading is public) to check what the bridge wrote."""
+
+    def __init__(self, mediawiki: MediaWikiServer) -> None:
+        self.api = mediawiki.api_url
+        self.session = requests.Session()
+
+    def get(self, **params: Any) -> dict[str, Any]:
+        response = self.session.get(
+            self.api, params={**params, "format": "json", "formatversion": "2"}, timeout=30
+        )
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        assert "error" not in body, body
+        return body
+
+    def titles(self, prefix: str) -> list[str]:
+        """All page titles under `prefix/` in the main namespace."""
+        body = self.get(action="query", list="allpages", apprefix=f"{prefix}/", aplimit="max")
+        return sorted(page["title"] for page in body["query"]["allpages"])
+
+    def parse(self, title: str) -> ParsedPage:
+        body = self.get(action="parse", page=title, prop="text|categories|links|templates|sections")
+        parse = body["parse"]
+        finder = _MarkerFinder()
+        finder.feed(parse["text"])
+        return ParsedPage(
+            html=parse["text"],
+            message_ids=finder.message_ids,
+            tags=finder.tags,
+            categories=[c["category"] for c in parse["categories"]],
+            links=[link["title"] for link in parse["links"]],
+            templates=[t["title"] for t in parse["templates"]],
+            sections=[html.unescape(s["line"]) for s in parse["sections"]],
+        )
+
+    def text(self, title: str) -> str:
+        body = self.get(action="query", prop="revisions", titles=title, rvprop="content", rvslots="main")
+        return str(body["query"]["pages"][0]["revisions"][0]["slots"]["main"]["content"])
+
+    def revisions(self, title: str) -> list[dict[str, Any]]:
+        body = self.get(
+            action="query", prop="revisions", titles=title, rvprop="ids|user|comment", rvlimit="max"
+        )
+        return list(body["query"]["pages"][0].get("revisions", []))
+
+    def bot_edit_count(self, bot_user: str) -> int:
+        """Edits by the bridge's account in the whole wiki (every test shares the account)."""
+        body = self.get(action="query", list="usercontribs", ucuser=bot_user, uclimit="max", ucprop="ids")
+        return len(body["query"]["usercontribs"])
+
+
+def plain_text(fragment: str) -> str:
+    """Visible text of an HTML fragment, entities decoded (for 'the reader sees X' checks)."""
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", fragment)))
