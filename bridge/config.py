@@ -81,6 +81,8 @@ class MailboxSettings:
     poll_interval: int = 60
     batch_size: int = 50
     timeout: float = 30.0
+    thread_by_subject: bool = False
+    subject_window_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -321,6 +323,11 @@ class _Loader:
             timeout=float(
                 table.get("timeout", _integer(1, 600), "seconds between 1 and 600", default=30) or 30
             ),
+            thread_by_subject=bool(table.get("thread_by_subject", _boolean, "true or false", default=False)),
+            subject_window_days=table.get(
+                "subject_window_days", _integer(1, 3650), "days between 1 and 3650", default=30
+            )
+            or 30,
         )
         for category in settings.categories:
             if _TITLE_ILLEGAL.search(category):

@@ -22,11 +22,18 @@ class Message:
     date: datetime
     body_text: str
     has_own_id: bool = True
+    thread_index: str | None = None
 
     @property
-    def parent_id(self) -> str | None:
-        """The direct parent's id: the last reference, as RFC 5322 orders them."""
-        return self.references[-1] if self.references else None
+    def links(self) -> tuple[str, ...]:
+        """The ids that tie this message to its thread.
+
+        References when there are any; otherwise the Outlook conversation (Thread-Index), which
+        Outlook keeps on replies whose References it dropped.
+        """
+        if self.references:
+            return self.references
+        return (self.thread_index,) if self.thread_index else ()
 
 
 @dataclass(frozen=True, slots=True)

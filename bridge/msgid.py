@@ -7,12 +7,18 @@ through `normalize_id`, so two spellings of one id never count as two messages.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import re
 
 _BRACKETED = re.compile(r"<([^<>]*)>")
 _WHITESPACE = re.compile(r"\s+")
 SYNTHETIC_DOMAIN = "email-wiki-bridge.invalid"
+THREAD_INDEX_DOMAIN = "thread-index.invalid"
+# Outlook's Thread-Index starts with a 22-byte header (6 bytes of time, a 16-byte GUID) shared by
+# every message of a conversation; each reply appends a 5-byte block.
+_THREAD_INDEX_HEADER_BYTES = 22
 
 
 def normalize_id(raw: str) -> str | None:
@@ -56,3 +62,19 @@ def synthesize_id(header_block: str, body: bytes) -> str:
     """
     digest = hashlib.sha256(header_block.encode("utf-8", "replace") + b"\0" + body).hexdigest()
     return f"synth-{digest[:40]}@{SYNTHETIC_DOMAIN}"
+
+
+def thread_index_id(header_value: str | None) -> str | None:
+    """Return a pseudo id naming the Outlook conversation of a `Thread-Index` header, or None.
+
+    Messages of one conversation share it, so it links replies whose References were dropped.
+    """
+    if not header_value:
+        return None
+    try:
+        raw = base64.b64decode("".join(header_value.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) < _THREAD_INDEX_HEADER_BYTES:
+        return None
+    return f"tix-{raw[:_THREAD_INDEX_HEADER_BYTES].hex()}@{THREAD_INDEX_DOMAIN}"

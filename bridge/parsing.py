@@ -11,7 +11,7 @@ import mailparser
 
 from bridge.errors import MessageError
 from bridge.model import Message
-from bridge.msgid import extract_ids, synthesize_id
+from bridge.msgid import extract_ids, synthesize_id, thread_index_id
 
 _SYNTH_HEADERS = ("From", "To", "Cc", "Date", "Subject")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -45,6 +45,7 @@ def parse_message(raw: bytes, fallback_date: datetime | None = None) -> Message:
         date=_date(headers.get("Date"), fallback_date),
         body_text=_body_text(parsed.text_plain, parsed.text_html),
         has_own_id=has_own_id,
+        thread_index=thread_index_id(headers.get("Thread-Index")),
     )
 
 

