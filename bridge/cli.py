@@ -20,6 +20,7 @@ from bridge.imap import ImapMailbox
 from bridge.logs import configure_logging
 from bridge.state import SqliteStateStore
 from bridge.wiki import WikiClient
+from bridge.wikisetup import install_templates
 
 DEFAULT_CONFIG = Path("/etc/email-wiki-bridge/config.toml")
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -38,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("once", help="run one sync pass over every mailbox and exit")
     commands.add_parser("run", help="run as a daemon, polling every mailbox at its poll_interval")
     commands.add_parser("check", help="validate the config and log in to every mailbox and the wiki")
+    commands.add_parser("setup-wiki", help="install or update the wiki templates the pages use")
     return parser
 
 
@@ -54,6 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.warning("config.warning", detail=warning)
     if args.command == "check":
         return _check(settings)
+    if args.command == "setup-wiki":
+        return _setup_wiki(settings, only_missing=False)
+    # Missing templates are installed at start-up; a wiki that is down now must not keep the
+    # daemon from starting: its passes retry and report the wiki's state themselves.
+    _setup_wiki(settings, only_missing=True)
     try:
         state = SqliteStateStore(settings.state.path)
     except BridgeError as exc:
@@ -82,6 +89,24 @@ def _once(settings: Settings, state: SqliteStateStore) -> int:
             f"{len(set(result.pages_extended))} extended"
         )
     return exit_code
+
+
+def _setup_wiki(settings: Settings, only_missing: bool) -> int:
+    """Install the templates; at start-up (`only_missing`) quietly, as `setup-wiki` with a report."""
+    wiki = WikiClient(settings.wiki)
+    try:
+        for line in install_templates(wiki, only_missing=only_missing):
+            if not only_missing:
+                print(line)
+    except BridgeError as exc:
+        if only_missing:
+            log.warning("templates.not_installed", error=str(exc))
+        else:
+            print(f"email-wiki-bridge: cannot set up the wiki templates: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        wiki.close()
+    return EXIT_OK
 
 
 def _check(settings: Settings) -> int:

@@ -19,6 +19,8 @@ from typing import Any, Literal, TypeVar, cast
 from bridge.errors import ConfigError
 
 Security = Literal["none", "starttls", "tls"]
+Language = Literal["en", "de"]
+AddressDisplay = Literal["full", "name", "none"]
 LogFormat = Literal["auto", "json", "console"]
 T = TypeVar("T")
 
@@ -83,6 +85,9 @@ class MailboxSettings:
     timeout: float = 30.0
     thread_by_subject: bool = False
     subject_window_days: int = 30
+    language: Language = "en"
+    show_addresses: AddressDisplay = "full"
+    max_attachment_mb: int = 25
 
 
 @dataclass(frozen=True)
@@ -328,6 +333,17 @@ class _Loader:
                 "subject_window_days", _integer(1, 3650), "days between 1 and 3650", default=30
             )
             or 30,
+            language=cast(Language, table.get("language", _choice("en", "de"), "en or de", default="en")),
+            show_addresses=cast(
+                AddressDisplay,
+                table.get(
+                    "show_addresses", _choice("full", "name", "none"), "full, name or none", default="full"
+                ),
+            ),
+            max_attachment_mb=table.get(
+                "max_attachment_mb", _integer(1, 2048), "megabytes between 1 and 2048", default=25
+            )
+            or 25,
         )
         for category in settings.categories:
             if _TITLE_ILLEGAL.search(category):

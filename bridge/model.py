@@ -2,8 +2,40 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file carried by a mail; `content_id` is set for inline parts (`cid:` images in HTML)."""
+
+    filename: str
+    content_type: str
+    data: bytes = field(repr=False)
+    content_id: str | None = None
+    inline: bool = False
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of the content: names the file on the wiki, so equal files are one."""
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def size(self) -> int:
+        """Size in bytes."""
+        return len(self.data)
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarEvent:
+    """The summary of one invitation (text/calendar VEVENT)."""
+
+    summary: str
+    start: str
+    end: str
+    location: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +55,12 @@ class Message:
     body_text: str
     has_own_id: bool = True
     thread_index: str | None = None
+    body_html: str = ""
+    to: tuple[tuple[str, str], ...] = ()
+    cc: tuple[tuple[str, str], ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+    forwarded: tuple[Message, ...] = ()
+    events: tuple[CalendarEvent, ...] = ()
 
     @property
     def links(self) -> tuple[str, ...]:

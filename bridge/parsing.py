@@ -1,20 +1,22 @@
-"""Raw RFC 5322 bytes -> `Message` (pure; mail-parser does the MIME and charset work)."""
+"""Raw RFC 5322 bytes -> `Message` (pure; mail-parser reads the headers, `mime` the parts)."""
 
 from __future__ import annotations
 
 import email.message
 import email.utils
 from datetime import UTC, datetime
-from html.parser import HTMLParser
 
 import mailparser
 
 from bridge.errors import MessageError
+from bridge.mime import decode_header_text, header_str, walk
 from bridge.model import Message
 from bridge.msgid import extract_ids, synthesize_id, thread_index_id
+from bridge.render.html import html_to_text
 
 _SYNTH_HEADERS = ("From", "To", "Cc", "Date", "Subject")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_FORWARD_DEPTH = 3
 
 
 def parse_message(raw: bytes, fallback_date: datetime | None = None) -> Message:
@@ -22,6 +24,10 @@ def parse_message(raw: bytes, fallback_date: datetime | None = None) -> Message:
 
     `fallback_date` (the IMAP INTERNALDATE) stands in for a missing or unreadable Date header.
     """
+    return _parse(raw, fallback_date, depth=0)
+
+
+def _parse(raw: bytes, fallback_date: datetime | None, depth: int) -> Message:
     if not raw.strip():
         raise MessageError("the mail is empty")
     try:
@@ -35,18 +41,41 @@ def parse_message(raw: bytes, fallback_date: datetime | None = None) -> Message:
     else:
         message_id, has_own_id = synthesize_id(_header_block(headers), _body_bytes(raw)), False
     references = _references(headers.get_all("References") or [], headers.get_all("In-Reply-To") or [])
-    sender_name, sender_address = _sender(parsed.from_)
+    content = walk(headers)
+    forwarded = tuple(
+        message
+        for inner in content.forwarded
+        if depth < _MAX_FORWARD_DEPTH and (message := _parse_forwarded(inner, depth + 1)) is not None
+    )
+    sender = _addresses(headers.get_all("From") or [])
     return Message(
         message_id=message_id,
         references=tuple(ref for ref in references if ref != message_id),
-        subject=(parsed.subject or "").strip(),
-        sender_name=sender_name,
-        sender_address=sender_address,
+        subject=decode_header_text(headers.get("Subject")).strip(),
+        sender_name=sender[0][0] if sender else "",
+        sender_address=sender[0][1] if sender else "",
         date=_date(headers.get("Date"), fallback_date),
-        body_text=_body_text(parsed.text_plain, parsed.text_html),
+        body_text=content.plain.strip("\n") or html_to_text(content.html),
         has_own_id=has_own_id,
         thread_index=thread_index_id(headers.get("Thread-Index")),
+        body_html=content.html,
+        to=_addresses(headers.get_all("To") or []),
+        cc=_addresses(headers.get_all("Cc") or []),
+        attachments=tuple(content.attachments),
+        forwarded=forwarded,
+        events=tuple(content.events),
     )
+
+
+def _parse_forwarded(inner: email.message.Message, depth: int) -> Message | None:
+    try:
+        raw = inner.as_bytes()
+    except (UnicodeError, LookupError, ValueError):
+        return None
+    try:
+        return _parse(raw, None, depth)
+    except MessageError:
+        return None
 
 
 def _header_block(headers: email.message.Message) -> str:
@@ -68,68 +97,31 @@ def _references(references: list[str], in_reply_to: list[str]) -> list[str]:
     """
     ordered: dict[str, None] = {}
     for value in references:
-        for ref in extract_ids(value):
+        for ref in extract_ids(str(value)):
             ordered.setdefault(ref, None)
     for value in in_reply_to:
-        for ref in extract_ids(value):
+        for ref in extract_ids(str(value)):
             ordered.pop(ref, None)
             ordered[ref] = None
     return list(ordered)
 
 
-def _sender(from_: list[tuple[str, str]]) -> tuple[str, str]:
-    if not from_:
-        return "", ""
-    name, address = from_[0]
-    return (name or "").strip(), (address or "").strip()
+def _addresses(values: list[str]) -> tuple[tuple[str, str], ...]:
+    """Decode address headers (RFC 2047 names, 8-bit bytes) into (name, address) pairs.
+
+    Split before decoding, so a decoded name with a comma ("Müller, Jürgen") stays one name.
+    """
+    pairs = email.utils.getaddresses([header_str(value) for value in values])
+    decoded = ((decode_header_text(name).strip(), address.strip()) for name, address in pairs)
+    return tuple((name, address) for name, address in decoded if name or address)
 
 
 def _date(header: str | None, fallback: datetime | None) -> datetime:
     if header:
         try:
-            parsed = email.utils.parsedate_to_datetime(header)
+            parsed = email.utils.parsedate_to_datetime(header_str(header))
         except (TypeError, ValueError, IndexError):
             parsed = None
         if parsed is not None:
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return fallback or _EPOCH
-
-
-def _body_text(plain_parts: list[str], html_parts: list[str]) -> str:
-    text = "\n".join(plain_parts) if plain_parts else "\n".join(_html_to_text(part) for part in html_parts)
-    return text.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
-
-
-class _TextExtractor(HTMLParser):
-    """Collects the visible text of an HTML body; scripts and styles are dropped."""
-
-    _INVISIBLE = frozenset({"script", "style", "head", "title"})
-    _BREAKS = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._hidden_depth = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._INVISIBLE:
-            self._hidden_depth += 1
-        elif tag in self._BREAKS:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._INVISIBLE and self._hidden_depth:
-            self._hidden_depth -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self._hidden_depth:
-            self.parts.append(data)
-
-
-def _html_to_text(html: str) -> str:
-    """Plain text of an HTML part; full HTML rendering is the renderer's job, not this one's."""
-    extractor = _TextExtractor()
-    extractor.feed(html)
-    extractor.close()
-    lines = (line.strip() for line in "".join(extractor.parts).splitlines())
-    return "\n".join(line for line in lines if line)

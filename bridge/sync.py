@@ -10,6 +10,7 @@ as failed, so nothing is skipped and nothing is lost.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -18,6 +19,7 @@ from datetime import timedelta
 
 import structlog
 
+from bridge.attachments import all_attachments, refusal_reason, wiki_file_name
 from bridge.config import MailboxSettings
 from bridge.errors import MessageError, WikiRefusedError
 from bridge.imap import ImapMailbox
@@ -25,10 +27,13 @@ from bridge.model import FetchedMail, FolderPosition, Message
 from bridge.msgid import extract_ids
 from bridge.parsing import parse_message
 from bridge.render.page import (
+    FileRef,
+    RenderOptions,
+    join_sections,
     merge_marker,
     message_marker,
     render_merge_note,
-    render_messages,
+    render_message,
     render_new_page,
 )
 from bridge.render.titles import page_title
@@ -87,6 +92,9 @@ class MailboxSync:
         self.stop = stop or threading.Event()
         self._open_mailbox = open_mailbox
         self._log = log.bind(mailbox=settings.name)
+        self.render_options = RenderOptions(
+            mailbox=settings.name, language=settings.language, show_addresses=settings.show_addresses
+        )
 
     def run(self) -> PassResult:
         """Run one pass over every folder of the mapping; raise on mailbox- or wiki-wide failure."""
@@ -116,7 +124,9 @@ class MailboxSync:
             page = self.wiki.page_content(note.page_title)
             if page is not None and merge_marker(note.into_title) not in page.text:
                 summary = f"Conversation continues on [[{note.into_title}]] ({self.settings.name} mailbox)"
-                self.wiki.append_to_page(note.page_title, render_merge_note(note.into_title), summary)
+                self.wiki.append_to_page(
+                    note.page_title, render_merge_note(note.into_title, self.settings.language), summary
+                )
             self.state.merge_note_done(note.thread_id)
             self._log.info("thread.merged", page=note.page_title, into=note.into_title)
 
@@ -237,6 +247,26 @@ class MailboxSync:
 
     def _publish_group(self, group: ThreadGroup, sources: dict[str, _Source], result: PassResult) -> None:
         name = self.settings.name
+        files = self._upload_files(group.messages)
+        sections: list[str] = []
+        messages: list[Message] = []
+        for message in group.messages:
+            try:
+                sections.append(render_message(message, self.render_options, files))
+            except Exception as exc:
+                source = sources[message.message_id]
+                self._record_failure(
+                    source.folder,
+                    source.uidvalidity,
+                    source.uid,
+                    message.message_id,
+                    f"the mail cannot be rendered: {type(exc).__name__}: {exc}",
+                    result,
+                )
+                continue
+            messages.append(message)
+        if not messages:
+            return
         intents = [
             IntendedMessage(
                 message_id=m.message_id,
@@ -244,19 +274,16 @@ class MailboxSync:
                 folder=sources[m.message_id].folder,
                 uid=sources[m.message_id].uid,
             )
-            for m in group.messages
+            for m in messages
         ]
         existing_title = self.state.thread_page(group.thread_id) if group.thread_id is not None else None
-        count = len(group.messages)
         try:
             if group.thread_id is not None and existing_title is not None:
                 self.state.record_intent(name, group.thread_id, intents)
-                summary = f"Add {_messages(count)} from {name} mailbox"
-                edit = self.wiki.append_to_page(
-                    existing_title, "\n\n" + render_messages(group.messages), summary
-                )
+                summary = f"Add {_messages(len(messages))} from {name} mailbox"
+                edit = self.wiki.append_to_page(existing_title, "\n\n" + join_sections(sections), summary)
                 if edit is None:  # someone deleted the page: start it again under its title
-                    edit = self._create_page(group.thread_id, group.messages, existing_title, 1)
+                    edit = self._create_page(group.thread_id, messages, sections, existing_title, 1)
                     result.pages_created.append(edit.title)
                 else:
                     result.pages_extended.append(edit.title)
@@ -265,24 +292,23 @@ class MailboxSync:
                 attempt, title = self._free_title(group.first.subject, 1)
                 thread_id = self.state.new_thread(name, title)
                 self.state.record_intent(name, thread_id, intents)
-                edit = self._create_page(thread_id, group.messages, title, attempt)
+                edit = self._create_page(thread_id, messages, sections, title, attempt)
                 result.pages_created.append(edit.title)
         except WikiRefusedError as exc:
-            self.state.discard_pending(name, [m.message_id for m in group.messages])
-            for message in group.messages:
+            self.state.discard_pending(name, [m.message_id for m in messages])
+            for message in messages:
                 source = sources[message.message_id]
                 self._record_failure(
                     source.folder, source.uidvalidity, source.uid, message.message_id, str(exc), result
                 )
             return
-        ids = [m.message_id for m in group.messages]
-        self.state.confirm(name, thread_id, edit.title, ids, edit.revision)
+        self.state.confirm(name, thread_id, edit.title, [m.message_id for m in messages], edit.revision)
         self.state.record_subject(name, subject_key(group.first.subject), thread_id, group.last_date)
         for newer in group.also_linked:
             self.state.mark_merged(newer, into=thread_id)
         if group.also_linked:
             self._write_merge_notes()
-        for message in group.messages:
+        for message in messages:
             source = sources[message.message_id]
             self.state.clear_failure(name, source.folder, source.uidvalidity, source.uid)
             self._log.info(
@@ -293,7 +319,37 @@ class MailboxSync:
                 page=edit.title,
                 revision=edit.revision,
             )
-        result.published += count
+        result.published += len(messages)
+
+    def _upload_files(self, messages: Sequence[Message]) -> dict[str, FileRef]:
+        """Upload the attachments of `messages` (idempotent: files are named by content)."""
+        files: dict[str, FileRef] = {}
+        attachments = [a for m in messages for a in all_attachments(m)]
+        if not attachments:
+            return files
+        limits = self.wiki.upload_limits()
+        max_bytes = self.settings.max_attachment_mb * 1024 * 1024
+        for attachment in attachments:
+            if attachment.sha256 in files:
+                continue
+            reason = refusal_reason(attachment, limits, max_bytes, self.settings.language)
+            if reason is None:
+                try:
+                    sha1 = hashlib.sha1(attachment.data).hexdigest()  # noqa: S324 - MediaWiki's own file key
+                    title = self.wiki.file_with_sha1(sha1) or self.wiki.upload(
+                        wiki_file_name(attachment),
+                        attachment.data,
+                        f"Attachment from the {self.settings.name} mailbox",
+                    )
+                except WikiRefusedError as exc:
+                    reason = str(exc)
+                else:
+                    files[attachment.sha256] = FileRef(title)
+                    self._log.info("attachment.uploaded", file=title, size=attachment.size)
+                    continue
+            files[attachment.sha256] = FileRef(None, reason)
+            self._log.info("attachment.refused", filename_length=len(attachment.filename), reason=reason)
+        return files
 
     def _free_title(self, subject: str, attempt: int) -> tuple[int, str]:
         """Return the first title from `attempt` on that no thread of the store uses."""
@@ -305,10 +361,10 @@ class MailboxSync:
         raise WikiRefusedError(f"no free page title for subject after {MAX_TITLE_ATTEMPTS} attempts")
 
     def _create_page(
-        self, thread_id: int, messages: Sequence[Message], title: str, attempt: int
+        self, thread_id: int, messages: Sequence[Message], sections: Sequence[str], title: str, attempt: int
     ) -> EditResult:
         """Create the thread's page; when the title exists on the wiki (a person's page), try the next."""
-        text = render_new_page(messages, self.settings.name, self.settings.categories)
+        text = render_new_page(sections, self.render_options, self.settings.categories)
         summary = f"New thread from {self.settings.name} mailbox ({_messages(len(messages))})"
         while True:
             edit = self.wiki.create_page(title, text, summary)

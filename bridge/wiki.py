@@ -7,6 +7,7 @@ unavailable becomes `WikiUnavailableError`, so the pass stops and later passes r
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from urllib.parse import quote
 import requests
 
 from bridge import __version__
+from bridge.attachments import UploadLimits
 from bridge.config import WikiSettings
 from bridge.errors import WikiError, WikiRefusedError, WikiUnavailableError
 
@@ -33,6 +35,14 @@ _REFUSED_CODES = frozenset(
         "invalidtitle",
         "protectedpage",
         "cascadeprotected",
+        "verification-error",
+        "filetype-banned",
+        "filetype-missing",
+        "file-too-large",
+        "empty-file",
+        "illegal-filename",
+        "badupload",
+        "fileexists-forbidden",
     }
 )
 _SESSION_CODES = frozenset({"assertuserfailed", "assertbotfailed", "badtoken", "notloggedin"})
@@ -73,6 +83,7 @@ class WikiClient:
         self._sleep = sleep
         self._max_retries = max_retries
         self._csrf: str | None = None
+        self._limits: UploadLimits | None = None
         self.rights: frozenset[str] = frozenset()
         self.username = ""
         self.edits = 0
@@ -84,7 +95,13 @@ class WikiClient:
 
     # -- transport ---------------------------------------------------------------------------
 
-    def _call(self, method: str, params: Mapping[str, Any], repeatable: bool = True) -> dict[str, Any]:
+    def _call(
+        self,
+        method: str,
+        params: Mapping[str, Any],
+        repeatable: bool = True,
+        files: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """One API call with retries on lag, 5xx and dropped connections; returns the JSON body.
 
         A write that is not `repeatable` is never resent after a 5xx or a lost connection: it may
@@ -101,7 +118,7 @@ class WikiClient:
                     )
                 else:
                     response = self._session.post(
-                        self._settings.api_url, data=payload, timeout=self._settings.timeout
+                        self._settings.api_url, data=payload, files=files, timeout=self._settings.timeout
                     )
             except requests.exceptions.SSLError as exc:
                 raise WikiError(
@@ -202,11 +219,15 @@ class WikiClient:
             self._csrf = str(body["query"]["tokens"]["csrftoken"])
         return self._csrf
 
-    def _write(self, params: Mapping[str, Any], action: str) -> dict[str, Any]:
+    def _write(
+        self, params: Mapping[str, Any], action: str, files: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """POST a write with token and assertions; renew an expired session or token once."""
         self._ensure_login()
         for renewed in (False, True):
-            body = self._call("POST", {**params, "token": self._token(), "assert": "user"}, repeatable=False)
+            body = self._call(
+                "POST", {**params, "token": self._token(), "assert": "user"}, repeatable=False, files=files
+            )
             error = body.get("error")
             if isinstance(error, dict) and error.get("code") in _SESSION_CODES and not renewed:
                 self.login()
@@ -236,6 +257,15 @@ class WikiClient:
             if exc.code == "articleexists":
                 return None
             raise
+
+    def replace_page(self, title: str, text: str, summary: str, base_revision: int) -> EditResult:
+        """Replace a page's text, failing with `editconflict` if someone saved after `base_revision`."""
+        return self._edit(
+            {"text": text, "baserevid": str(base_revision), "nocreate": "1"},
+            title,
+            summary,
+            f"update {title!r}",
+        )
 
     def append_to_page(self, title: str, text: str, summary: str) -> EditResult | None:
         """Append to an existing page on top of whatever people edited; None when the page is gone."""
@@ -269,6 +299,59 @@ class WikiClient:
             text=str(revision["slots"]["main"]["content"]),
             revision=int(revision["revid"]),
         )
+
+    def upload_limits(self) -> UploadLimits:
+        """Return the file extensions and the largest upload the wiki accepts (asked once)."""
+        if self._limits is None:
+            self._ensure_login()
+            body = self._call(
+                "GET", {"action": "query", "meta": "siteinfo", "siprop": "general|fileextensions"}
+            )
+            self._raise_for(body, "describe its upload limits")
+            query = body["query"]
+            enabled = bool(query["general"].get("uploadsenabled", False))
+            self._limits = UploadLimits(
+                extensions=frozenset(str(e["ext"]).lower() for e in query.get("fileextensions", []))
+                if enabled
+                else frozenset(),
+                max_bytes=int(query["general"].get("maxuploadsize", 0)),
+            )
+        return self._limits
+
+    def file_with_sha1(self, sha1: str) -> str | None:
+        """Return the title (`File:…`) of a file with this content on the wiki, if there is one."""
+        self._ensure_login()
+        body = self._call("GET", {"action": "query", "list": "allimages", "aisha1": sha1, "ailimit": "1"})
+        self._raise_for(body, "look up a file")
+        images = body.get("query", {}).get("allimages", [])
+        return f"File:{images[0]['name']}" if images else None
+
+    def upload(self, filename: str, data: bytes, comment: str) -> str:
+        """Upload a file under `filename` and return its title; an identical existing file is success.
+
+        The name carries the content hash, so an existing file of that name holds this content.
+        """
+        params = {"action": "upload", "filename": filename, "comment": comment}
+        files = {"file": (filename, data, "application/octet-stream")}
+        body = self._write(params, f"upload {filename!r}", files=files)
+        result = body.get("upload", {})
+        if result.get("result") == "Warning":
+            warnings = result.get("warnings", {})
+            if {"exists", "duplicate", "nochange"} & set(warnings):
+                existing = self.file_with_sha1(hashlib.sha1(data).hexdigest())  # noqa: S324 - MediaWiki's own file key
+                if existing is not None:
+                    return existing
+            if {"exists", "exists-normalized"} & set(warnings):
+                # Never overwrite a file that is not this content.
+                raise WikiRefusedError(
+                    f"a different file named {filename!r} exists on the wiki", "fileexists"
+                )
+            body = self._write({**params, "ignorewarnings": "1"}, f"upload {filename!r}", files=files)
+            result = body.get("upload", {})
+        if result.get("result") != "Success":
+            raise WikiRefusedError(f"the wiki did not store {filename!r}: {result}", "uploadfailed")
+        self.edits += 1
+        return f"File:{result.get('filename', filename)}"
 
     def site_name(self) -> str:
         """Return the wiki's name and version (used by `check`)."""

@@ -15,6 +15,7 @@ import re
 _MARKUP_CHARS = frozenset("&<>[]{}|'\"~=#*:;_!-")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
 _WHITESPACE_RUN = re.compile(r"\s+")
+_LEADING_BLANKS = re.compile(r"^[ \t]+", re.MULTILINE)
 # Words that MediaWiki may turn into "magic links" when followed by a number.
 _MAGIC_LINK_WORDS = re.compile(r"\b(?:ISBN|RFC|PMID)\b")
 
@@ -26,6 +27,8 @@ def escape_wikitext(text: str) -> str:
     """
     text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     escaped = "".join(f"&#{ord(char)};" if char in _MARKUP_CHARS else char for char in text)
+    # A line that starts with white space would become a preformatted block.
+    escaped = _LEADING_BLANKS.sub(lambda match: "".join(f"&#{ord(c)};" for c in match.group(0)), escaped)
     # After the references are in place, so that none of them is escaped again; every occurrence,
     # as a reference just before the word (`&#95;ISBN`) still counts as a word boundary.
     return _MAGIC_LINK_WORDS.sub(lambda match: f"&#{ord(match.group(0)[0])};{match.group(0)[1:]}", escaped)

@@ -2,17 +2,44 @@
 
 The marker `data-message-id="…"` is written in one canonical, escaped form, so the bridge can
 find on the page whether a message is already there (crash recovery) and later checks can read
-it from the parsed HTML.
+it from the parsed HTML. Mail content enters only through `escape_wikitext`, the HTML writer
+(which uses it) and titles the bridge chose itself.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-from bridge.model import Message
+from bridge.config import AddressDisplay
+from bridge.errors import MessageError
+from bridge.model import Attachment, CalendarEvent, Message
 from bridge.render.escape import escape_wikitext, single_line
+from bridge.render.html import WikitextWriter, html_to_blocks
+from bridge.render.labels import format_date, format_size, label
+from bridge.render.quotes import split_blocks, split_plain
+from bridge.render.templates import FIELD_TEMPLATE
 from bridge.render.titles import NO_SUBJECT
+
+_PLAIN_STYLE = "white-space: pre-wrap; font-family: inherit; border: none; background: none; padding: 0;"
+
+
+@dataclass(frozen=True, slots=True)
+class FileRef:
+    """Where an attachment went: the wiki file title (`File:…`), or why it was not uploaded."""
+
+    title: str | None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RenderOptions:
+    """Per-mapping presentation choices."""
+
+    mailbox: str
+    language: str = "en"
+    show_addresses: AddressDisplay = "full"
 
 
 def message_anchor(message_id: str) -> str:
@@ -25,39 +52,31 @@ def message_marker(message_id: str) -> str:
     return f'data-message-id="{escape_wikitext(message_id)}"'
 
 
-def render_new_page(messages: Sequence[Message], mailbox: str, categories: Sequence[str]) -> str:
-    """Return the full wikitext of a new thread page holding `messages` in date order."""
-    intro = (
-        f"''This conversation was published from the {escape_wikitext(single_line(mailbox))} mailbox "
-        "by email-wiki-bridge. Later mails of the thread are added at the end of the page; "
-        "you can edit and comment here.''"
-    )
+def render_message(
+    message: Message, options: RenderOptions, files: Mapping[str, FileRef] | None = None
+) -> str:
+    """Return the wikitext section of one message."""
+    return _MessageRenderer(options, files or {}).section(message)
+
+
+def join_sections(sections: Sequence[str]) -> str:
+    """Return rendered message sections as the text of an append (or the body of a new page)."""
+    return "\n\n".join(sections) + "\n"
+
+
+def render_new_page(sections: Sequence[str], options: RenderOptions, categories: Sequence[str]) -> str:
+    """Return the full wikitext of a new thread page holding the rendered message `sections`."""
+    intro = f"''{label(options.language, 'intro', mailbox=escape_wikitext(single_line(options.mailbox)))}''"
     category_lines = [f"[[Category:{escape_wikitext(single_line(name))}]]" for name in categories]
-    return "\n".join([intro, *category_lines, "", render_messages(messages)])
+    return "\n".join([intro, *category_lines, "", join_sections(sections)])
 
 
-def render_messages(messages: Sequence[Message]) -> str:
-    """Return the wikitext of the message sections, oldest first, for a new page or an append."""
+def render_messages(
+    messages: Sequence[Message], options: RenderOptions, files: Mapping[str, FileRef] | None = None
+) -> str:
+    """Return the wikitext of the message sections, oldest first."""
     ordered = sorted(messages, key=lambda message: (message.date, message.message_id))
-    return "\n\n".join(_render_message(message) for message in ordered) + "\n"
-
-
-def _render_message(message: Message) -> str:
-    subject = single_line(message.subject) or NO_SUBJECT
-    sender = single_line(message.sender_name) or single_line(message.sender_address) or "(unknown sender)"
-    body = escape_wikitext(message.body_text) if message.body_text.strip() else "(empty message)"
-    return "\n".join(
-        [
-            f"== {escape_wikitext(subject)} ==",
-            f'<div class="ewb-message" id="{message_anchor(message.message_id)}" '
-            f"{message_marker(message.message_id)}>",
-            f"'''From:''' {escape_wikitext(sender)}<br />",
-            f"'''Date:''' {message.date.isoformat()}<br />",
-            f"'''Subject:''' {escape_wikitext(subject)}",
-            f'<pre class="ewb-body" style="white-space: pre-wrap;">{body}</pre>',
-            "</div>",
-        ]
-    )
+    return join_sections([render_message(message, options, files) for message in ordered])
 
 
 def merge_marker(into_title: str) -> str:
@@ -65,13 +84,136 @@ def merge_marker(into_title: str) -> str:
     return f'data-merged-into="{escape_wikitext(into_title)}"'
 
 
-def render_merge_note(into_title: str) -> str:
+def render_merge_note(into_title: str, language: str = "en") -> str:
     """Return the note appended to a thread page whose conversation continues on `into_title`.
 
     `into_title` is a title the bridge created (see `titles.page_title`), never mail text.
     """
-    return (
-        f'\n\n<div class="ewb-merge-note" {merge_marker(into_title)}>\n'
-        f"''This conversation continues on [[{into_title}]], where a later mail joined it "
-        "with another thread.''\n</div>\n"
-    )
+    text = label(language, "continues", link=f"[[{into_title}]]")
+    return f"\n\n<div class=\"ewb-merge-note\" {merge_marker(into_title)}>\n''{text}''\n</div>\n"
+
+
+class _MessageRenderer:
+    def __init__(self, options: RenderOptions, files: Mapping[str, FileRef]) -> None:
+        self.options = options
+        self.files = files
+        self.language = options.language
+
+    def section(self, message: Message) -> str:
+        subject = single_line(message.subject) or NO_SUBJECT
+        return "\n".join(
+            [
+                f"== {escape_wikitext(subject)} ==",
+                f'<div class="ewb-message" id="{message_anchor(message.message_id)}" '
+                f"{message_marker(message.message_id)}>",
+                self.content(message),
+                "</div>",
+            ]
+        )
+
+    def content(self, message: Message) -> str:
+        """Header fields, body, folded quotes, invitations, attachments and forwarded mails."""
+        parts = [self.header(message)]
+        images = {
+            att.content_id: ref.title
+            for att in message.attachments
+            if att.content_id and (ref := self.files.get(att.sha256)) and ref.title
+        }
+        body, folded, used_images = self.body(message, images)
+        parts.append(f'<div class="ewb-body">\n{body}\n</div>')
+        if folded:
+            parts.append(
+                '<div class="mw-collapsible mw-collapsed ewb-quoted">\n'
+                f"''{label(self.language, 'quoted')}''\n"
+                f'<div class="mw-collapsible-content">\n{folded}\n</div>\n</div>'
+            )
+        parts.extend(self.event(event) for event in message.events)
+        listed = [att for att in message.attachments if att.content_id not in used_images]
+        if listed:
+            parts.append(self.attachments(listed))
+        for forwarded in message.forwarded:
+            subject = self.field(
+                label(self.language, "subject"), single_line(forwarded.subject) or NO_SUBJECT
+            )
+            parts.append(
+                f"<div class=\"ewb-forwarded\">\n'''{label(self.language, 'forwarded')}'''\n"
+                f"{subject}\n{self.content(forwarded)}\n</div>"
+            )
+        return "\n".join(parts)
+
+    def field(self, name: str, value: str, *, escaped: bool = False) -> str:
+        text = value if escaped else escape_wikitext(single_line(value))
+        return f"{{{{{FIELD_TEMPLATE}|label={escape_wikitext(name)}|value={text}}}}}"
+
+    def header(self, message: Message) -> str:
+        lines = [
+            self.field(label(self.language, "from"), self.person(message.sender_name, message.sender_address))
+        ]
+        for key, people in (("to", message.to), ("cc", message.cc)):
+            if people:
+                lines.append(
+                    self.field(label(self.language, key), ", ".join(self.person(*p) for p in people))
+                )
+        lines.append(self.field(label(self.language, "date"), format_date(message.date, self.language)))
+        return "\n".join(lines)
+
+    def person(self, name: str, address: str) -> str:
+        name, address = single_line(name), single_line(address)
+        display = self.options.show_addresses
+        if display == "full":
+            return (
+                f"{name} <{address}>"
+                if name and address
+                else name or address or label(self.language, "unknown_sender")
+            )
+        if display == "name":
+            return name or address.split("@", 1)[0] or label(self.language, "unknown_sender")
+        return name or label(self.language, "hidden")
+
+    def body(self, message: Message, images: Mapping[str, str]) -> tuple[str, str, set[str]]:
+        """Render the body: HTML through pandoc when it converts, plain text otherwise."""
+        if message.body_html.strip():
+            try:
+                blocks = html_to_blocks(message.body_html)
+            except MessageError:
+                blocks = []
+            writer = WikitextWriter(images)
+            new, quoted = split_blocks(blocks)
+            visible = writer.blocks(new)
+            if visible.strip():
+                return visible, writer.blocks(quoted), writer.used_images
+        new_text, quoted_text = split_plain(message.body_text)
+        if not new_text.strip():
+            return f"''{label(self.language, 'empty')}''", "", set()
+        return _plain(new_text), _plain(quoted_text) if quoted_text else "", set()
+
+    def event(self, event: CalendarEvent) -> str:
+        when = " – ".join(part for part in (event.start, event.end) if part)
+        details = ", ".join(part for part in (when, event.location) if part)
+        text = escape_wikitext(single_line(f"{event.summary} ({details})" if details else event.summary))
+        return f"<div class=\"ewb-invitation\">'''{label(self.language, 'invitation')}:''' {text}</div>"
+
+    def attachments(self, attachments: Sequence[Attachment]) -> str:
+        lines = [f"<div class=\"ewb-attachments\">\n'''{label(self.language, 'attachments')}:'''"]
+        gallery: list[str] = []
+        for attachment in attachments:
+            name = escape_wikitext(single_line(attachment.filename))
+            size = format_size(attachment.size, self.language)
+            ref = self.files.get(attachment.sha256)
+            if ref is None or ref.title is None:
+                reason = escape_wikitext(single_line(ref.reason if ref else ""))
+                lines.append(f"* ''{name}'' ({size}) – {label(self.language, 'not_uploaded')}: {reason}")
+            elif attachment.content_type.startswith("image/"):
+                gallery.append(f"{ref.title}|{name} ({size})")
+            else:
+                lines.append(f"* [[Media:{ref.title.split(':', 1)[1]}|{name}]] ({size})")
+        if gallery:
+            lines.append('<gallery mode="packed" heights="120">\n' + "\n".join(gallery) + "\n</gallery>")
+        lines.append("</div>")
+        return "\n".join(lines)
+
+
+def _plain(text: str) -> str:
+    # <pre> keeps the mail's line breaks without wikitext's paragraph rules; the style makes it
+    # read like text rather than code.
+    return f'<pre class="ewb-text" style="{_PLAIN_STYLE}">{escape_wikitext(text)}</pre>'

@@ -23,6 +23,7 @@ from bridge.config import Settings, load_settings
 from bridge.state import SqliteStateStore
 from bridge.sync import MailboxSync, PassResult
 from bridge.wiki import WikiClient
+from bridge.wikisetup import install_templates
 from tests.servers import DovecotServer, MediaWikiServer, append_mail
 
 _counter = itertools.count(1)
@@ -134,6 +135,7 @@ class Space:
         settings = self.settings()
         client = wiki or WikiClient(settings.wiki)
         state = SqliteStateStore(settings.state.path)
+        install_templates(client, only_missing=True)  # as the command line does at start-up
         try:
             return MailboxSync(settings.mailboxes[mailbox_index], client, state).run()
         finally:

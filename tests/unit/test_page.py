@@ -6,7 +6,15 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from bridge.model import Message
-from bridge.render.page import message_anchor, message_marker, render_messages, render_new_page
+from bridge.render.page import (
+    RenderOptions,
+    message_anchor,
+    message_marker,
+    render_message,
+    render_messages,
+    render_new_page,
+)
+from bridge.render.templates import FIELD_TEMPLATE
 from bridge.render.titles import NO_SUBJECT
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
@@ -32,9 +40,19 @@ def _message(
     )
 
 
+OPTIONS = RenderOptions(mailbox="sales")
+FIELD = "{{" + FIELD_TEMPLATE + "|"
+
+
+def _page(messages: list[Message], mailbox: str, categories: list[str]) -> str:
+    options = RenderOptions(mailbox=mailbox)
+    ordered = sorted(messages, key=lambda m: (m.date, m.message_id))
+    return render_new_page([render_message(m, options) for m in ordered], options, categories)
+
+
 def test_page_starts_with_intro_naming_the_mailbox() -> None:
     """The page opens with the italic intro that names the mailbox."""
-    text = render_new_page([_message("a@x.org")], "sales", [])
+    text = _page([_message("a@x.org")], "sales", [])
     first_line = text.splitlines()[0]
     assert first_line.startswith("''This conversation was published from the sales mailbox")
     assert first_line.endswith("''")
@@ -42,7 +60,7 @@ def test_page_starts_with_intro_naming_the_mailbox() -> None:
 
 def test_one_category_line_per_category() -> None:
     """Every configured category gets exactly one `[[Category:…]]` line, in order."""
-    text = render_new_page([_message("a@x.org")], "sales", ["Mail", "Vertrieb Nord"])
+    text = _page([_message("a@x.org")], "sales", ["Mail", "Vertrieb Nord"])
     lines = [line for line in text.splitlines() if line.startswith("[[Category:")]
     assert lines == ["[[Category:Mail]]", "[[Category:Vertrieb Nord]]"]
     assert text.count("[[") == 2
@@ -50,13 +68,13 @@ def test_one_category_line_per_category() -> None:
 
 def test_no_category_lines_without_categories() -> None:
     """Without categories the page has no link markup at all."""
-    assert "[[" not in render_new_page([_message("a@x.org")], "sales", [])
+    assert "[[" not in _page([_message("a@x.org")], "sales", [])
 
 
 def test_one_heading_and_marker_per_message() -> None:
     """Each message has one `== subject ==` heading and its exact marker exactly once."""
     messages = [_message(f"m{i}@x.org", minutes=i, subject=f"Teil {i}") for i in range(3)]
-    text = render_new_page(messages, "sales", ["Mail"])
+    text = _page(messages, "sales", ["Mail"])
     headings = [line for line in text.splitlines() if re.fullmatch(r"== .+ ==", line)]
     assert headings == ["== Teil 0 ==", "== Teil 1 ==", "== Teil 2 =="]
     for message in messages:
@@ -69,39 +87,44 @@ def test_messages_are_in_date_order_whatever_the_input_order() -> None:
     late = _message("late@x.org", minutes=30, subject="Spät")
     early = _message("early@x.org", minutes=-30, subject="Früh")
     middle = _message("middle@x.org", minutes=0, subject="Mitte")
-    text = render_new_page([late, early, middle], "sales", [])
+    text = _page([late, early, middle], "sales", [])
     positions = [text.index(message_marker(m.message_id)) for m in (early, middle, late)]
     assert positions == sorted(positions)
 
 
 def test_equal_dates_are_ordered_by_id() -> None:
     """Messages with the same date are ordered by their id, so output is deterministic."""
-    first = render_messages([_message("b@x.org"), _message("a@x.org")])
-    second = render_messages([_message("a@x.org"), _message("b@x.org")])
+    first = render_messages([_message("b@x.org"), _message("a@x.org")], OPTIONS)
+    second = render_messages([_message("a@x.org"), _message("b@x.org")], OPTIONS)
     assert first == second
     assert first.index(message_marker("a@x.org")) < first.index(message_marker("b@x.org"))
 
 
 def test_section_shows_sender_date_and_body() -> None:
-    """A section shows the sender name, the ISO date and the body inside `<pre>`."""
-    text = render_messages([_message("a@x.org", body="Zeile 1\nZeile 2")])
-    assert "'''From:''' Jürgen Müller<br />" in text
-    assert f"'''Date:''' {T0.isoformat()}<br />" in text
+    """A section shows sender (name and address), the local and ISO date and the body inside `<pre>`."""
+    text = render_messages([_message("a@x.org", body="Zeile 1\nZeile 2")], OPTIONS)
+    assert f"{FIELD}label=From|value=Jürgen Müller &#60;jm@example.org&#62;}}}}" in text
+    assert (
+        f"{FIELD}label=Date|value=1 March 2024, 09&#58;00 (2024&#45;03&#45;01T09&#58;00&#58;00+00&#58;00)}}}}"
+        in text
+    )
     assert ">Zeile 1\nZeile 2</pre>" in text
 
 
 def test_sender_address_used_when_name_missing() -> None:
     """Without a display name the address is shown; without both, `(unknown sender)`."""
-    assert "'''From:''' jm@example.org<br />" in render_messages([_message("a@x.org", sender_name="")])
-    unknown = render_messages([_message("a@x.org", sender_name=" ", sender_address="")])
-    assert "'''From:''' (unknown sender)<br />" in unknown
+    assert f"{FIELD}label=From|value=jm@example.org}}}}" in render_messages(
+        [_message("a@x.org", sender_name="")], OPTIONS
+    )
+    unknown = render_messages([_message("a@x.org", sender_name=" ", sender_address="")], OPTIONS)
+    assert f"{FIELD}label=From|value=(unknown sender)}}}}" in unknown
 
 
 def test_empty_subject_and_body_get_placeholders() -> None:
     """An empty subject shows `(no subject)` and a blank body `(empty message)`."""
-    text = render_messages([_message("a@x.org", subject="  ", body=" \n ")])
+    text = render_messages([_message("a@x.org", subject="  ", body=" \n ")], OPTIONS)
     assert f"== {NO_SUBJECT} ==" in text
-    assert "(empty message)</pre>" in text
+    assert "''(empty message)''" in text
 
 
 def test_marker_is_the_escaped_id() -> None:
@@ -141,15 +164,15 @@ def test_hostile_content_stays_inert() -> None:
         body_text=HOSTILE + "\n" + HOSTILE,
     )
     categories = ["Mail"]
-    text = render_new_page([message, _message("ok@x.org", minutes=5)], "sales]]{{x}}", categories)
+    text = _page([message, _message("ok@x.org", minutes=5)], "sales]]{{x}}", categories)
     assert text.count("[[") == len(categories)
     assert text.count("]]") == len(categories)
-    assert "{{" not in text
-    assert "}}" not in text
+    assert text.count("{{") == text.count(FIELD) == 4  # From and Date of each message, nothing else
+    assert text.count("}}") == 4
     assert "~~~" not in text
     assert "__NOTOC__" not in text
     assert "<script" not in text
-    assert text.count("</div>") == 2  # one per message, none from the mail
+    assert text.count("</div>") == 4  # message and body block per message, none from the mail
     assert text.count("</pre>") == 2
     assert text.count("<pre ") == 2
     headings = [line for line in text.splitlines() if line.startswith("==")]
@@ -158,7 +181,7 @@ def test_hostile_content_stays_inert() -> None:
 
 def test_multiline_subject_is_one_heading() -> None:
     """A subject with line breaks cannot start extra lines (headings, lists) on the page."""
-    text = render_messages([_message("a@x.org", subject="first\n== injected ==\n* item")])
+    text = render_messages([_message("a@x.org", subject="first\n== injected ==\n* item")], OPTIONS)
     headings = [line for line in text.splitlines() if line.startswith("==")]
     assert len(headings) == 1
     assert not any(line.startswith("*") for line in text.splitlines())
@@ -166,4 +189,4 @@ def test_multiline_subject_is_one_heading() -> None:
 
 def test_page_ends_with_newline() -> None:
     """The rendered sections end with a newline, so an appended block starts on its own line."""
-    assert render_new_page([_message("a@x.org")], "sales", []).endswith("</div>\n")
+    assert _page([_message("a@x.org")], "sales", []).endswith("</div>\n")

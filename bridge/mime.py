@@ -1,0 +1,232 @@
+"""The MIME tree of one mail -> bodies, attachments, forwarded mails, calendar events (pure).
+
+Real mail lies about its charsets, nests parts in odd ways and breaks the standards; nothing
+here raises on such input. Text is decoded with the declared charset when that works and
+looks right, else as UTF-8, else as Windows-1252 (which decodes any byte), so a body is never
+lost to a bad label.
+"""
+
+from __future__ import annotations
+
+import email.errors
+import email.header
+import email.message
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from bridge.model import Attachment, CalendarEvent
+
+MAX_NESTING = 5
+_TEXT_PLAIN, _TEXT_HTML = "text/plain", "text/html"
+_ALIASES = {"unknown-8bit": "utf-8", "x-unknown": "utf-8", "8bit": "utf-8", "ascii": "us-ascii"}
+
+
+@dataclass
+class MimeContent:
+    """What the walk found: the chosen bodies, attachments, forwarded mails and events."""
+
+    plain: str = ""
+    html: str = ""
+    attachments: list[Attachment] = field(default_factory=list)
+    forwarded: list[email.message.Message] = field(default_factory=list)
+    events: list[CalendarEvent] = field(default_factory=list)
+
+
+def decode_text(data: bytes, declared: str | None) -> str:
+    """Decode text bytes, repairing wrong or missing charset labels.
+
+    Bytes that are valid UTF-8 but labelled ASCII/Latin-1 (a common client bug) are read as
+    UTF-8; undecodable bytes fall back to Windows-1252, never to an exception.
+    """
+    charset = _ALIASES.get((declared or "").lower().strip(), (declared or "").lower().strip())
+    if charset in {"", "us-ascii", "iso-8859-1", "latin-1", "latin1", "windows-1252", "cp1252"}:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return data.decode("cp1252", "replace")
+    try:
+        return data.decode(charset)
+    except (LookupError, UnicodeDecodeError):
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return data.decode("cp1252", "replace")
+
+
+def header_str(value: object) -> str:
+    """Return a header value as text, repairing raw 8-bit bytes (read as UTF-8, else Windows-1252)."""
+    if value is None:
+        return ""
+    text = str(value)
+    if any("\udc80" <= char <= "\udcff" for char in text):
+        data = text.encode("utf-8", "surrogateescape")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return data.decode("cp1252", "replace")
+    return text
+
+
+def decode_header_text(value: object) -> str:
+    """Decode RFC 2047 encoded words (also where clients misuse them, as in file names)."""
+    text = header_str(value)
+    if "=?" not in text:
+        return text
+    try:
+        return str(email.header.make_header(email.header.decode_header(text)))
+    except (UnicodeDecodeError, LookupError, email.errors.HeaderParseError):
+        return text
+
+
+def unflow(text: str, delsp: bool) -> str:
+    """Join the soft line breaks of a `format=flowed` body (RFC 3676) and undo space-stuffing."""
+    out: list[str] = []
+    current: list[str] = []
+    current_depth = -1
+    for line in text.split("\n"):
+        depth = len(line) - len(line.lstrip(">"))
+        content = line[depth:]
+        if content.startswith(" "):
+            content = content[1:]  # space-stuffing
+        if current and depth != current_depth:
+            out.append(">" * current_depth + ("" if current_depth == 0 else " ") + "".join(current))
+            current = []
+        current_depth = depth
+        if content.endswith(" ") and content != "-- ":
+            current.append(content[:-1] if delsp else content)
+            continue
+        current.append(content)
+        out.append(">" * depth + ("" if depth == 0 else " ") + "".join(current))
+        current = []
+    if current:
+        out.append(">" * current_depth + ("" if current_depth <= 0 else " ") + "".join(current))
+    return "\n".join(out)
+
+
+def walk(message: email.message.Message) -> MimeContent:
+    """Walk a parsed mail and collect its bodies, attachments, forwarded mails and events."""
+    content = MimeContent()
+    _visit(message, content, depth=0)
+    return content
+
+
+def _part_text(part: email.message.Message) -> str:
+    payload = part.get_payload(decode=True)
+    data = payload if isinstance(payload, bytes) else str(part.get_payload()).encode("utf-8", "replace")
+    text = decode_text(data, part.get_content_charset()).replace("\r\n", "\n").replace("\r", "\n")
+    if part.get_content_type() == _TEXT_PLAIN and _param(part, "format") == "flowed":
+        text = unflow(text, _param(part, "delsp") == "yes")
+    return text
+
+
+def _param(part: email.message.Message, name: str) -> str:
+    value = part.get_param(name)
+    return (value if isinstance(value, str) else "").strip().lower()
+
+
+def _filename(part: email.message.Message) -> str:
+    name = part.get_filename() or part.get_param("name")
+    return decode_header_text(name if isinstance(name, str) else "").strip()
+
+
+def _visit(part: email.message.Message, content: MimeContent, depth: int) -> None:
+    """Collect one part; multipart/alternative keeps both bodies, the renderer picks the richer."""
+    if depth > MAX_NESTING:
+        return
+    kind = part.get_content_type()
+    disposition = (part.get_content_disposition() or "").lower()
+    if part.is_multipart() and kind != "message/rfc822":
+        for child in _children(part):
+            _visit(child, content, depth + 1)
+        return
+    if kind == "message/rfc822":
+        nested = part.get_payload()
+        inner = nested[0] if isinstance(nested, list) and nested else None
+        if isinstance(inner, email.message.Message):
+            content.forwarded.append(inner)
+        return
+    if kind == "text/calendar":
+        content.events.extend(parse_calendar(_part_text(part)))
+    is_body = kind in (_TEXT_PLAIN, _TEXT_HTML) and disposition != "attachment" and not _filename(part)
+    if is_body:
+        text = _part_text(part)
+        if kind == _TEXT_PLAIN:
+            content.plain = f"{content.plain}\n\n{text}" if content.plain else text
+        else:
+            content.html = f"{content.html}\n{text}" if content.html else text
+        return
+    payload = part.get_payload(decode=True)
+    data = payload if isinstance(payload, bytes) else b""
+    content_id = (part.get("Content-ID") or "").strip().strip("<>") or None
+    content.attachments.append(
+        Attachment(
+            filename=_filename(part) or _default_name(kind),
+            content_type=kind,
+            data=data,
+            content_id=content_id,
+            inline=disposition == "inline" or (content_id is not None and disposition != "attachment"),
+        )
+    )
+
+
+def _children(part: email.message.Message) -> Iterator[email.message.Message]:
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        yield from (child for child in payload if isinstance(child, email.message.Message))
+
+
+def _default_name(kind: str) -> str:
+    extension = {
+        "text/calendar": "ics",
+        "application/ms-tnef": "dat",
+        "text/plain": "txt",
+        "text/html": "html",
+    }.get(kind, kind.rsplit("/", 1)[-1][:10] or "bin")
+    return f"attachment.{re.sub(r'[^a-z0-9]', '', extension) or 'bin'}"
+
+
+_ICS_LINE = re.compile(r"^([A-Z-]+)(;[^:]*)?:(.*)$")
+
+
+def parse_calendar(text: str) -> list[CalendarEvent]:
+    """Summarise the VEVENTs of an iCalendar text: title, start, end, place."""
+    unfolded = re.sub(r"\r?\n[ \t]", "", text)
+    events: list[CalendarEvent] = []
+    current: dict[str, str] | None = None
+    for line in unfolded.splitlines():
+        if line.strip() == "BEGIN:VEVENT":
+            current = {}
+        elif line.strip() == "END:VEVENT" and current is not None:
+            events.append(
+                CalendarEvent(
+                    summary=_ics_text(current.get("SUMMARY", "")),
+                    start=_ics_time(current.get("DTSTART", "")),
+                    end=_ics_time(current.get("DTEND", "")),
+                    location=_ics_text(current.get("LOCATION", "")),
+                )
+            )
+            current = None
+        elif current is not None and (match := _ICS_LINE.match(line)):
+            current.setdefault(match.group(1), match.group(3))
+    return events
+
+
+def _ics_text(value: str) -> str:
+    return (
+        value.replace("\\n", " ")
+        .replace("\\N", " ")
+        .replace("\\,", ",")
+        .replace("\\;", ";")
+        .replace("\\\\", "\\")
+    )
+
+
+def _ics_time(value: str) -> str:
+    match = re.match(r"^(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})?(Z)?)?$", value.strip())
+    if not match:
+        return value.strip()
+    year, month, day, hour, minute, _, utc = match.groups()
+    if hour is None:
+        return f"{year}-{month}-{day}"
+    return f"{year}-{month}-{day} {hour}:{minute}{' UTC' if utc else ''}"

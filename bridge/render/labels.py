@@ -1,0 +1,101 @@
+"""Words the rendered pages use, in the languages the bridge ships (German and English)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+Language = Literal["en", "de"]
+
+LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "intro": "This conversation was published from the {mailbox} mailbox by email-wiki-bridge. "
+        "Later mails of the thread are added at the end of the page; you can edit and comment here.",
+        "from": "From",
+        "to": "To",
+        "cc": "Cc",
+        "date": "Date",
+        "subject": "Subject",
+        "quoted": "Quoted text and signature",
+        "attachments": "Attachments",
+        "not_uploaded": "not uploaded",
+        "forwarded": "Forwarded message",
+        "invitation": "Invitation",
+        "empty": "(empty message)",
+        "unknown_sender": "(unknown sender)",
+        "hidden": "(address hidden)",
+        "continues": "This conversation continues on {link}, where a later mail joined it "
+        "with another thread.",
+    },
+    "de": {
+        "intro": "Diese Unterhaltung wurde von email-wiki-bridge aus dem Postfach {mailbox} veröffentlicht. "
+        "Spätere Mails des Threads werden am Ende der Seite angefügt; hier kann bearbeitet und "
+        "kommentiert werden.",
+        "from": "Von",
+        "to": "An",
+        "cc": "Cc",
+        "date": "Datum",
+        "subject": "Betreff",
+        "quoted": "Zitierter Text und Signatur",
+        "attachments": "Anhänge",
+        "not_uploaded": "nicht hochgeladen",
+        "forwarded": "Weitergeleitete Nachricht",
+        "invitation": "Einladung",
+        "empty": "(leere Nachricht)",
+        "unknown_sender": "(unbekannter Absender)",
+        "hidden": "(Adresse verborgen)",
+        "continues": "Diese Unterhaltung geht auf {link} weiter, wo eine spätere Mail sie mit einem "
+        "anderen Thread verbunden hat.",
+    },
+}
+
+_MONTHS = {
+    "en": (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ),
+    "de": (
+        "Januar",
+        "Februar",
+        "März",
+        "April",
+        "Mai",
+        "Juni",
+        "Juli",
+        "August",
+        "September",
+        "Oktober",
+        "November",
+        "Dezember",
+    ),
+}
+
+
+def label(language: str, key: str, **values: str) -> str:
+    """Return the text `key` in `language` (English when the language is not shipped)."""
+    return LABELS.get(language, LABELS["en"])[key].format(**values)
+
+
+def format_date(moment: datetime, language: str) -> str:
+    """Return a date as readers of `language` write it, followed by its exact ISO 8601 form."""
+    months = _MONTHS.get(language, _MONTHS["en"])
+    day = f"{moment.day}." if language == "de" else str(moment.day)
+    local = f"{day} {months[moment.month - 1]} {moment.year}, {moment:%H:%M}"
+    return f"{local} ({moment.isoformat()})"
+
+
+def format_size(size: int, language: str) -> str:
+    """Return a file size in kB/MB with the language's decimal mark."""
+    megabytes = size / (1024 * 1024)
+    text = f"{max(1, round(size / 1024))} KB" if megabytes < 1 else f"{megabytes:.1f} MB"
+    return text.replace(".", ",") if language == "de" else text
