@@ -13,6 +13,7 @@ import stat
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
@@ -21,12 +22,18 @@ from bridge.errors import ConfigError
 Security = Literal["none", "starttls", "tls"]
 Language = Literal["en", "de"]
 AddressDisplay = Literal["full", "name", "none"]
+ReplyMode = Literal["first", "every", "never"]
+MailAction = Literal["flag", "move"]
+AfterPublish = Literal["keep", "flag", "move"]
 LogFormat = Literal["auto", "json", "console"]
 T = TypeVar("T")
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _TITLE_ILLEGAL = re.compile(r"[#<>\[\]|{}\x00-\x1f\x7f]")
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+_KEYWORD = re.compile(r"^\$?[A-Za-z0-9_.-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,26 @@ class MailboxSettings:
     language: Language = "en"
     show_addresses: AddressDisplay = "full"
     max_attachment_mb: int = 25
+    address: str = ""
+    reply: ReplyMode = "never"
+    reply_templates: Path | None = None
+    reply_max_age_days: int = 7
+    reply_unpublished: bool = False
+    allowed_senders: tuple[str, ...] = ()
+    require_authenticated: bool = False
+    trusted_authserv_ids: tuple[str, ...] = ()
+    quarantine: MailAction = "flag"
+    quarantine_folder: str = "Quarantine"
+    quarantine_flag: str = "$WikiQuarantine"
+    after_publish: AfterPublish = "keep"
+    publish_flag: str = "$Wiki"
+    archive_folder: str = "Archive/Wiki"
+    start_at: str = "beginning"
+
+    @property
+    def start_date(self) -> date | None:
+        """The first day to publish when `start_at` is a date."""
+        return date.fromisoformat(self.start_at) if _ISO_DATE.match(self.start_at) else None
 
 
 @dataclass(frozen=True)
@@ -99,6 +126,21 @@ class LogSettings:
 
 
 @dataclass(frozen=True)
+class SmtpSettings:
+    """The server link replies are sent through."""
+
+    host: str
+    port: int
+    security: Security
+    from_address: str
+    username: str
+    password: Secret
+    tls: TlsSettings
+    timeout: float = 30.0
+    max_replies_per_sender_per_hour: int = 5
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole validated configuration."""
 
@@ -106,7 +148,15 @@ class Settings:
     state: StateSettings
     mailboxes: tuple[MailboxSettings, ...]
     log: LogSettings
+    smtp: SmtpSettings | None = None
     warnings: tuple[str, ...] = ()
+
+    def own_addresses(self) -> frozenset[str]:
+        """The bridge's sending address and every team mailbox address (never replied to)."""
+        addresses = {mailbox.address for mailbox in self.mailboxes}
+        if self.smtp is not None:
+            addresses.add(self.smtp.from_address)
+        return frozenset(address.lower() for address in addresses if address)
 
 
 class _Table:
@@ -189,8 +239,8 @@ def _page_prefix(value: Any) -> str | None:
 
 
 class _Loader:
-    def __init__(self, base_dir: Path, environ: Mapping[str, str]) -> None:
-        self.base_dir, self.environ = base_dir, environ
+    def __init__(self, base_dir: Path, environ: Mapping[str, str], smtp_configured: bool) -> None:
+        self.base_dir, self.environ, self.smtp_configured = base_dir, environ, smtp_configured
         self.problems: list[str] = []
         self.warnings: list[str] = []
 
@@ -204,7 +254,7 @@ class _Loader:
         candidate = Path(raw).expanduser()
         return candidate if candidate.is_absolute() else self.base_dir / candidate
 
-    def secret(self, table: _Table, what: str) -> Secret:
+    def secret(self, table: _Table, what: str, required: bool = True) -> Secret:
         """Read the secret named by `password_file` or `password_env`; exactly one must be set."""
         file_name = table.optional("password_file", _string, "a file path")
         env_name = table.optional("password_env", _string, "an environment variable name")
@@ -213,6 +263,8 @@ class _Loader:
             table.problem(
                 "password", "secrets never go in the config file; use password_file or password_env"
             )
+            return Secret("")
+        if not required and file_name is None and env_name is None:
             return Secret("")
         if file_name is None and env_name is None:
             if "password_file" not in table.data and "password_env" not in table.data:
@@ -284,6 +336,111 @@ class _Loader:
         table.finish()
         return LogSettings(level=level or "info", format=cast(LogFormat, fmt or "auto"))
 
+    def mailbox_policy(self, table: _Table, name: str) -> dict[str, Any]:
+        """Replies, sender policy, what happens to mail, where to start (issue-5 keys)."""
+        username = str(table.data.get("username", ""))
+        address = table.get(
+            "address", _address, "an e-mail address", default=username if "@" in username else ""
+        )
+        reply = table.get(
+            "reply",
+            _choice("first", "every", "never"),
+            "first, every or never",
+            default="first" if self.smtp_configured else "never",
+        )
+        if reply != "never" and not self.smtp_configured:
+            table.problem("reply", 'link replies need an [smtp] section (or set reply = "never")')
+        if reply != "never" and not address:
+            table.problem("address", "the team mailbox's e-mail address is needed for replies (Reply-To)")
+        templates = table.optional("reply_templates", _string, "a directory")
+        template_dir = self.path(templates) if templates else None
+        if template_dir is not None and not template_dir.is_dir():
+            table.problem("reply_templates", f"{template_dir} is not a directory")
+        start_at = table.get(
+            "start_at", _start_at, 'beginning, now or a date "YYYY-MM-DD"', default="beginning"
+        )
+        return {
+            "address": address or "",
+            "reply": reply or "never",
+            "reply_templates": template_dir,
+            "reply_max_age_days": table.get(
+                "reply_max_age_days", _integer(0, 3650), "days between 0 and 3650", default=7
+            ),
+            "reply_unpublished": bool(
+                table.get("reply_unpublished", _boolean, "true or false", default=False)
+            ),
+            "allowed_senders": table.get(
+                "allowed_senders", _patterns, "a list of addresses or '*@domain' patterns", default=()
+            )
+            or (),
+            "require_authenticated": bool(
+                table.get("require_authenticated", _boolean, "true or false", default=False)
+            ),
+            "trusted_authserv_ids": table.get(
+                "trusted_authserv_ids", _string_list, "a list of host names", default=()
+            )
+            or (),
+            "quarantine": table.get("quarantine", _choice("flag", "move"), "flag or move", default="flag"),
+            "quarantine_folder": table.get(
+                "quarantine_folder", _string, "a folder name", default="Quarantine"
+            ),
+            "quarantine_flag": table.get(
+                "quarantine_flag",
+                _keyword,
+                "an IMAP keyword such as $WikiQuarantine",
+                default="$WikiQuarantine",
+            ),
+            "after_publish": table.get(
+                "after_publish", _choice("keep", "flag", "move"), "keep, flag or move", default="keep"
+            ),
+            "publish_flag": table.get(
+                "publish_flag", _keyword, "an IMAP keyword such as $Wiki", default="$Wiki"
+            ),
+            "archive_folder": table.get("archive_folder", _string, "a folder name", default="Archive/Wiki"),
+            "start_at": start_at or "beginning",
+        }
+
+    def smtp(self, data: Any) -> SmtpSettings:
+        table = self.table(data, "smtp")
+        host = table.get("host", _string, "a host name or address") or ""
+        security = cast(
+            Security,
+            table.get(
+                "security",
+                _choice("none", "starttls", "tls"),
+                "one of none, starttls, tls",
+                default="starttls",
+            )
+            or "starttls",
+        )
+        default_port = {"tls": 465, "starttls": 587, "none": 25}[security]
+        username = table.optional("username", _string, "the SMTP login name") or ""
+        password = self.secret(table, "the SMTP server", required=bool(username))
+        if security == "none" and username and host not in _LOOPBACK:
+            self.warnings.append("smtp.security: the SMTP password travels unencrypted")
+        settings = SmtpSettings(
+            host=host,
+            port=table.get("port", _integer(1, 65535), "an integer between 1 and 65535", default=default_port)
+            or default_port,
+            security=security,
+            from_address=table.get("from_address", _address, "an e-mail address") or "",
+            username=username,
+            password=password,
+            tls=self.tls(table, security != "none"),
+            timeout=float(
+                table.get("timeout", _integer(1, 600), "seconds between 1 and 600", default=30) or 30
+            ),
+            max_replies_per_sender_per_hour=table.get(
+                "max_replies_per_sender_per_hour",
+                _integer(1, 1000),
+                "an integer between 1 and 1000",
+                default=5,
+            )
+            or 5,
+        )
+        table.finish()
+        return settings
+
     def mailbox(self, data: Any, index: int) -> MailboxSettings:
         table = self.table(data, f"mailboxes[{index}]")
         name = table.get("name", _name, "letters, digits, '.', '_' or '-' (at most 64)") or f"#{index}"
@@ -344,12 +501,43 @@ class _Loader:
                 "max_attachment_mb", _integer(1, 2048), "megabytes between 1 and 2048", default=25
             )
             or 25,
+            **self.mailbox_policy(table, name),
         )
         for category in settings.categories:
             if _TITLE_ILLEGAL.search(category):
                 table.problem("categories", f"{category!r} is not a legal category name")
         table.finish()
         return settings
+
+
+def _address(value: Any) -> str | None:
+    text = _string(value)
+    return text if text and _ADDRESS.match(text) else None
+
+
+def _keyword(value: Any) -> str | None:
+    text = _string(value)
+    return text if text and _KEYWORD.match(text) else None
+
+
+def _patterns(value: Any) -> tuple[str, ...] | None:
+    items = _string_list(value)
+    if items is None or not all(re.fullmatch(r"[^@\s]+@[^@\s]+", item) for item in items):
+        return None
+    return items
+
+
+def _start_at(value: Any) -> str | None:
+    text = _string(value)
+    if text in ("beginning", "now"):
+        return text
+    if text and _ISO_DATE.match(text):
+        try:
+            date.fromisoformat(text)
+        except ValueError:
+            return None
+        return text
+    return None
 
 
 def _url(value: Any) -> str | None:
@@ -370,14 +558,15 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         raise ConfigError([f"{path}: cannot be read: {exc.strerror}"]) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: is not valid TOML: {exc}"]) from exc
-    loader = _Loader(path.resolve().parent, os.environ if environ is None else environ)
+    loader = _Loader(path.resolve().parent, os.environ if environ is None else environ, "smtp" in data)
     root = _Table(data, "", loader.problems)
-    root.used.update({"wiki", "state", "mailboxes", "log"})
+    root.used.update({"wiki", "state", "mailboxes", "log", "smtp"})
     if "wiki" not in data:
         loader.problems.append("wiki: the [wiki] section is required")
     wiki = loader.wiki(data.get("wiki", {}))
     state = loader.state(data.get("state", {}))
     log = loader.log(data.get("log", {}))
+    smtp = loader.smtp(data["smtp"]) if "smtp" in data else None
     raw_mailboxes = data.get("mailboxes", [])
     if not isinstance(raw_mailboxes, list) or not raw_mailboxes:
         loader.problems.append("mailboxes: at least one [[mailboxes]] entry is required")
@@ -390,4 +579,6 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
     root.finish()
     if loader.problems:
         raise ConfigError(loader.problems)
-    return Settings(wiki=wiki, state=state, mailboxes=mailboxes, log=log, warnings=tuple(loader.warnings))
+    return Settings(
+        wiki=wiki, state=state, mailboxes=mailboxes, log=log, smtp=smtp, warnings=tuple(loader.warnings)
+    )

@@ -11,8 +11,12 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bridge.config import MailboxSettings, Settings
+from bridge.dryrun import PlanningSender, PlanningWiki
 from bridge.errors import BridgeError
-from bridge.state import StateStore
+from bridge.imap import ImapMailbox
+from bridge.outbox import Outbox, Sender
+from bridge.smtp import Mailer
+from bridge.state import QuarantinedMail, StateStore
 from bridge.sync import MailboxSync, PassResult
 from bridge.wiki import WikiClient
 
@@ -20,23 +24,48 @@ log = structlog.get_logger("bridge.daemon")
 
 
 def run_pass(
-    mailbox: MailboxSettings, settings: Settings, state: StateStore, stop: threading.Event | None = None
+    mailbox: MailboxSettings,
+    settings: Settings,
+    state: StateStore,
+    stop: threading.Event | None = None,
+    plan: list[str] | None = None,
 ) -> PassResult | None:
     """Run one pass of one mailbox; log and record a failure and return None instead of raising.
 
-    One mailbox failing (wrong password, server down) must not stop the others.
+    One mailbox failing (wrong password, server down) must not stop the others. With `plan`
+    (a dry run), the wiki and SMTP writes and the mailbox changes are described there instead.
     """
-    wiki = WikiClient(settings.wiki)
+    wiki = WikiClient(settings.wiki) if plan is None else PlanningWiki(settings.wiki, plan)
+    outbox = Outbox(mailbox, settings.smtp, state, settings.own_addresses(), wiki.page_url)
+    mailer = Mailer(settings.smtp) if settings.smtp is not None and plan is None else None
+    sender: Sender | None = mailer if plan is None else PlanningSender(plan)
     try:
-        result = MailboxSync(mailbox, wiki, state, stop=stop).run()
+        result = MailboxSync(mailbox, wiki, state, stop=stop, outbox=outbox, sender=sender, plan=plan).run()
     except BridgeError as exc:
         log.error("pass.failed", mailbox=mailbox.name, error=str(exc), kind=type(exc).__name__)
         state.record_pass(mailbox.name, str(exc))
         return None
     finally:
         wiki.close()
+        if mailer is not None:
+            mailer.close()
     state.record_pass(mailbox.name, None)
     return result
+
+
+def release_quarantined(mailbox: MailboxSettings, state: StateStore, entry: QuarantinedMail) -> None:
+    """Undo the quarantine of one mail (move it back, or clear its flag) and let the next pass publish it."""
+    with ImapMailbox(mailbox) as imap:
+        if mailbox.quarantine == "move":
+            imap.select(mailbox.quarantine_folder, writable=True)
+            imap.move(imap.find_message(entry.message_id), entry.folder)
+            # Back in its folder under a new UID above the read position: the next pass reads it.
+            state.release(mailbox.name, entry.message_id, entry.folder, entry.uidvalidity, 0)
+        else:
+            status = imap.select(entry.folder, writable=True)
+            imap.remove_flags([entry.uid], [mailbox.quarantine_flag])
+            state.release(mailbox.name, entry.message_id, entry.folder, status.uidvalidity, entry.uid)
+    log.info("quarantine.released", mailbox=mailbox.name, message_id=entry.message_id)
 
 
 class Daemon:

@@ -44,3 +44,7 @@ class StateError(BridgeError):
 
 class WikiRefusedError(WikiError):
     """The wiki refused this particular content for good (too big, blocked by a filter)."""
+
+
+class MailError(BridgeError):
+    """The SMTP server refused a reply or could not be reached; the reply is retried later."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from types import TracebackType
+from typing import TypeVar
 
 import imapclient
 import imapclient.exceptions
@@ -16,6 +17,7 @@ from bridge.config import MailboxSettings, TlsSettings
 from bridge.errors import MailboxError
 from bridge.model import FetchedMail
 
+T = TypeVar("T")
 _HEADER_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
 _HEADER_KEY = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
 # Errors of the wire and of the protocol; everything else is a bug and must surface as such.
@@ -110,10 +112,10 @@ class ImapMailbox:
                 self._client.shutdown()
             self._client = None
 
-    def select(self, folder: str) -> FolderStatus:
-        """Select `folder` read-only (reading never changes flags) and return its status."""
+    def select(self, folder: str, writable: bool = False) -> FolderStatus:
+        """Select `folder` and return its status; read-only unless the pass will flag or move mail."""
         try:
-            info = self.client.select_folder(folder, readonly=True)
+            info = self.client.select_folder(folder, readonly=not writable)
         except _IMAP_ERRORS as exc:
             raise self._fail(f"selecting folder {folder!r}", exc) from exc
         return FolderStatus(
@@ -130,6 +132,64 @@ class ImapMailbox:
             raise self._fail("searching new mail", exc) from exc
         # `n:*` always matches the highest UID, even when it is below n (RFC 3501 6.4.8).
         return sorted(uid for uid in found if uid > last_uid)
+
+    def uids_since(self, day: date) -> list[int]:
+        """Return the UIDs of mail whose internal date is on or after `day`, ascending."""
+        try:
+            return sorted(self.client.search(["SINCE", day]))
+        except _IMAP_ERRORS as exc:
+            raise self._fail("searching by date", exc) from exc
+
+    def add_flags(self, uids: Sequence[int], flags: Sequence[str]) -> None:
+        """Set keywords or flags on mail of the selected folder."""
+        if uids:
+            self._run("flagging mail", lambda: self.client.add_flags(list(uids), list(flags), silent=True))
+
+    def remove_flags(self, uids: Sequence[int], flags: Sequence[str]) -> None:
+        """Clear keywords or flags on mail of the selected folder."""
+        if uids:
+            self._run(
+                "unflagging mail", lambda: self.client.remove_flags(list(uids), list(flags), silent=True)
+            )
+
+    def ensure_folder(self, folder: str) -> None:
+        """Create `folder` when it does not exist yet."""
+        if not self._run("listing folders", lambda: self.client.folder_exists(folder)):
+            self._run(f"creating folder {folder!r}", lambda: self.client.create_folder(folder))
+
+    def move(self, uids: Sequence[int], folder: str) -> None:
+        """Move mail of the selected folder to `folder`.
+
+        Uses MOVE (RFC 6851) where offered, else COPY, `\\Deleted` and UID EXPUNGE of just those
+        UIDs (UIDPLUS), so other mail marked deleted by people is never expunged.
+        """
+        if not uids:
+            return
+        self.ensure_folder(folder)
+        client = self.client
+        if client.has_capability("MOVE"):
+            self._run(f"moving mail to {folder!r}", lambda: client.move(list(uids), folder))
+        else:
+            self._run(f"copying mail to {folder!r}", lambda: client.copy(list(uids), folder))
+            self._run(
+                "marking moved mail deleted", lambda: client.add_flags(list(uids), [imapclient.DELETED])
+            )
+            if client.has_capability("UIDPLUS"):
+                self._run("expunging moved mail", lambda: client.uid_expunge(list(uids)))
+            else:
+                self._run("expunging moved mail", client.expunge)
+
+    def find_message(self, message_id: str) -> list[int]:
+        """Return the UIDs in the selected folder whose Message-ID header contains `message_id`."""
+        return sorted(
+            self._run("searching a message", lambda: self.client.search(["HEADER", "Message-ID", message_id]))
+        )
+
+    def _run(self, action: str, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except _IMAP_ERRORS as exc:
+            raise self._fail(action, exc) from exc
 
     def message_id_headers(self, uids: Sequence[int]) -> dict[int, str]:
         """Return the raw Message-ID header block of each UID: cheap, no bodies are transferred."""

@@ -39,6 +39,19 @@ class CalendarEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class AutomationHeaders:
+    """Headers that tell machine-sent mail and how the receiving server authenticated the sender."""
+
+    auto_submitted: str = ""
+    precedence: str = ""
+    list_id: str = ""
+    list_unsubscribe: str = ""
+    return_path: str | None = None
+    auto_response_suppress: str = ""
+    authentication_results: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """One parsed mail, reduced to what the bridge publishes.
 
@@ -61,6 +74,7 @@ class Message:
     attachments: tuple[Attachment, ...] = ()
     forwarded: tuple[Message, ...] = ()
     events: tuple[CalendarEvent, ...] = ()
+    automation: AutomationHeaders = field(default_factory=lambda: AutomationHeaders())
 
     @property
     def links(self) -> tuple[str, ...]:

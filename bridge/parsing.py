@@ -10,7 +10,7 @@ import mailparser
 
 from bridge.errors import MessageError
 from bridge.mime import decode_header_text, header_str, walk
-from bridge.model import Message
+from bridge.model import AutomationHeaders, Message
 from bridge.msgid import extract_ids, synthesize_id, thread_index_id
 from bridge.render.html import html_to_text
 
@@ -64,6 +64,23 @@ def _parse(raw: bytes, fallback_date: datetime | None, depth: int) -> Message:
         attachments=tuple(content.attachments),
         forwarded=forwarded,
         events=tuple(content.events),
+        automation=_automation(headers),
+    )
+
+
+def _automation(headers: email.message.Message) -> AutomationHeaders:
+    return_paths = headers.get_all("Return-Path")
+    return AutomationHeaders(
+        auto_submitted=header_str(headers.get("Auto-Submitted")).strip().lower(),
+        precedence=header_str(headers.get("Precedence")).strip().lower(),
+        list_id=header_str(headers.get("List-Id")).strip(),
+        list_unsubscribe=header_str(headers.get("List-Unsubscribe")).strip(),
+        # Servers prepend trace headers: the first Return-Path is the one of the final delivery.
+        return_path=None if not return_paths else header_str(return_paths[0]).strip().strip("<>").strip(),
+        auto_response_suppress=header_str(headers.get("X-Auto-Response-Suppress")).strip(),
+        authentication_results=tuple(
+            " ".join(header_str(value).split()) for value in headers.get_all("Authentication-Results") or []
+        ),
     )
 
 

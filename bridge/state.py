@@ -21,7 +21,7 @@ from bridge.errors import StateError
 from bridge.model import FolderPosition
 from bridge.threads import KnownSubject
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _CHUNK = 500  # stays well below SQLite's bound-parameter limit
 
 _SCHEMA = """
@@ -48,8 +48,10 @@ CREATE TABLE IF NOT EXISTS messages (
     status TEXT NOT NULL CHECK (status IN ('pending', 'done')),
     folder TEXT NOT NULL, uid INTEGER NOT NULL,
     revision INTEGER, published_at TEXT,
+    mail_action TEXT CHECK (mail_action IN ('pending', 'done')),
     PRIMARY KEY (mailbox, message_id)
 );
+CREATE INDEX IF NOT EXISTS messages_mail_action ON messages (mailbox, folder) WHERE mail_action = 'pending';
 CREATE INDEX IF NOT EXISTS messages_pending ON messages (mailbox, status) WHERE status = 'pending';
 CREATE TABLE IF NOT EXISTS thread_links (
     mailbox TEXT NOT NULL, linked_id TEXT NOT NULL,
@@ -60,6 +62,26 @@ CREATE TABLE IF NOT EXISTS thread_subjects (
     mailbox TEXT NOT NULL, subject_key TEXT NOT NULL,
     thread_id INTEGER NOT NULL REFERENCES threads (id), last_date TEXT NOT NULL,
     PRIMARY KEY (mailbox, subject_key)
+);
+CREATE TABLE IF NOT EXISTS replies (
+    mailbox TEXT NOT NULL, message_id TEXT NOT NULL, recipient TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('link', 'refusal')),
+    thread_id INTEGER,
+    status TEXT NOT NULL CHECK (status IN ('intended', 'sending', 'sent', 'suppressed', 'uncertain')),
+    reason TEXT, created_at TEXT NOT NULL, sent_at TEXT, attempts INTEGER NOT NULL DEFAULT 0,
+    payload BLOB,
+    PRIMARY KEY (mailbox, message_id, recipient, kind)
+);
+CREATE INDEX IF NOT EXISTS replies_recipient ON replies (recipient, created_at);
+CREATE INDEX IF NOT EXISTS replies_thread ON replies (mailbox, thread_id, recipient);
+CREATE INDEX IF NOT EXISTS replies_open ON replies (mailbox, status) WHERE status IN ('intended', 'sending');
+CREATE TABLE IF NOT EXISTS quarantine (
+    mailbox TEXT NOT NULL, message_id TEXT NOT NULL,
+    folder TEXT NOT NULL, uidvalidity INTEGER NOT NULL, uid INTEGER NOT NULL,
+    sender TEXT NOT NULL, subject TEXT NOT NULL, reason TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('quarantined', 'released')),
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (mailbox, message_id)
 );
 CREATE TABLE IF NOT EXISTS failures (
     mailbox TEXT NOT NULL, folder TEXT NOT NULL, uidvalidity INTEGER NOT NULL, uid INTEGER NOT NULL,
@@ -79,6 +101,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE threads ADD COLUMN merged_into INTEGER REFERENCES threads (id)",
         "ALTER TABLE threads ADD COLUMN merge_note TEXT CHECK (merge_note IN ('pending', 'done'))",
     ),
+    3: ("ALTER TABLE messages ADD COLUMN mail_action TEXT CHECK (mail_action IN ('pending', 'done'))",),
 }
 
 
@@ -89,6 +112,34 @@ class PendingMergeNote:
     thread_id: int
     page_title: str
     into_title: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyIntent:
+    """A reply that is due (or was cut short): to whom, about which message."""
+
+    message_id: str
+    recipient: str
+    kind: str
+    thread_id: int | None
+    status: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedMail:
+    """A mail the sender policy kept off the wiki."""
+
+    mailbox: str
+    message_id: str
+    folder: str
+    uidvalidity: int
+    uid: int
+    sender: str
+    subject: str
+    reason: str
+    status: str
+    created_at: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +195,36 @@ class StateStore(Protocol):
     def set_candidate_title(self, thread_id: int, title: str) -> None: ...
     def record_intent(self, mailbox: str, thread_id: int, messages: Sequence[IntendedMessage]) -> None: ...
     def confirm(
-        self, mailbox: str, thread_id: int, page_title: str, ids: Sequence[str], revision: int
+        self,
+        mailbox: str,
+        thread_id: int,
+        page_title: str,
+        ids: Sequence[str],
+        revision: int,
+        mail_action: bool = False,
     ) -> None: ...
+    def pending_mail_actions(self, mailbox: str, folder: str) -> list[int]: ...
+    def mail_actions_done(self, mailbox: str, folder: str, uids: Sequence[int]) -> None: ...
+    def record_reply(
+        self,
+        mailbox: str,
+        message_id: str,
+        recipient: str,
+        kind: str,
+        thread_id: int | None,
+        suppressed_because: str | None,
+        payload: bytes | None = None,
+    ) -> bool: ...
+    def replied_in_thread(self, mailbox: str, thread_id: int, recipient: str) -> bool: ...
+    def replies_since(self, recipient: str, since: datetime) -> int: ...
+    def open_replies(self, mailbox: str) -> list[ReplyIntent]: ...
+    def set_reply_status(
+        self, mailbox: str, message_id: str, recipient: str, kind: str, status: str
+    ) -> None: ...
+    def quarantine_mail(self, entry: QuarantinedMail) -> None: ...
+    def quarantined(self, mailbox: str | None = None, status: str | None = None) -> list[QuarantinedMail]: ...
+    def release(self, mailbox: str, message_id: str, folder: str, uidvalidity: int, uid: int) -> None: ...
+    def quarantine_status(self, mailbox: str, ids: Iterable[str]) -> dict[str, str]: ...
     def pending_messages(self, mailbox: str) -> list[PendingMessage]: ...
     def discard_pending(self, mailbox: str, ids: Sequence[str]) -> None: ...
     def record_failure(
@@ -380,16 +459,190 @@ class SqliteStateStore:
             )
 
     def confirm(
-        self, mailbox: str, thread_id: int, page_title: str, ids: Sequence[str], revision: int
+        self,
+        mailbox: str,
+        thread_id: int,
+        page_title: str,
+        ids: Sequence[str],
+        revision: int,
+        mail_action: bool = False,
     ) -> None:
-        """Record that the wiki holds `ids` on `page_title` at `revision`."""
+        """Record that the wiki holds `ids` on `page_title` at `revision`.
+
+        With `mail_action`, the mails are marked for their after-publish flag or move, which may
+        only happen now that the wiki write is confirmed.
+        """
         with self._transaction() as db:
             db.execute("UPDATE threads SET page_title = ? WHERE id = ?", (page_title, thread_id))
             db.executemany(
-                "UPDATE messages SET status = 'done', revision = ?, published_at = ? "
+                "UPDATE messages SET status = 'done', revision = ?, published_at = ?, mail_action = ? "
                 "WHERE mailbox = ? AND message_id = ?",
-                [(revision, _now(), mailbox, message_id) for message_id in ids],
+                [(revision, _now(), "pending" if mail_action else None, mailbox, mid) for mid in ids],
             )
+
+    def pending_mail_actions(self, mailbox: str, folder: str) -> list[int]:
+        """Return the UIDs in `folder` whose after-publish flag or move is still to do."""
+        rows = self._query(
+            "SELECT uid FROM messages WHERE mailbox = ? AND folder = ? AND mail_action = 'pending' "
+            "ORDER BY uid",
+            (mailbox, folder),
+        )
+        return [int(str(row[0])) for row in rows]
+
+    def mail_actions_done(self, mailbox: str, folder: str, uids: Sequence[int]) -> None:
+        """Record that the after-publish action of these mails is done."""
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE messages SET mail_action = 'done' WHERE mailbox = ? AND folder = ? AND uid = ? "
+                "AND mail_action = 'pending'",
+                [(mailbox, folder, uid) for uid in uids],
+            )
+
+    def record_reply(
+        self,
+        mailbox: str,
+        message_id: str,
+        recipient: str,
+        kind: str,
+        thread_id: int | None,
+        suppressed_because: str | None,
+        payload: bytes | None = None,
+    ) -> bool:
+        """Record a reply as intended with its composed bytes (or as suppressed, with the reason).
+
+        Returns False when this reply was recorded before (the same message and person).
+        """
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO replies "
+                "(mailbox, message_id, recipient, kind, thread_id, status, reason, "
+                "created_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    mailbox,
+                    message_id,
+                    recipient.lower(),
+                    kind,
+                    thread_id,
+                    "suppressed" if suppressed_because else "intended",
+                    suppressed_because,
+                    _now(),
+                    payload,
+                ),
+            )
+            return cursor.rowcount == 1
+
+    def replied_in_thread(self, mailbox: str, thread_id: int, recipient: str) -> bool:
+        """Tell whether `recipient` already got (or is getting) a link reply for this thread."""
+        rows = self._query(
+            "SELECT 1 FROM replies WHERE mailbox = ? AND thread_id = ? AND recipient = ? AND kind = 'link' "
+            "AND status IN ('intended', 'sending', 'sent', 'uncertain') LIMIT 1",
+            (mailbox, thread_id, recipient.lower()),
+        )
+        return bool(rows)
+
+    def replies_since(self, recipient: str, since: datetime) -> int:
+        """Count replies sent or due to `recipient` since `since`, over all mailboxes."""
+        rows = self._query(
+            "SELECT COUNT(*) FROM replies WHERE recipient = ? AND created_at >= ? "
+            "AND status IN ('intended', 'sending', 'sent', 'uncertain')",
+            (recipient.lower(), since.astimezone(UTC).isoformat(timespec="seconds")),
+        )
+        return int(str(rows[0][0]))
+
+    def open_replies(self, mailbox: str) -> list[ReplyIntent]:
+        """Return replies that are due (`intended`) or were cut short while sending (`sending`)."""
+        rows = self._query(
+            "SELECT message_id, recipient, kind, thread_id, status, payload FROM replies WHERE mailbox = ? "
+            "AND status IN ('intended', 'sending') ORDER BY created_at",
+            (mailbox,),
+        )
+        return [
+            ReplyIntent(
+                str(r[0]),
+                str(r[1]),
+                str(r[2]),
+                None if r[3] is None else int(str(r[3])),
+                str(r[4]),
+                bytes(r[5]) if isinstance(r[5], bytes) else b"",
+            )
+            for r in rows
+        ]
+
+    def set_reply_status(self, mailbox: str, message_id: str, recipient: str, kind: str, status: str) -> None:
+        """Move a reply to `sending` (before SMTP), `sent` (after the 250), `intended` or `uncertain`."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE replies SET status = ?, attempts = attempts + (? = 'sending'), "
+                "sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END "
+                "WHERE mailbox = ? AND message_id = ? AND recipient = ? AND kind = ?",
+                (status, status, status, _now(), mailbox, message_id, recipient.lower(), kind),
+            )
+
+    def quarantine_mail(self, entry: QuarantinedMail) -> None:
+        """Record a mail the sender policy refused (idempotent)."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO quarantine "
+                "(mailbox, message_id, folder, uidvalidity, uid, sender, subject, "
+                "reason, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'quarantined', ?)",
+                (
+                    entry.mailbox,
+                    entry.message_id,
+                    entry.folder,
+                    entry.uidvalidity,
+                    entry.uid,
+                    entry.sender,
+                    entry.subject,
+                    entry.reason,
+                    _now(),
+                ),
+            )
+
+    def quarantined(self, mailbox: str | None = None, status: str | None = None) -> list[QuarantinedMail]:
+        """Return quarantined (and released) mails, of one mailbox when given."""
+        rows = self._query(
+            "SELECT mailbox, message_id, folder, uidvalidity, uid, sender, subject, reason, status, "
+            "created_at "
+            "FROM quarantine WHERE (? IS NULL OR mailbox = ?) AND (? IS NULL OR status = ?) "
+            "ORDER BY created_at, uid",
+            (mailbox, mailbox, status, status),
+        )
+        return [
+            QuarantinedMail(
+                mailbox=str(r[0]),
+                message_id=str(r[1]),
+                folder=str(r[2]),
+                uidvalidity=int(str(r[3])),
+                uid=int(str(r[4])),
+                sender=str(r[5]),
+                subject=str(r[6]),
+                reason=str(r[7]),
+                status=str(r[8]),
+                created_at=str(r[9]),
+            )
+            for r in rows
+        ]
+
+    def release(self, mailbox: str, message_id: str, folder: str, uidvalidity: int, uid: int) -> None:
+        """Mark a quarantined mail released, now at (`folder`, `uid`), so the next pass publishes it."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE quarantine SET status = 'released', folder = ?, uidvalidity = ?, uid = ? "
+                "WHERE mailbox = ? AND message_id = ?",
+                (folder, uidvalidity, uid, mailbox, message_id),
+            )
+
+    def quarantine_status(self, mailbox: str, ids: Iterable[str]) -> dict[str, str]:
+        """Return `quarantined` or `released` for those of `ids` that the policy refused once."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(sorted(set(ids))):
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(
+                f"SELECT message_id, status FROM quarantine WHERE mailbox = ? AND message_id IN ({marks})",  # noqa: S608 - only placeholders are interpolated
+                (mailbox, *chunk),
+            )
+            found.update((str(mid), str(status)) for mid, status in rows)
+        return found
 
     def pending_messages(self, mailbox: str) -> list[PendingMessage]:
         """Return the messages whose wiki write is intended but unconfirmed."""

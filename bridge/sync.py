@@ -22,10 +22,12 @@ import structlog
 from bridge.attachments import all_attachments, refusal_reason, wiki_file_name
 from bridge.config import MailboxSettings
 from bridge.errors import MessageError, WikiRefusedError
-from bridge.imap import ImapMailbox
+from bridge.imap import FolderStatus, ImapMailbox
 from bridge.model import FetchedMail, FolderPosition, Message
 from bridge.msgid import extract_ids
+from bridge.outbox import Outbox, Sender
 from bridge.parsing import parse_message
+from bridge.render.escape import single_line
 from bridge.render.page import (
     FileRef,
     RenderOptions,
@@ -37,7 +39,8 @@ from bridge.render.page import (
     render_new_page,
 )
 from bridge.render.titles import page_title
-from bridge.state import IntendedMessage, StateStore
+from bridge.senders import policy_refusal
+from bridge.state import IntendedMessage, QuarantinedMail, StateStore
 from bridge.subjects import subject_key
 from bridge.threads import ThreadGroup, group_messages, subject_keys_of, thread_ids_of
 from bridge.wiki import EditResult, WikiClient
@@ -55,6 +58,9 @@ class PassResult:
     published: int = 0
     duplicates: int = 0
     failed: int = 0
+    quarantined: int = 0
+    replies_sent: int = 0
+    replies_due: int = 0
     pages_created: list[str] = field(default_factory=list)
     pages_extended: list[str] = field(default_factory=list)
 
@@ -85,12 +91,19 @@ class MailboxSync:
         state: StateStore,
         stop: threading.Event | None = None,
         open_mailbox: Callable[[MailboxSettings], ImapMailbox] = ImapMailbox,
+        outbox: Outbox | None = None,
+        sender: Sender | None = None,
+        plan: list[str] | None = None,
     ) -> None:
         self.settings = settings
         self.wiki = wiki
         self.state = state
         self.stop = stop or threading.Event()
         self._open_mailbox = open_mailbox
+        self.outbox = outbox
+        self.sender = sender
+        # In a dry run, mailbox changes are described here instead of carried out.
+        self.plan = plan
         self._log = log.bind(mailbox=settings.name)
         self.render_options = RenderOptions(
             mailbox=settings.name, language=settings.language, show_addresses=settings.show_addresses
@@ -105,12 +118,16 @@ class MailboxSync:
                 if self.stop.is_set():
                     break
                 self._sync_folder(imap, folder, result)
+        if self.outbox is not None and self.outbox.enabled and self.sender is not None:
+            result.replies_sent, result.replies_due = self.outbox.send_due(self.sender)
         self._log.info(
             "pass.finished",
             fetched=result.fetched,
             published=result.published,
             duplicates=result.duplicates,
             failed=result.failed,
+            quarantined=result.quarantined,
+            replies_sent=result.replies_sent,
             pages_created=len(result.pages_created),
             pages_extended=len(result.pages_extended),
         )
@@ -151,7 +168,10 @@ class MailboxSync:
 
     def _sync_folder(self, imap: ImapMailbox, folder: str, result: PassResult) -> None:
         name = self.settings.name
-        status = imap.select(folder)
+        writable = self.plan is None and (
+            self.settings.after_publish != "keep" or self.settings.quarantine == "flag"
+        )
+        status = imap.select(folder, writable=writable)
         position = self.state.folder_position(name, folder)
         last_uid = 0
         if position is not None and position.uidvalidity == status.uidvalidity:
@@ -162,22 +182,65 @@ class MailboxSync:
             self._log.warning(
                 "folder.uidvalidity_changed", folder=folder, old=position.uidvalidity, new=status.uidvalidity
             )
-        retry = [
-            failure.uid
-            for failure in self.state.failures(name, folder)
-            if failure.uidvalidity == status.uidvalidity and failure.uid <= last_uid
-        ]
+        else:
+            last_uid = self._starting_point(status)
+        retry = self._retry_uids(folder, status.uidvalidity, last_uid)
         new_uids = imap.uids_after(last_uid)
+        if position is None and self.settings.start_date is not None:
+            new_uids = imap.uids_since(self.settings.start_date)
         for batch in _chunks(retry + new_uids, self.settings.batch_size):
             if self.stop.is_set():
                 return
             self._sync_batch(imap, folder, status.uidvalidity, batch, result)
+            self._apply_mail_actions(imap, folder)
             highest = max(batch)
             if highest > last_uid:
                 last_uid = highest
                 self.state.save_folder_position(name, folder, FolderPosition(status.uidvalidity, last_uid))
+        self._apply_mail_actions(imap, folder)
         if position is None or position.uidvalidity != status.uidvalidity:
             self.state.save_folder_position(name, folder, FolderPosition(status.uidvalidity, last_uid))
+
+    def _starting_point(self, status: FolderStatus) -> int:
+        """Where a folder read for the first time starts: `start_at = "now"` skips all mail there."""
+        return max(status.uidnext - 1, 0) if self.settings.start_at == "now" else 0
+
+    def _retry_uids(self, folder: str, uidvalidity: int, last_uid: int) -> list[int]:
+        """UIDs behind the read position to read again: failed mail and quarantined mail released since."""
+        name = self.settings.name
+        uids = {
+            f.uid
+            for f in self.state.failures(name, folder)
+            if f.uidvalidity == uidvalidity and f.uid <= last_uid
+        }
+        released = [
+            q
+            for q in self.state.quarantined(name, status="released")
+            if q.folder == folder and q.uidvalidity == uidvalidity and 0 < q.uid <= last_uid
+        ]
+        known = self.state.known_message_ids(name, [q.message_id for q in released])
+        uids.update(q.uid for q in released if q.message_id not in known)
+        return sorted(uids)
+
+    def _apply_mail_actions(self, imap: ImapMailbox, folder: str) -> None:
+        """Flag or move published mail (only ever after its wiki write was confirmed)."""
+        action = self.settings.after_publish
+        uids = self.state.pending_mail_actions(self.settings.name, folder)
+        if action == "keep" or not uids:
+            return
+        if self.plan is not None:
+            target = (
+                f"move to {self.settings.archive_folder!r}"
+                if action == "move"
+                else f"flag {self.settings.publish_flag}"
+            )
+            self.plan.append(f"{self.settings.name}: {target}: {len(uids)} mail(s) in {folder!r}")
+        elif action == "flag":
+            imap.add_flags(uids, [self.settings.publish_flag])
+        else:
+            imap.move(uids, self.settings.archive_folder)
+        self.state.mail_actions_done(self.settings.name, folder, uids)
+        self._log.info("mail.after_publish", folder=folder, action=action, count=len(uids))
 
     def _sync_batch(
         self, imap: ImapMailbox, folder: str, uidvalidity: int, uids: Sequence[int], result: PassResult
@@ -214,10 +277,66 @@ class MailboxSync:
             source = sources.pop(duplicate)
             del messages[duplicate]
             self.state.clear_failure(name, folder, uidvalidity, source.uid)
+        self._apply_sender_policy(imap, messages, sources, result)
         for group in self._group(list(messages.values())):
             if self.stop.is_set():
                 return
             self._publish_group(group, sources, result)
+
+    def _apply_sender_policy(
+        self, imap: ImapMailbox, messages: dict[str, Message], sources: dict[str, _Source], result: PassResult
+    ) -> None:
+        """Keep mail that fails the sender policy off the wiki: quarantine it (flag or move), record why."""
+        settings = self.settings
+        if not settings.allowed_senders and not settings.require_authenticated:
+            return
+        statuses = self.state.quarantine_status(settings.name, messages)
+        for message_id in list(messages):
+            message = messages[message_id]
+            if statuses.get(message_id) == "released":
+                continue
+            refusal = policy_refusal(
+                message,
+                settings.allowed_senders,
+                settings.require_authenticated,
+                settings.trusted_authserv_ids,
+            )
+            if refusal is None:
+                continue
+            source = sources.pop(message_id)
+            del messages[message_id]
+            result.quarantined += 1
+            self.state.quarantine_mail(
+                QuarantinedMail(
+                    mailbox=settings.name,
+                    message_id=message_id,
+                    folder=source.folder,
+                    uidvalidity=source.uidvalidity,
+                    uid=source.uid,
+                    sender=message.sender_address,
+                    subject=single_line(message.subject),
+                    reason=refusal,
+                    status="quarantined",
+                    created_at="",
+                )
+            )
+            self._log.warning(
+                "message.quarantined",
+                folder=source.folder,
+                uid=source.uid,
+                message_id=message_id,
+                reason=refusal,
+            )
+            if self.plan is not None:
+                self.plan.append(
+                    f"{settings.name}: quarantine uid {source.uid} in {source.folder!r}: {refusal}"
+                )
+            elif settings.quarantine == "flag":
+                imap.add_flags([source.uid], [settings.quarantine_flag])
+            else:
+                imap.move([source.uid], settings.quarantine_folder)
+            if self.outbox is not None:
+                self.outbox.plan_refusal(message, refusal)
 
     def _group(self, messages: list[Message]) -> list[ThreadGroup]:
         """Group a batch, joining threads known from earlier passes (and by subject when enabled)."""
@@ -277,6 +396,10 @@ class MailboxSync:
             for m in messages
         ]
         existing_title = self.state.thread_page(group.thread_id) if group.thread_id is not None else None
+        if group.thread_id is not None:
+            # Recorded before the edit: if its answer is lost, recovery still knows the threads joined.
+            for newer in group.also_linked:
+                self.state.mark_merged(newer, into=group.thread_id)
         try:
             if group.thread_id is not None and existing_title is not None:
                 self.state.record_intent(name, group.thread_id, intents)
@@ -302,10 +425,17 @@ class MailboxSync:
                     source.folder, source.uidvalidity, source.uid, message.message_id, str(exc), result
                 )
             return
-        self.state.confirm(name, thread_id, edit.title, [m.message_id for m in messages], edit.revision)
+        self.state.confirm(
+            name,
+            thread_id,
+            edit.title,
+            [m.message_id for m in messages],
+            edit.revision,
+            mail_action=self.settings.after_publish != "keep",
+        )
+        if self.outbox is not None:
+            self.outbox.plan_link_replies(messages, thread_id, edit.title)
         self.state.record_subject(name, subject_key(group.first.subject), thread_id, group.last_date)
-        for newer in group.also_linked:
-            self.state.mark_merged(newer, into=thread_id)
         if group.also_linked:
             self._write_merge_notes()
         for message in messages:

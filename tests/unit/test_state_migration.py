@@ -14,6 +14,9 @@ INSERT INTO meta VALUES ('schema_version', '1');
 CREATE TABLE threads (id INTEGER PRIMARY KEY AUTOINCREMENT, mailbox TEXT NOT NULL, page_title TEXT,
     candidate_title TEXT NOT NULL, created_at TEXT NOT NULL);
 INSERT INTO threads (mailbox, page_title, candidate_title, created_at) VALUES ('sales', 'S/A', 'S/A', 'x');
+CREATE TABLE messages (mailbox TEXT NOT NULL, message_id TEXT NOT NULL, thread_id INTEGER NOT NULL,
+    status TEXT NOT NULL, folder TEXT NOT NULL, uid INTEGER NOT NULL, revision INTEGER, published_at TEXT,
+    PRIMARY KEY (mailbox, message_id));
 """
 
 
