@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 a mailbox or the wiki failed (the others still ran), 2 
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import sys
 import tempfile
@@ -96,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _once(settings, state, dry_run)
             if args.command == "quarantine":
                 return _quarantine(settings, state, args)
-            Daemon(settings, state).run()
+            Daemon(args.config, settings, state, os.environ).run()
             return EXIT_OK
         finally:
             state.close()

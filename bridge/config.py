@@ -25,6 +25,8 @@ AddressDisplay = Literal["full", "name", "none"]
 ReplyMode = Literal["first", "every", "never"]
 MailAction = Literal["flag", "move"]
 AfterPublish = Literal["keep", "flag", "move"]
+WikiAuth = Literal["botpassword", "oauth2"]
+MailboxAuth = Literal["password", "xoauth2"]
 LogFormat = Literal["auto", "json", "console"]
 T = TypeVar("T")
 
@@ -64,6 +66,8 @@ class WikiSettings:
     tls: TlsSettings
     timeout: float = 30.0
     maxlag: int = 5
+    auth: WikiAuth = "botpassword"
+    edits_per_minute: int = 0
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,10 @@ class MailboxSettings:
     publish_flag: str = "$Wiki"
     archive_folder: str = "Archive/Wiki"
     start_at: str = "beginning"
+    auth: MailboxAuth = "password"
+    token_command: tuple[str, ...] = ()
+    idle: bool = False
+    idle_refresh_seconds: int = 1500
 
     @property
     def start_date(self) -> date | None:
@@ -141,6 +149,22 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class ServiceSettings:
+    """The daemon's own endpoints: Prometheus metrics and health, on loopback unless configured."""
+
+    metrics_listen: str = "127.0.0.1:9464"
+    health_failure_seconds: int = 900
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """(host, port) to serve metrics on, or None when switched off (`metrics_listen = ""`)."""
+        if not self.metrics_listen:
+            return None
+        host, _, port = self.metrics_listen.rpartition(":")
+        return host.strip("[]") or "127.0.0.1", int(port)
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole validated configuration."""
 
@@ -149,6 +173,7 @@ class Settings:
     mailboxes: tuple[MailboxSettings, ...]
     log: LogSettings
     smtp: SmtpSettings | None = None
+    service: ServiceSettings = field(default_factory=ServiceSettings)
     warnings: tuple[str, ...] = ()
 
     def own_addresses(self) -> frozenset[str]:
@@ -255,40 +280,61 @@ class _Loader:
         return candidate if candidate.is_absolute() else self.base_dir / candidate
 
     def secret(self, table: _Table, what: str, required: bool = True) -> Secret:
-        """Read the secret named by `password_file` or `password_env`; exactly one must be set."""
-        file_name = table.optional("password_file", _string, "a file path")
-        env_name = table.optional("password_env", _string, "an environment variable name")
+        """Read the secret named by `password_file`, `password_env` or `credential`; exactly one.
+
+        `credential` names a systemd credential (`LoadCredential=`), read from
+        `$CREDENTIALS_DIRECTORY`, where systemd places it readable by the service alone.
+        """
+        sources = {
+            key: table.optional(key, _string, expected)
+            for key, expected in (
+                ("password_file", "a file path"),
+                ("password_env", "an environment variable name"),
+                ("credential", "a systemd credential name"),
+            )
+        }
         if "password" in table.data:
             table.used.add("password")
             table.problem(
-                "password", "secrets never go in the config file; use password_file or password_env"
+                "password",
+                "secrets never go in the config file; use password_file, password_env or credential",
             )
             return Secret("")
-        if not required and file_name is None and env_name is None:
+        given = {key: value for key, value in sources.items() if value is not None}
+        if not given:
+            if required and not any(key in table.data for key in sources):
+                table.problem("password_file", f"set password_file, password_env or credential for {what}")
             return Secret("")
-        if file_name is None and env_name is None:
-            if "password_file" not in table.data and "password_env" not in table.data:
-                table.problem("password_file", f"set password_file or password_env for {what}")
+        if len(given) > 1:
+            table.problem(list(given)[1], "set only one of password_file, password_env and credential")
             return Secret("")
-        if file_name is not None and env_name is not None:
-            table.problem("password_env", "set only one of password_file and password_env")
-            return Secret("")
-        if env_name is not None:
-            if not self.environ.get(env_name):
-                table.problem("password_env", f"the environment variable {env_name} is not set or empty")
+        [(key, value)] = given.items()
+        if key == "password_env":
+            if not self.environ.get(value):
+                table.problem(key, f"the environment variable {value} is not set or empty")
                 return Secret("")
-            return Secret(self.environ[env_name])
-        secret_path = self.path(cast(str, file_name))
+            return Secret(self.environ[value])
+        if key == "credential":
+            directory = self.environ.get("CREDENTIALS_DIRECTORY")
+            if not directory:
+                table.problem(
+                    key, "CREDENTIALS_DIRECTORY is not set (use LoadCredential= in the systemd unit)"
+                )
+                return Secret("")
+            return self._secret_file(table, key, Path(directory) / value)
+        return self._secret_file(table, key, self.path(value))
+
+    def _secret_file(self, table: _Table, key: str, secret_path: Path) -> Secret:
         try:
             mode = secret_path.stat().st_mode
             value = secret_path.read_text(encoding="utf-8").strip("\r\n")
         except OSError as exc:
-            table.problem("password_file", f"cannot read {secret_path}: {exc.strerror}")
+            table.problem(key, f"cannot read {secret_path}: {exc.strerror}")
             return Secret("")
         if mode & (stat.S_IRGRP | stat.S_IROTH):
-            self.warnings.append(f"{table.key('password_file')}: {secret_path} is readable by other users")
+            self.warnings.append(f"{table.key(key)}: {secret_path} is readable by other users")
         if not value:
-            table.problem("password_file", f"{secret_path} is empty")
+            table.problem(key, f"{secret_path} is empty")
         return Secret(value)
 
     def tls(self, table: _Table, enabled: bool) -> TlsSettings:
@@ -304,11 +350,26 @@ class _Loader:
     def wiki(self, data: Any) -> WikiSettings:
         table = self.table(data, "wiki")
         api_url = table.get("api_url", _url, "an http:// or https:// URL ending in api.php") or ""
-        username = table.get("username", _string, "a bot-password login such as 'Bridge@bridge'") or ""
+        auth = cast(
+            WikiAuth,
+            table.get(
+                "auth", _choice("botpassword", "oauth2"), "botpassword or oauth2", default="botpassword"
+            ),
+        )
+        username = (
+            table.get("username", _string, "a bot-password login such as 'Bridge@bridge'")
+            if auth == "botpassword"
+            else table.optional("username", _string, "the wiki user name")
+        ) or ""
         settings = WikiSettings(
             api_url=api_url,
             username=username,
-            password=self.secret(table, "the wiki"),
+            password=self.secret(table, "the wiki (the bot password, or the OAuth 2.0 access token)"),
+            auth=auth,
+            edits_per_minute=table.get(
+                "edits_per_minute", _integer(0, 10000), "an integer between 0 (no limit) and 10000", default=0
+            )
+            or 0,
             tls=self.tls(table, api_url.startswith("https://")),
             timeout=float(
                 table.get("timeout", _integer(1, 600), "seconds between 1 and 600", default=30) or 30
@@ -400,6 +461,24 @@ class _Loader:
             "start_at": start_at or "beginning",
         }
 
+    def service(self, data: Any) -> ServiceSettings:
+        table = self.table(data, "service")
+        listen = table.get(
+            "metrics_listen", _listen, 'a "host:port" to listen on, or "" for none', default="127.0.0.1:9464"
+        )
+        settings = ServiceSettings(
+            metrics_listen="" if listen is None else listen,
+            health_failure_seconds=table.get(
+                "health_failure_seconds",
+                _integer(10, 86400 * 7),
+                "seconds between 10 and 604800",
+                default=900,
+            )
+            or 900,
+        )
+        table.finish()
+        return settings
+
     def smtp(self, data: Any) -> SmtpSettings:
         table = self.table(data, "smtp")
         host = table.get("host", _string, "a host name or address") or ""
@@ -454,6 +533,17 @@ class _Loader:
         )
         default_port = 993 if security == "tls" else 143
         port = table.get("port", _integer(1, 65535), "an integer between 1 and 65535", default=default_port)
+        auth = cast(
+            MailboxAuth,
+            table.get("auth", _choice("password", "xoauth2"), "password or xoauth2", default="password"),
+        )
+        token_command = table.optional(
+            "token_command", _nonempty_string_list, "a command as a list of strings"
+        )
+        if auth == "xoauth2" and token_command is None:
+            table.problem(
+                "token_command", 'auth = "xoauth2" needs a token_command that prints an access token'
+            )
         if security == "none" and host not in _LOOPBACK:
             self.warnings.append(f"{table.key('security')}: the IMAP password of {name} travels unencrypted")
         settings = MailboxSettings(
@@ -462,7 +552,17 @@ class _Loader:
             port=port or default_port,
             security=security,
             username=table.get("username", _string, "the IMAP login name") or "",
-            password=self.secret(table, f"mailbox {name}"),
+            password=self.secret(table, f"mailbox {name}", required=auth == "password"),
+            auth=auth,
+            token_command=token_command or (),
+            idle=bool(table.get("idle", _boolean, "true or false", default=False)),
+            idle_refresh_seconds=table.get(
+                "idle_refresh_seconds",
+                _integer(60, 1740),
+                "seconds between 60 and 1740 (29 minutes)",
+                default=1500,
+            )
+            or 1500,
             folders=table.get(
                 "folders", _nonempty_string_list, "a non-empty list of folder names", default=("INBOX",)
             )
@@ -508,6 +608,16 @@ class _Loader:
                 table.problem("categories", f"{category!r} is not a legal category name")
         table.finish()
         return settings
+
+
+def _listen(value: Any) -> str | None:
+    if value == "":
+        return ""
+    text = _string(value)
+    if not text:
+        return None
+    match = re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})", text)
+    return text if match and 0 < int(match.group(2)) < 65536 else None
 
 
 def _address(value: Any) -> str | None:
@@ -560,13 +670,14 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         raise ConfigError([f"{path}: is not valid TOML: {exc}"]) from exc
     loader = _Loader(path.resolve().parent, os.environ if environ is None else environ, "smtp" in data)
     root = _Table(data, "", loader.problems)
-    root.used.update({"wiki", "state", "mailboxes", "log", "smtp"})
+    root.used.update({"wiki", "state", "mailboxes", "log", "smtp", "service"})
     if "wiki" not in data:
         loader.problems.append("wiki: the [wiki] section is required")
     wiki = loader.wiki(data.get("wiki", {}))
     state = loader.state(data.get("state", {}))
     log = loader.log(data.get("log", {}))
     smtp = loader.smtp(data["smtp"]) if "smtp" in data else None
+    service = loader.service(data.get("service", {}))
     raw_mailboxes = data.get("mailboxes", [])
     if not isinstance(raw_mailboxes, list) or not raw_mailboxes:
         loader.problems.append("mailboxes: at least one [[mailboxes]] entry is required")
@@ -580,5 +691,11 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
     if loader.problems:
         raise ConfigError(loader.problems)
     return Settings(
-        wiki=wiki, state=state, mailboxes=mailboxes, log=log, smtp=smtp, warnings=tuple(loader.warnings)
+        wiki=wiki,
+        state=state,
+        mailboxes=mailboxes,
+        log=log,
+        smtp=smtp,
+        service=service,
+        warnings=tuple(loader.warnings),
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -16,6 +18,7 @@ import imapclient.exceptions
 from bridge.config import MailboxSettings, TlsSettings
 from bridge.errors import MailboxError
 from bridge.model import FetchedMail
+from bridge.oauth import token_source
 
 T = TypeVar("T")
 _HEADER_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
@@ -91,7 +94,13 @@ class ImapMailbox:
         try:
             if settings.security == "starttls":
                 client.starttls(context)
-            client.login(settings.username, settings.password.value)
+            if settings.auth == "xoauth2":
+                self._oauth2_login(client)
+            else:
+                client.login(settings.username, settings.password.value)
+        except MailboxError:
+            client.shutdown()
+            raise
         except imapclient.exceptions.LoginError as exc:
             client.shutdown()
             raise MailboxError(
@@ -102,6 +111,47 @@ class ImapMailbox:
             client.shutdown()
             raise self._fail("logging in", exc) from exc
         self._client = client
+
+    def _oauth2_login(self, client: imapclient.IMAPClient) -> None:
+        """Log in with XOAUTH2; a refused token is fetched anew once (it may have been revoked)."""
+        source = token_source(self._settings.token_command)
+        try:
+            client.oauth2_login(self._settings.username, source.token())
+        except imapclient.exceptions.LoginError:
+            source.invalidate()
+            client.oauth2_login(self._settings.username, source.token())
+
+    @property
+    def supports_idle(self) -> bool:
+        """Whether the server offers IDLE (RFC 2177)."""
+        return bool(self.client.has_capability("IDLE"))
+
+    def wait_for_mail(self, seconds: float, stop: threading.Event) -> bool:
+        """Wait up to `seconds` for new mail in the selected folder; True when some arrived.
+
+        Uses IDLE where offered (re-issued by the caller before the 29-minute limit), NOOP polls
+        every few seconds elsewhere. Returns early, False, when `stop` is set.
+        """
+        client = self.client
+        deadline = time.monotonic() + seconds
+        try:
+            if not self.supports_idle:
+                while (left := deadline - time.monotonic()) > 0:
+                    if stop.wait(min(5.0, left)):
+                        return False
+                    if _has_new_mail(client.noop()[1]):
+                        return True
+                return False
+            client.idle()
+            try:
+                while not stop.is_set() and time.monotonic() < deadline:
+                    if _has_new_mail(client.idle_check(timeout=1)):
+                        return True
+                return False
+            finally:
+                client.idle_done()
+        except _IMAP_ERRORS as exc:
+            raise self._fail("waiting for new mail", exc) from exc
 
     def close(self) -> None:
         """Log out, ignoring a connection that is already gone."""
@@ -222,3 +272,12 @@ class ImapMailbox:
             yield FetchedMail(
                 folder=folder, uid=uid, raw=bytes(data.get(b"BODY[]", b"")), internal_date=internal
             )
+
+
+def _has_new_mail(responses: object) -> bool:
+    """True when untagged responses announce mail (EXISTS or RECENT)."""
+    if not isinstance(responses, list):
+        return False
+    return any(
+        isinstance(item, tuple) and len(item) >= 2 and item[1] in (b"EXISTS", b"RECENT") for item in responses
+    )

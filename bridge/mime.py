@@ -11,14 +11,17 @@ from __future__ import annotations
 import email.errors
 import email.header
 import email.message
+import mimetypes
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from bridge.model import Attachment, CalendarEvent
 
-MAX_NESTING = 5
+# Only a guard against recursion bombs: real clients nest a handful of levels, odd ones more.
+MAX_NESTING = 50
 _TEXT_PLAIN, _TEXT_HTML = "text/plain", "text/html"
+_FOLDING = re.compile(r"\r?\n(?=[ \t])")
 _ALIASES = {"unknown-8bit": "utf-8", "x-unknown": "utf-8", "8bit": "utf-8", "ascii": "us-ascii"}
 
 
@@ -37,35 +40,60 @@ def decode_text(data: bytes, declared: str | None) -> str:
     """Decode text bytes, repairing wrong or missing charset labels.
 
     Bytes that are valid UTF-8 but labelled ASCII/Latin-1 (a common client bug) are read as
-    UTF-8; undecodable bytes fall back to Windows-1252, never to an exception.
+    UTF-8; where that fails, each line is read as UTF-8 or else Windows-1252 (a Latin-1 list
+    footer under a UTF-8 mail), so nothing raises and no line is lost.
     """
     charset = _ALIASES.get((declared or "").lower().strip(), (declared or "").lower().strip())
-    if charset in {"", "us-ascii", "iso-8859-1", "latin-1", "latin1", "windows-1252", "cp1252"}:
+    if charset not in {
+        "",
+        "us-ascii",
+        "iso-8859-1",
+        "latin-1",
+        "latin1",
+        "windows-1252",
+        "cp1252",
+        "utf-8",
+        "utf8",
+    }:
         try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            return data.decode("cp1252", "replace")
+            return data.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            pass
     try:
-        return data.decode(charset)
-    except (LookupError, UnicodeDecodeError):
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            return data.decode("cp1252", "replace")
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "".join(_decode_line(line) for line in data.splitlines(keepends=True))
+
+
+def _decode_line(line: bytes) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line.decode("cp1252", "replace")
 
 
 def header_str(value: object) -> str:
-    """Return a header value as text, repairing raw 8-bit bytes (read as UTF-8, else Windows-1252)."""
+    """Return a header value as one line of text, repairing raw 8-bit bytes.
+
+    Raw bytes (no encoded words) are read as UTF-8, else Windows-1252. The compat32 parser
+    hands them over as `Header` objects or with surrogate escapes; folding is undone.
+    """
     if value is None:
         return ""
-    text = str(value)
-    if any("\udc80" <= char <= "\udcff" for char in text):
-        data = text.encode("utf-8", "surrogateescape")
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            return data.decode("cp1252", "replace")
-    return text
+    if isinstance(value, email.header.Header):
+        parts = []
+        for chunk, charset in email.header.decode_header(value):
+            if isinstance(chunk, bytes):
+                known = charset not in (None, "unknown-8bit")
+                parts.append(decode_text(chunk, charset if known else None))
+            else:
+                parts.append(chunk)
+        text = "".join(parts)
+    else:
+        text = str(value)
+        if any("\udc80" <= char <= "\udcff" for char in text):
+            text = decode_text(text.encode("utf-8", "surrogateescape"), None)
+    return _FOLDING.sub("", text)
 
 
 def decode_header_text(value: object) -> str:
@@ -125,6 +153,13 @@ def _param(part: email.message.Message, name: str) -> str:
     return (value if isinstance(value, str) else "").strip().lower()
 
 
+def _calendar_text(part: email.message.Message) -> str:
+    # RFC 5545 folds lines by octets, which may split a UTF-8 character: unfold before decoding.
+    payload = part.get_payload(decode=True)
+    data = payload if isinstance(payload, bytes) else b""
+    return decode_text(re.sub(rb"\r?\n[ \t]", b"", data), part.get_content_charset())
+
+
 def _filename(part: email.message.Message) -> str:
     name = part.get_filename() or part.get_param("name")
     return decode_header_text(name if isinstance(name, str) else "").strip()
@@ -147,11 +182,17 @@ def _visit(part: email.message.Message, content: MimeContent, depth: int) -> Non
             content.forwarded.append(inner)
         return
     if kind == "text/calendar":
-        content.events.extend(parse_calendar(_part_text(part)))
-    is_body = kind in (_TEXT_PLAIN, _TEXT_HTML) and disposition != "attachment" and not _filename(part)
+        content.events.extend(parse_calendar(_calendar_text(part)))
+    # A multipart whose boundary is wrong or missing arrives as one unparsed text: keep it readable.
+    broken_multipart = kind.startswith("multipart/")
+    is_body = (
+        (kind in (_TEXT_PLAIN, _TEXT_HTML) or broken_multipart)
+        and disposition != "attachment"
+        and not _filename(part)
+    )
     if is_body:
         text = _part_text(part)
-        if kind == _TEXT_PLAIN:
+        if kind != _TEXT_HTML:
             content.plain = f"{content.plain}\n\n{text}" if content.plain else text
         else:
             content.html = f"{content.html}\n{text}" if content.html else text
@@ -177,13 +218,9 @@ def _children(part: email.message.Message) -> Iterator[email.message.Message]:
 
 
 def _default_name(kind: str) -> str:
-    extension = {
-        "text/calendar": "ics",
-        "application/ms-tnef": "dat",
-        "text/plain": "txt",
-        "text/html": "html",
-    }.get(kind, kind.rsplit("/", 1)[-1][:10] or "bin")
-    return f"attachment.{re.sub(r'[^a-z0-9]', '', extension) or 'bin'}"
+    known = {"text/calendar": "ics", "application/ms-tnef": "dat", "text/plain": "txt", "text/html": "html"}
+    extension = known.get(kind) or (mimetypes.guess_extension(kind) or ".bin").lstrip(".")
+    return f"attachment.{extension}"
 
 
 _ICS_LINE = re.compile(r"^([A-Z-]+)(;[^:]*)?:(.*)$")

@@ -62,6 +62,7 @@ class Outbox:
             per_sender_per_hour=smtp.max_replies_per_sender_per_hour if smtp else 0,
         )
         self.texts = ReplyTexts.load(settings.language, settings.reply_templates)
+        self.suppressed = 0
         self._log = log.bind(mailbox=settings.name)
 
     @property
@@ -132,6 +133,7 @@ class Outbox:
             self.settings.name, message.message_id, recipient, kind, thread_id, reason, payload
         )
         if new and reason is not None:
+            self.suppressed += 1
             self._log.info("reply.suppressed", message_id=message.message_id, kind=kind, reason=reason)
 
     def send_due(self, sender: Sender) -> tuple[int, int]:

@@ -12,6 +12,7 @@ from bridge.errors import MessageError
 from bridge.mime import decode_header_text, header_str, walk
 from bridge.model import AutomationHeaders, Message
 from bridge.msgid import extract_ids, synthesize_id, thread_index_id
+from bridge.render.escape import single_line
 from bridge.render.html import html_to_text
 
 _SYNTH_HEADERS = ("From", "To", "Cc", "Date", "Subject")
@@ -51,7 +52,7 @@ def _parse(raw: bytes, fallback_date: datetime | None, depth: int) -> Message:
     return Message(
         message_id=message_id,
         references=tuple(ref for ref in references if ref != message_id),
-        subject=decode_header_text(headers.get("Subject")).strip(),
+        subject=single_line(decode_header_text(headers.get("Subject"))),
         sender_name=sender[0][0] if sender else "",
         sender_address=sender[0][1] if sender else "",
         date=_date(headers.get("Date"), fallback_date),

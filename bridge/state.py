@@ -90,7 +90,7 @@ CREATE TABLE IF NOT EXISTS failures (
     PRIMARY KEY (mailbox, folder, uidvalidity, uid)
 );
 CREATE TABLE IF NOT EXISTS passes (
-    mailbox TEXT PRIMARY KEY, last_success TEXT, last_error TEXT, last_error_at TEXT
+    mailbox TEXT PRIMARY KEY, last_success TEXT, last_error TEXT, last_error_at TEXT, backlog INTEGER
 );
 """
 
@@ -101,7 +101,10 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE threads ADD COLUMN merged_into INTEGER REFERENCES threads (id)",
         "ALTER TABLE threads ADD COLUMN merge_note TEXT CHECK (merge_note IN ('pending', 'done'))",
     ),
-    3: ("ALTER TABLE messages ADD COLUMN mail_action TEXT CHECK (mail_action IN ('pending', 'done'))",),
+    3: (
+        "ALTER TABLE messages ADD COLUMN mail_action TEXT CHECK (mail_action IN ('pending', 'done'))",
+        "ALTER TABLE passes ADD COLUMN backlog INTEGER",
+    ),
 }
 
 
@@ -112,6 +115,21 @@ class PendingMergeNote:
     thread_id: int
     page_title: str
     into_title: str
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxStatus:
+    """What `email-wiki-bridge status` shows for one mailbox."""
+
+    mailbox: str
+    last_success: str | None
+    last_error: str | None
+    last_error_at: str | None
+    backlog: int | None
+    pages: int
+    published: int
+    quarantined: int
+    failed: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +250,8 @@ class StateStore(Protocol):
     ) -> None: ...
     def clear_failure(self, mailbox: str, folder: str, uidvalidity: int, uid: int) -> None: ...
     def failures(self, mailbox: str, folder: str | None = None) -> list[Failure]: ...
-    def record_pass(self, mailbox: str, error: str | None) -> None: ...
+    def record_pass(self, mailbox: str, error: str | None, backlog: int | None = None) -> None: ...
+    def mailbox_status(self, mailbox: str) -> MailboxStatus: ...
     def close(self) -> None: ...
 
 
@@ -719,15 +738,16 @@ class SqliteStateStore:
             for r in rows
         ]
 
-    def record_pass(self, mailbox: str, error: str | None) -> None:
-        """Record the outcome of a pass: its time on success, the error sentence otherwise."""
+    def record_pass(self, mailbox: str, error: str | None, backlog: int | None = None) -> None:
+        """Record the outcome of a pass: its time and backlog on success, the error sentence otherwise."""
         now = _now()
         with self._transaction() as db:
             if error is None:
                 db.execute(
-                    "INSERT INTO passes (mailbox, last_success) VALUES (?, ?) "
-                    "ON CONFLICT (mailbox) DO UPDATE SET last_success = excluded.last_success",
-                    (mailbox, now),
+                    "INSERT INTO passes (mailbox, last_success, backlog) VALUES (?, ?, ?) "
+                    "ON CONFLICT (mailbox) DO UPDATE SET last_success = excluded.last_success, "
+                    "backlog = excluded.backlog",
+                    (mailbox, now, backlog),
                 )
             else:
                 db.execute(
@@ -736,6 +756,32 @@ class SqliteStateStore:
                     "last_error_at = excluded.last_error_at",
                     (mailbox, error, now),
                 )
+
+    def mailbox_status(self, mailbox: str) -> MailboxStatus:
+        """Summarise a mailbox for `status`: last pass, last error, backlog, pages, quarantine."""
+        passes = self._query(
+            "SELECT last_success, last_error, last_error_at, backlog FROM passes WHERE mailbox = ?",
+            (mailbox,),
+        )
+        last_success, last_error, last_error_at, backlog = passes[0] if passes else (None, None, None, None)
+        counts = self._query(
+            "SELECT (SELECT COUNT(*) FROM threads WHERE mailbox = ? AND page_title IS NOT NULL), "
+            "(SELECT COUNT(*) FROM messages WHERE mailbox = ? AND status = 'done'), "
+            "(SELECT COUNT(*) FROM quarantine WHERE mailbox = ? AND status = 'quarantined'), "
+            "(SELECT COUNT(*) FROM failures WHERE mailbox = ?)",
+            (mailbox, mailbox, mailbox, mailbox),
+        )[0]
+        return MailboxStatus(
+            mailbox=mailbox,
+            last_success=None if last_success is None else str(last_success),
+            last_error=None if last_error is None else str(last_error),
+            last_error_at=None if last_error_at is None else str(last_error_at),
+            backlog=None if backlog is None else int(str(backlog)),
+            pages=int(str(counts[0])),
+            published=int(str(counts[1])),
+            quarantined=int(str(counts[2])),
+            failed=int(str(counts[3])),
+        )
 
     def close(self) -> None:
         """Close the database file."""

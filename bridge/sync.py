@@ -61,6 +61,8 @@ class PassResult:
     quarantined: int = 0
     replies_sent: int = 0
     replies_due: int = 0
+    replies_suppressed: int = 0
+    backlog: int = 0
     pages_created: list[str] = field(default_factory=list)
     pages_extended: list[str] = field(default_factory=list)
 
@@ -120,6 +122,8 @@ class MailboxSync:
                 self._sync_folder(imap, folder, result)
         if self.outbox is not None and self.outbox.enabled and self.sender is not None:
             result.replies_sent, result.replies_due = self.outbox.send_due(self.sender)
+        if self.outbox is not None:
+            result.replies_suppressed = self.outbox.suppressed
         self._log.info(
             "pass.finished",
             fetched=result.fetched,
@@ -188,8 +192,9 @@ class MailboxSync:
         new_uids = imap.uids_after(last_uid)
         if position is None and self.settings.start_date is not None:
             new_uids = imap.uids_since(self.settings.start_date)
-        for batch in _chunks(retry + new_uids, self.settings.batch_size):
+        for done, batch in enumerate(_chunks(retry + new_uids, self.settings.batch_size)):
             if self.stop.is_set():
+                result.backlog += len(retry) + len(new_uids) - done * self.settings.batch_size
                 return
             self._sync_batch(imap, folder, status.uidvalidity, batch, result)
             self._apply_mail_actions(imap, folder)

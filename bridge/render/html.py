@@ -30,9 +30,9 @@ _DROPPED_ELEMENTS = re.compile(
 )
 _COMMENTS = re.compile(r"<!--.*?-->", re.DOTALL)
 _SAFE_SCHEMES = ("http://", "https://", "mailto:")
-# Characters a URL keeps as they are; everything else (markup characters, quotes, spaces,
-# `~` of signatures, non-ASCII) is percent-encoded, which URLs treat as equivalent.
-_URL_SAFE = "-.:/?#@!$&()*+,;=%"
+# Characters a URL keeps as they are; everything else (markup characters, quotes, spaces, `!`
+# of table cells, `~` of signatures, non-ASCII) is percent-encoded, which URLs treat as equivalent.
+_URL_SAFE = "-.:/?#@$&()*+,;=%"
 _MAX_HTML_BYTES = 2_000_000
 
 
@@ -59,7 +59,8 @@ def safe_url(url: str) -> str | None:
     url = url.strip()
     if not url.lower().startswith(_SAFE_SCHEMES):
         return None
-    encoded = quote(url, safe=_URL_SAFE)
+    # quote() never encodes `~`, and `~~~~` would become a signature when the page is saved.
+    encoded = quote(url, safe=_URL_SAFE).replace("~", "%7E")
     # A doubled underscore could spell a magic word; `_` and `%5F` are the same in a URL.
     return encoded.replace("__", "_%5F")
 

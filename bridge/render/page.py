@@ -16,7 +16,7 @@ from bridge.config import AddressDisplay
 from bridge.errors import MessageError
 from bridge.model import Attachment, CalendarEvent, Message
 from bridge.render.escape import escape_wikitext, single_line
-from bridge.render.html import WikitextWriter, html_to_blocks
+from bridge.render.html import WikitextWriter, html_to_blocks, html_to_text
 from bridge.render.labels import format_date, format_size, label
 from bridge.render.quotes import split_blocks, split_plain
 from bridge.render.templates import FIELD_TEMPLATE
@@ -180,7 +180,8 @@ class _MessageRenderer:
             writer = WikitextWriter(images)
             new, quoted = split_blocks(blocks)
             visible = writer.blocks(new)
-            if visible.strip():
+            # An HTML part with no text and no inline image (a lone <br>) loses to the text part.
+            if visible.strip() and (html_to_text(message.body_html).strip() or writer.used_images):
                 return visible, writer.blocks(quoted), writer.used_images
         new_text, quoted_text = split_plain(message.body_text)
         if not new_text.strip():

@@ -30,7 +30,6 @@ _SIGNATURE = re.compile(r"^-- ?$")
 _QUOTE_CLASSES = frozenset(
     {
         "gmail_quote",
-        "moz-cite-prefix",
         "yahoo_quoted",
         "protonmail_quote",
         "outlookmessageheader",
@@ -39,6 +38,8 @@ _QUOTE_CLASSES = frozenset(
         "apple-mail-signature",
     }
 )
+# Thunderbird's attribution container: answers may follow between the quotes it introduces.
+_SOFT_CLASSES = frozenset({"moz-cite-prefix"})
 _QUOTE_IDS = frozenset(
     {
         "divrplyfwdmsg",
@@ -50,62 +51,68 @@ _QUOTE_IDS = frozenset(
 )
 
 
+def _fold_start(kinds: Sequence[str | None]) -> int | None:
+    """Where folding starts, given each item's kind: `hard` (history or signature follows, whatever
+    comes next), `soft` (a quote or attribution, which may be answered in between), `blank`, None.
+
+    A soft item starts the fold only when nothing but soft or blank items follows it up to the
+    first hard one: interleaved answers between quotes stay visible.
+    """
+    hard = next((index for index, kind in enumerate(kinds) if kind == "hard"), len(kinds))
+    for index in range(hard):
+        if kinds[index] == "soft" and all(kind in ("soft", "blank") for kind in kinds[index:hard]):
+            return index
+    return hard if hard < len(kinds) else None
+
+
 def split_plain(text: str) -> tuple[str, str]:
     """Split a plain-text body into (new text, quoted history and signature)."""
     lines = text.split("\n")
-    start = _quote_start(lines)
-    if start is None:
+    start = _fold_start(_line_kinds(lines))
+    if not start:  # nothing to fold, or a mail that is all quote (a bare forward): all visible
         return text.strip("\n"), ""
-    visible = "\n".join(lines[:start]).strip("\n")
-    folded = "\n".join(lines[start:]).strip("\n")
-    # A mail that is all quote (a bare forward) keeps everything visible.
-    return (visible, folded) if visible.strip() else (text.strip("\n"), "")
+    return "\n".join(lines[:start]).strip("\n"), "\n".join(lines[start:]).strip("\n")
 
 
-def _quote_start(lines: Sequence[str]) -> int | None:
+def _line_kinds(lines: Sequence[str]) -> list[str | None]:
+    kinds: list[str | None] = []
     for index, line in enumerate(lines):
-        following = "\n".join(lines[index : index + 3])
-        if _SIGNATURE.match(line) or _SEPARATOR.match(line):
-            return index
-        # Clients wrap long attribution lines, so the line and the next one are tried together.
-        if line.strip() and (
+        following = lines[index + 1 : index + 4]
+        if (
+            _SIGNATURE.match(line)
+            or _SEPARATOR.match(line)
+            or (
+                _UNDERSCORE_RULE.match(line)
+                and any(_OUTLOOK_FROM.match(next_line) for next_line in following[:2])
+            )
+            or (_OUTLOOK_FROM.match(line) and any(_OUTLOOK_SENT.match(next_line) for next_line in following))
+        ):
+            kinds.append("hard")
+        elif line.startswith(">"):
+            kinds.append("soft")
+        elif line.strip() and (
             _ATTRIBUTION.match(line) or _ATTRIBUTION.match(" ".join(lines[index : index + 2]))
         ):
-            return index
-        if _UNDERSCORE_RULE.match(line) and _OUTLOOK_FROM.search(following.split("\n", 1)[-1]):
-            return index
-        if _OUTLOOK_FROM.match(line) and any(
-            _OUTLOOK_SENT.match(next_line) for next_line in lines[index + 1 : index + 4]
-        ):
-            return index
-        if line.startswith(">") and _is_quoted_tail(lines, index):
-            return index
-    return None
-
-
-def _is_quoted_tail(lines: Sequence[str], start: int) -> bool:
-    """True when every non-blank line from `start` on is quoted or part of a signature."""
-    for line in lines[start:]:
-        if _SIGNATURE.match(line):
-            return True
-        if line.strip() and not line.startswith(">"):
-            return False
-    return True
+            # Clients wrap long attribution lines: the line and the next one are tried together.
+            kinds.append("soft")
+        elif kinds and kinds[-1] == "soft" and index > 0 and _ATTRIBUTION.match(f"{lines[index - 1]} {line}"):
+            kinds.append("soft")
+        else:
+            kinds.append(None if line.strip() else "blank")
+    return kinds
 
 
 def split_blocks(blocks: Sequence[Block]) -> tuple[list[Block], list[Block]]:
     """Split an HTML body's blocks into (new text, quoted history and signature)."""
     flat = _unwrap(list(blocks))
-    for index, block in enumerate(flat):
-        if _starts_quote(block, flat[index + 1] if index + 1 < len(flat) else None):
-            if index == 0:
-                break
-            previous = block_text(flat[index - 1])
-            start = index - 1 if block.get("t") == "BlockQuote" and _ATTRIBUTION.match(previous) else index
-            if start == 0:
-                break
-            return flat[:start], flat[start:]
-    return flat, []
+    kinds = [
+        _block_kind(block, flat[index + 1] if index + 1 < len(flat) else None)
+        for index, block in enumerate(flat)
+    ]
+    start = _fold_start(kinds)
+    if not start:
+        return flat, []
+    return flat[:start], flat[start:]
 
 
 def _unwrap(blocks: list[Block]) -> list[Block]:
@@ -115,7 +122,7 @@ def _unwrap(blocks: list[Block]) -> list[Block]:
         changed = False
         result: list[Block] = []
         for block in blocks:
-            if block.get("t") == "Div" and not _is_quote_container(block):
+            if block.get("t") == "Div" and not _container_kind(block):
                 result.extend(block["c"][1])
                 changed = True
             else:
@@ -124,23 +131,30 @@ def _unwrap(blocks: list[Block]) -> list[Block]:
     return blocks
 
 
-def _is_quote_container(block: Block) -> bool:
+def _container_kind(block: Block) -> str | None:
     identifier, classes, _ = block["c"][0]
-    return str(identifier).lower() in _QUOTE_IDS or any(str(c).lower() in _QUOTE_CLASSES for c in classes)
+    names = {str(c).lower() for c in classes}
+    if names & _SOFT_CLASSES:
+        return "soft"
+    if str(identifier).lower() in _QUOTE_IDS or names & _QUOTE_CLASSES:
+        return "hard"
+    return None
 
 
-def _starts_quote(block: Block, following: Block | None) -> bool:
+def _block_kind(block: Block, following: Block | None) -> str | None:
     kind = block.get("t")
     if kind == "Div":
-        return _is_quote_container(block)
+        return _container_kind(block)
     if kind == "BlockQuote":
-        return True
+        return "soft"
     text = block_text(block)
+    if kind in ("Para", "Plain") and not text.strip():
+        return "blank"  # a lone <br>
     if kind == "HorizontalRule":
-        return following is not None and bool(_OUTLOOK_FROM.match(block_text(following)))
+        return "hard" if following is not None and _OUTLOOK_FROM.match(block_text(following)) else None
     lines = text.split("\n")
     if _SEPARATOR.match(lines[0]) or _SIGNATURE.match(text):
-        return True
+        return "hard"
     if _OUTLOOK_FROM.match(lines[0]) and any(_OUTLOOK_SENT.match(line) for line in lines[1:4]):
-        return True
-    return bool(_ATTRIBUTION.match(text) and following is not None and following.get("t") == "BlockQuote")
+        return "hard"
+    return "soft" if _ATTRIBUTION.match(text) else None

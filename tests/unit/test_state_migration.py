@@ -17,6 +17,7 @@ INSERT INTO threads (mailbox, page_title, candidate_title, created_at) VALUES ('
 CREATE TABLE messages (mailbox TEXT NOT NULL, message_id TEXT NOT NULL, thread_id INTEGER NOT NULL,
     status TEXT NOT NULL, folder TEXT NOT NULL, uid INTEGER NOT NULL, revision INTEGER, published_at TEXT,
     PRIMARY KEY (mailbox, message_id));
+CREATE TABLE passes (mailbox TEXT PRIMARY KEY, last_success TEXT, last_error TEXT, last_error_at TEXT);
 """
 
 
