@@ -209,6 +209,7 @@ class StateStore(Protocol):
     def merge_note_done(self, thread_id: int) -> None: ...
     def thread_page(self, thread_id: int) -> str | None: ...
     def title_taken(self, title: str) -> bool: ...
+    def titles_taken(self, base: str) -> set[str]: ...
     def new_thread(self, mailbox: str, candidate_title: str) -> int: ...
     def set_candidate_title(self, thread_id: int, title: str) -> None: ...
     def record_intent(self, mailbox: str, thread_id: int, messages: Sequence[IntendedMessage]) -> None: ...
@@ -449,6 +450,18 @@ class SqliteStateStore:
             "SELECT 1 FROM threads WHERE page_title = ? OR candidate_title = ? LIMIT 1", (title, title)
         )
         return bool(rows)
+
+    def titles_taken(self, base: str) -> set[str]:
+        """Return the titles in use that are `base` or `base (…)` (its disambiguated siblings)."""
+        # "(" sorts just before ")": the range holds exactly the titles starting with "base (".
+        low, high = f"{base} (", f"{base} )"
+        rows = self._query(
+            "SELECT page_title FROM threads WHERE page_title = ? OR (page_title >= ? AND page_title < ?) "
+            "UNION SELECT candidate_title FROM threads WHERE candidate_title = ? "
+            "OR (candidate_title >= ? AND candidate_title < ?)",
+            (base, low, high, base, low, high),
+        )
+        return {str(row[0]) for row in rows if row[0] is not None}
 
     def new_thread(self, mailbox: str, candidate_title: str) -> int:
         """Create a thread that will get a page, trying `candidate_title` first; return its id."""

@@ -45,6 +45,7 @@ from bridge.subjects import subject_key
 from bridge.threads import ThreadGroup, group_messages, subject_keys_of, thread_ids_of
 from bridge.wiki import EditResult, WikiClient
 
+# Pages people made under the thread's title are skipped; this many in a row means something else.
 MAX_TITLE_ATTEMPTS = 100
 log = structlog.get_logger("bridge.sync")
 
@@ -487,13 +488,19 @@ class MailboxSync:
         return files
 
     def _free_title(self, subject: str, attempt: int) -> tuple[int, str]:
-        """Return the first title from `attempt` on that no thread of the store uses."""
-        while attempt <= MAX_TITLE_ATTEMPTS:
+        """Return the first title from `attempt` on that no thread of the store uses.
+
+        One indexed query fetches the titles of this subject already in use, so the 500th weekly
+        "Wochenbericht" costs what the second does.
+        """
+        base = page_title(self.settings.page_prefix, subject, 1)
+        taken = self.state.titles_taken(base)
+        while True:
             title = page_title(self.settings.page_prefix, subject, attempt)
-            if not self.state.title_taken(title):
+            # A long subject is shortened to make room for " (n)", leaving the `base` family.
+            if title not in taken and (title.startswith(base) or not self.state.title_taken(title)):
                 return attempt, title
             attempt += 1
-        raise WikiRefusedError(f"no free page title for subject after {MAX_TITLE_ATTEMPTS} attempts")
 
     def _create_page(
         self, thread_id: int, messages: Sequence[Message], sections: Sequence[str], title: str, attempt: int
@@ -501,10 +508,11 @@ class MailboxSync:
         """Create the thread's page; when the title exists on the wiki (a person's page), try the next."""
         text = render_new_page(sections, self.render_options, self.settings.categories)
         summary = f"New thread from {self.settings.name} mailbox ({_messages(len(messages))})"
-        while True:
+        for _ in range(MAX_TITLE_ATTEMPTS):
             edit = self.wiki.create_page(title, text, summary)
             if edit is not None:
                 return edit
             self._log.info("page.title_taken", page=title)
             attempt, title = self._free_title(messages[0].subject, attempt + 1)
             self.state.set_candidate_title(thread_id, title)
+        raise WikiRefusedError(f"{MAX_TITLE_ATTEMPTS} titles for this subject exist on the wiki already")

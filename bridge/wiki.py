@@ -84,6 +84,8 @@ class WikiClient:
         self._max_retries = max_retries
         self._csrf: str | None = None
         self._limits: UploadLimits | None = None
+        self._clock = time.monotonic
+        self._last_write = float("-inf")
         self.rights: frozenset[str] = frozenset()
         self.username = ""
         self.edits = 0
@@ -180,7 +182,12 @@ class WikiClient:
     # -- session -----------------------------------------------------------------------------
 
     def login(self) -> None:
-        """Log in with the bot password and learn the account's rights (for the bot flag)."""
+        """Log in (bot password, or an OAuth 2.0 access token) and learn the account's rights."""
+        if self._settings.auth == "oauth2":
+            # An owner-only OAuth 2.0 consumer: every request carries the token; nothing to log in.
+            self._session.headers["Authorization"] = f"Bearer {self._settings.password.value}"
+            self._learn_identity()
+            return
         tokens = self._call("GET", {"action": "query", "meta": "tokens", "type": "login"})
         self._raise_for(tokens, "hand out a login token")
         login_token = tokens["query"]["tokens"]["logintoken"]
@@ -201,10 +208,16 @@ class WikiClient:
                 f"the wiki refused the login of {self._settings.username!r}: {reason} "
                 "(use a bot password from Special:BotPasswords, login name 'User@app')"
             )
-        self.username = str(login.get("lgusername", ""))
-        info = self._call("GET", {"action": "query", "meta": "userinfo", "uiprop": "rights"})
+        self._learn_identity()
+
+    def _learn_identity(self) -> None:
+        info = self._call("GET", {"action": "query", "meta": "userinfo", "uiprop": "rights|groups"})
         self._raise_for(info, "tell the account's rights")
-        self.rights = frozenset(info["query"]["userinfo"].get("rights", []))
+        userinfo = info["query"]["userinfo"]
+        if userinfo.get("anon") is not None and userinfo.get("anon") is not False:
+            raise WikiError("the wiki does not accept the OAuth 2.0 access token (requests stay anonymous)")
+        self.username = str(userinfo.get("name", ""))
+        self.rights = frozenset(userinfo.get("rights", []))
         self._csrf = None
 
     def _ensure_login(self) -> None:
@@ -238,7 +251,18 @@ class WikiClient:
 
     # -- pages -------------------------------------------------------------------------------
 
+    def _throttle(self) -> None:
+        """Keep to `edits_per_minute` (when set) by spacing writes evenly."""
+        per_minute = self._settings.edits_per_minute
+        if per_minute <= 0:
+            return
+        wait = self._last_write + 60.0 / per_minute - self._clock()
+        if wait > 0:
+            self._sleep(wait)
+        self._last_write = self._clock()
+
     def _edit(self, params: Mapping[str, Any], title: str, summary: str, action: str) -> EditResult:
+        self._throttle()
         extra = {"bot": "1"} if "bot" in self.rights else {}
         body = self._write({"action": "edit", "title": title, "summary": summary, **extra, **params}, action)
         edit = body.get("edit", {})
@@ -331,6 +355,7 @@ class WikiClient:
 
         The name carries the content hash, so an existing file of that name holds this content.
         """
+        self._throttle()
         params = {"action": "upload", "filename": filename, "comment": comment}
         files = {"file": (filename, data, "application/octet-stream")}
         body = self._write(params, f"upload {filename!r}", files=files)

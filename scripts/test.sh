@@ -15,7 +15,7 @@ fail() { echo "test.sh: FAILED: $*" >&2; exit 1; }
 scripts/setup.sh || fail "scripts/setup.sh"
 .venv/bin/ruff check . || fail "ruff check"
 .venv/bin/ruff format --check --quiet . || fail "ruff format (run: .venv/bin/ruff format .)"
-.venv/bin/mypy bridge tests || fail "mypy"
+.venv/bin/mypy bridge tests bench || fail "mypy"
 
 status=0
 .venv/bin/pytest "$@" || status=$?

@@ -73,3 +73,18 @@ def test_subject_index_keeps_the_latest_activity(tmp_path: Path) -> None:
     assert known["budget"].thread_id == second
     assert known["budget"].last_date == datetime(2026, 11, 5, tzinfo=UTC)
     store.close()
+
+
+def test_titles_taken_finds_every_sibling_in_one_query(tmp_path: Path) -> None:
+    """All `base (n)` titles in use come back, but not titles that merely start with the same words."""
+    store = SqliteStateStore(tmp_path / "state.sqlite3")
+    base = "S/Wochenbericht"
+    for n in range(1, 151):
+        title = base if n == 1 else f"{base} ({n})"
+        _thread(store, title, f"w{n}@ex.org")
+    store.new_thread("sales", f"{base} (151)")  # a candidate not yet confirmed counts too
+    _thread(store, f"{base} 2027", "other@ex.org")
+    taken = store.titles_taken(base)
+    assert len(taken) == 151
+    assert f"{base} (151)" in taken and f"{base} 2027" not in taken
+    store.close()
