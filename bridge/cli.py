@@ -6,16 +6,22 @@ Exit codes: 0 success, 1 a mailbox or the wiki failed (the others still ran), 2 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
+import signal
 import sqlite3
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 import structlog
 
 from bridge import __version__
+from bridge.backfill import backfill
 from bridge.config import Settings, load_settings
 from bridge.daemon import Daemon, release_quarantined, run_pass
 from bridge.errors import BridgeError, ConfigError
@@ -48,6 +54,15 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("run", help="run as a daemon, polling every mailbox at its poll_interval")
     commands.add_parser("check", help="validate the config and log in to every mailbox and the wiki")
     commands.add_parser("setup-wiki", help="install or update the wiki templates the pages use")
+    status = commands.add_parser("status", help="show each mailbox's last pass, errors, backlog and pages")
+    status.add_argument("--json", action="store_true", help="print JSON for scripts")
+    backfill_command = commands.add_parser("backfill", help="import a mailbox's history, one edit per thread")
+    backfill_command.add_argument("--mailbox", required=True, help="the mapping's name")
+    backfill_command.add_argument("--since", type=date.fromisoformat, help="first day (YYYY-MM-DD)")
+    backfill_command.add_argument("--until", type=date.fromisoformat, help="day after the last (YYYY-MM-DD)")
+    backfill_command.add_argument(
+        "--edits-per-minute", type=int, help="throttle wiki edits (overrides wiki.edits_per_minute)"
+    )
     quarantine = commands.add_parser("quarantine", help="show or release mail the sender policy held back")
     actions = quarantine.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="list quarantined mail")
@@ -74,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "setup-wiki":
         return _setup_wiki(settings, only_missing=False)
     dry_run = args.command == "once" and args.dry_run
-    if not dry_run and args.command in ("once", "run"):
+    if not dry_run and args.command in ("once", "run", "backfill"):
         # Missing templates are installed at start-up; a wiki that is down now must not keep the
         # daemon from starting: its passes retry and report the wiki's state themselves.
         _setup_wiki(settings, only_missing=True)
@@ -97,6 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _once(settings, state, dry_run)
             if args.command == "quarantine":
                 return _quarantine(settings, state, args)
+            if args.command == "status":
+                return _status(settings, state, args.json)
+            if args.command == "backfill":
+                return _backfill(settings, state, args)
             Daemon(args.config, settings, state, os.environ).run()
             return EXIT_OK
         finally:
@@ -121,6 +140,71 @@ def _once(settings: Settings, state: SqliteStateStore, dry_run: bool) -> int:
             + (" (dry run: nothing was changed)" if dry_run else "")
         )
     return exit_code
+
+
+def _status(settings: Settings, state: SqliteStateStore, as_json: bool) -> int:
+    rows = [state.mailbox_status(mailbox.name) for mailbox in settings.mailboxes]
+    if as_json:
+        print(json.dumps([dataclasses.asdict(row) for row in rows], indent=2))
+        return EXIT_OK
+    header = (
+        "MAILBOX",
+        "LAST SUCCESS",
+        "LAST ERROR",
+        "BACKLOG",
+        "PAGES",
+        "PUBLISHED",
+        "QUARANTINED",
+        "FAILED",
+    )
+    table = [header] + [
+        (
+            row.mailbox,
+            row.last_success or "never",
+            f"{row.last_error_at}: {row.last_error}" if row.last_error else "-",
+            "?" if row.backlog is None else str(row.backlog),
+            str(row.pages),
+            str(row.published),
+            str(row.quarantined),
+            str(row.failed),
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[column]) for line in table) for column in range(len(header))]
+    for line in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+    return EXIT_OK
+
+
+def _backfill(settings: Settings, state: SqliteStateStore, args: argparse.Namespace) -> int:
+    mailbox = next((m for m in settings.mailboxes if m.name == args.mailbox), None)
+    if mailbox is None:
+        print(f"email-wiki-bridge: no mailbox named {args.mailbox!r} in the config", file=sys.stderr)
+        return EXIT_CONFIG
+    wiki_settings = settings.wiki
+    if args.edits_per_minute is not None:
+        wiki_settings = dataclasses.replace(wiki_settings, edits_per_minute=args.edits_per_minute)
+    wiki = WikiClient(wiki_settings)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        result = backfill(mailbox, wiki, state, args.since, args.until, stop=stop.is_set)
+    except BridgeError as exc:
+        print(
+            f"email-wiki-bridge: backfill of {mailbox.name} stopped: {exc} (run it again to resume)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    finally:
+        wiki.close()
+    print(
+        f"{mailbox.name}: {result.published} published in {len(result.pages_created)} new and "
+        f"{len(set(result.pages_extended))} extended pages, {result.duplicates} already known, "
+        f"{result.failed} failed; {wiki.edits} wiki edits"
+        + (" (interrupted: run it again to resume)" if stop.is_set() else "")
+    )
+    return EXIT_FAILED if stop.is_set() or result.failed else EXIT_OK
 
 
 def _quarantine(settings: Settings, state: SqliteStateStore, args: argparse.Namespace) -> int:
@@ -176,16 +260,7 @@ def _check(settings: Settings) -> int:
     print(f"ok    config: {len(settings.mailboxes)} mailbox(es)")
     wiki = WikiClient(settings.wiki)
     try:
-        wiki.login()
-        rights = sorted({"edit", "createpage", "bot"} & wiki.rights)
-        print(f"ok    wiki: logged in to {wiki.site_name()} as {wiki.username} (rights: {', '.join(rights)})")
-        missing = {"edit", "createpage"} - wiki.rights
-        if missing:
-            failures += 1
-            print(
-                f"FAIL  wiki: the account lacks the rights {', '.join(sorted(missing))}; "
-                "grant them to the bot password on Special:BotPasswords"
-            )
+        failures += _check_wiki(settings, wiki)
     except BridgeError as exc:
         failures += 1
         print(f"FAIL  wiki: {exc}")
@@ -202,3 +277,63 @@ def _check(settings: Settings) -> int:
             failures += 1
             print(f"FAIL  {exc}")
     return EXIT_FAILED if failures else EXIT_OK
+
+
+# Rights the bridge never needs; an account holding them is more powerful than it must be.
+_EXCESS_RIGHTS = (
+    "delete",
+    "editinterface",
+    "editsitejs",
+    "editsitecss",
+    "userrights",
+    "block",
+    "protect",
+    "import",
+)
+_GRANT_FIX = "grant it to the account (or to its bot password on Special:BotPasswords)"
+
+
+def _check_wiki(settings: Settings, wiki: WikiClient) -> int:
+    """Print one line per wiki check (login, rights, rights on each page prefix); return failures."""
+    wiki.login()
+    print(f"ok    wiki: logged in to {wiki.site_name()} as {wiki.username}")
+    failures = 0
+    for right, needed_for in (("edit", "editing pages"), ("createpage", "creating thread pages")):
+        if right in wiki.rights:
+            print(f"ok    wiki: right '{right}'")
+        else:
+            failures += 1
+            print(f"FAIL  wiki: the account lacks '{right}', needed for {needed_for}; {_GRANT_FIX}")
+    if "upload" in wiki.rights:
+        print("ok    wiki: right 'upload'")
+    else:
+        print(
+            f"WARN  wiki: no 'upload' right: attachments are listed on the pages, not uploaded; {_GRANT_FIX}"
+        )
+    if "bot" in wiki.rights:
+        print("ok    wiki: right 'bot' (edits are marked as bot edits)")
+    else:
+        print(
+            "WARN  wiki: no 'bot' right: every edit shows in recent changes; add the account to the bot group"
+        )
+    excess = [right for right in _EXCESS_RIGHTS if right in wiki.rights]
+    if excess:
+        print(
+            f"WARN  wiki: the account has rights it never needs: {', '.join(excess)}; use a bot password "
+            "with only the grants the README lists"
+        )
+    for mailbox in settings.mailboxes:
+        probe = f"{mailbox.page_prefix}/Email-wiki-bridge rights check"
+        allowed = wiki.allowed_actions(probe, ("edit", "create"))
+        if all(allowed.values()):
+            print(
+                f"ok    wiki: may create and edit pages under {mailbox.page_prefix}/ (mailbox {mailbox.name})"
+            )
+        else:
+            failures += 1
+            missing = ", ".join(action for action, ok in allowed.items() if not ok)
+            print(
+                f"FAIL  wiki: may not {missing} pages under {mailbox.page_prefix}/ (mailbox {mailbox.name}); "
+                "check the namespace's protection and $wgNamespaceProtection"
+            )
+    return failures

@@ -21,6 +21,7 @@ from bridge.model import FetchedMail
 from bridge.oauth import token_source
 
 T = TypeVar("T")
+_THREAD_FIELDS = "MESSAGE-ID IN-REPLY-TO REFERENCES THREAD-INDEX DATE SUBJECT FROM"
 _HEADER_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
 _HEADER_KEY = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
 # Errors of the wire and of the protocol; everything else is a bug and must surface as such.
@@ -253,6 +254,24 @@ class ImapMailbox:
             uid: bytes(data.get(_HEADER_KEY, b"")).decode("ascii", "replace")
             for uid, data in response.items()
         }
+
+    def thread_headers(self, uids: Sequence[int]) -> dict[int, bytes]:
+        """Return the headers threading needs (ids, references, date, subject, sender) per UID."""
+        if not uids:
+            return {}
+        item = f"BODY.PEEK[HEADER.FIELDS ({_THREAD_FIELDS})]"
+        response = self._run("fetching headers", lambda: self.client.fetch(list(uids), [item]))
+        key = f"BODY[HEADER.FIELDS ({_THREAD_FIELDS})]".encode()
+        return {uid: bytes(data.get(key, b"")) for uid, data in response.items()}
+
+    def uids_between(self, since: date | None, before: date | None) -> list[int]:
+        """Return the UIDs of mail received on or after `since` and before `before`, ascending."""
+        criteria: list[object] = []
+        if since is not None:
+            criteria += ["SINCE", since]
+        if before is not None:
+            criteria += ["BEFORE", before]
+        return sorted(self._run("searching by date", lambda: self.client.search(criteria or ["ALL"])))
 
     def fetch(self, folder: str, uids: Sequence[int]) -> Iterator[FetchedMail]:
         """Yield the full mails of `uids` with BODY.PEEK[] (\\Seen untouched), ascending by UID."""

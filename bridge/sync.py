@@ -69,7 +69,9 @@ class PassResult:
 
 
 @dataclass(frozen=True, slots=True)
-class _Source:
+class Source:
+    """Where a message was read: folder, UID and the folder's UIDVALIDITY."""
+
     folder: str
     uid: int
     uidvalidity: int
@@ -115,7 +117,7 @@ class MailboxSync:
     def run(self) -> PassResult:
         """Run one pass over every folder of the mapping; raise on mailbox- or wiki-wide failure."""
         result = PassResult(mailbox=self.settings.name)
-        self._recover_pending()
+        self.recover()
         with self._open_mailbox(self.settings) as imap:
             for folder in self.settings.folders:
                 if self.stop.is_set():
@@ -152,7 +154,7 @@ class MailboxSync:
             self.state.merge_note_done(note.thread_id)
             self._log.info("thread.merged", page=note.page_title, into=note.into_title)
 
-    def _recover_pending(self) -> None:
+    def recover(self) -> None:
         """Settle intents of a pass that was cut short: the page itself tells what happened."""
         by_page: dict[tuple[int, str], list[str]] = defaultdict(list)
         for pending in self.state.pending_messages(self.settings.name):
@@ -267,7 +269,7 @@ class MailboxSync:
             else:
                 to_fetch.append(uid)
         messages: dict[str, Message] = {}
-        sources: dict[str, _Source] = {}
+        sources: dict[str, Source] = {}
         for mail in imap.fetch(folder, to_fetch):
             result.fetched += 1
             message = self._parse(mail, uidvalidity, result)
@@ -277,7 +279,7 @@ class MailboxSync:
                 result.duplicates += 1
                 continue
             messages[message.message_id] = message
-            sources[message.message_id] = _Source(folder, mail.uid, uidvalidity)
+            sources[message.message_id] = Source(folder, mail.uid, uidvalidity)
         for duplicate in self.state.known_message_ids(name, messages):
             result.duplicates += 1
             source = sources.pop(duplicate)
@@ -287,10 +289,10 @@ class MailboxSync:
         for group in self._group(list(messages.values())):
             if self.stop.is_set():
                 return
-            self._publish_group(group, sources, result)
+            self.publish_group(group, sources, result)
 
     def _apply_sender_policy(
-        self, imap: ImapMailbox, messages: dict[str, Message], sources: dict[str, _Source], result: PassResult
+        self, imap: ImapMailbox, messages: dict[str, Message], sources: dict[str, Source], result: PassResult
     ) -> None:
         """Keep mail that fails the sender policy off the wiki: quarantine it (flag or move), record why."""
         settings = self.settings
@@ -370,7 +372,8 @@ class MailboxSync:
 
     # -- publishing --------------------------------------------------------------------------
 
-    def _publish_group(self, group: ThreadGroup, sources: dict[str, _Source], result: PassResult) -> None:
+    def publish_group(self, group: ThreadGroup, sources: dict[str, Source], result: PassResult) -> None:
+        """Upload, render and publish one thread group with one edit, recording intent and outcome."""
         name = self.settings.name
         files = self._upload_files(group.messages)
         sections: list[str] = []

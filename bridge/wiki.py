@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -377,6 +377,17 @@ class WikiClient:
             raise WikiRefusedError(f"the wiki did not store {filename!r}: {result}", "uploadfailed")
         self.edits += 1
         return f"File:{result.get('filename', filename)}"
+
+    def allowed_actions(self, title: str, actions: Sequence[str]) -> dict[str, bool]:
+        """Tell which of `actions` (edit, create, upload …) the account may do on `title`."""
+        self._ensure_login()
+        body = self._call(
+            "GET", {"action": "query", "prop": "info", "titles": title, "intestactions": "|".join(actions)}
+        )
+        self._raise_for(body, f"check the rights on {title!r}")
+        pages = body.get("query", {}).get("pages", [])
+        granted = pages[0].get("actions", {}) if pages else {}
+        return {action: bool(granted.get(action)) for action in actions}
 
     def site_name(self) -> str:
         """Return the wiki's name and version (used by `check`)."""

@@ -355,7 +355,13 @@ def test_check_reports_each_connection(space: Space) -> None:
     lines = completed.stdout.splitlines()
     assert lines[0].startswith("ok    config")
     assert lines[1].startswith("ok    wiki: logged in") and "Bridgebot" in lines[1]
-    assert lines[2].startswith("ok    mailbox sales")
+    assert "ok    wiki: right 'edit'" in lines and "ok    wiki: right 'createpage'" in lines
+    assert (
+        "ok    wiki: right 'upload'" in lines
+        and "ok    wiki: right 'bot' (edits are marked as bot edits)" in lines
+    )
+    assert f"ok    wiki: may create and edit pages under {space.prefix}/ (mailbox sales)" in lines
+    assert lines[-1].startswith("ok    mailbox sales")
     space.write_config(password_file=str(space.secret_file("bad", "wrong")))
     failed = space.cli("check")
     assert failed.returncode == 1 and "FAIL  mailbox sales" in failed.stdout

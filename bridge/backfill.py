@@ -1,0 +1,183 @@
+"""Importing a mailbox's history: `email-wiki-bridge backfill --mailbox NAME [--since] [--until]`.
+
+Two phases keep the wiki's load minimal and memory bounded: first only the threading headers
+of the whole range are read and grouped into threads, then each thread's mails are fetched and
+published with ONE edit (the whole known thread at once), oldest thread first. Everything goes
+through the same exactly-once machinery as a normal pass, so an interrupted backfill (even
+SIGKILL) is resumed by running it again: published mail is skipped by its Message-ID. No link
+replies are sent for history, and the mail itself is never flagged or moved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import TextIO
+
+import structlog
+
+from bridge.config import MailboxSettings
+from bridge.errors import MessageError
+from bridge.imap import ImapMailbox
+from bridge.model import Message
+from bridge.parsing import parse_message
+from bridge.state import StateStore
+from bridge.sync import MailboxSync, PassResult, Source
+from bridge.threads import ThreadGroup, group_messages, thread_ids_of
+from bridge.wiki import WikiClient
+
+log = structlog.get_logger("bridge.backfill")
+_HEADER_BATCH = 500
+
+
+@dataclass
+class Progress:
+    """Counts, rate and ETA, drawn as a bar on a terminal and logged every 10 s otherwise."""
+
+    total: int
+    out: TextIO = sys.stderr
+    done: int = 0
+    started: float = dataclasses.field(default_factory=time.monotonic)
+    _last_log: float = 0.0
+
+    def advance(self, count: int) -> None:
+        """Record `count` more handled mails and redraw."""
+        self.done += count
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        rate = self.done / elapsed
+        eta = (self.total - self.done) / rate if rate > 0 else 0.0
+        if self.out.isatty():
+            width = 30
+            filled = int(width * self.done / max(self.total, 1))
+            self.out.write(
+                f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} mails "
+                f"{rate:5.1f}/s ETA {int(eta // 60)}m{int(eta % 60):02d}s"
+            )
+            self.out.flush()
+        elif time.monotonic() - self._last_log >= 10 or self.done >= self.total:
+            self._last_log = time.monotonic()
+            log.info(
+                "backfill.progress", done=self.done, total=self.total, rate=round(rate, 1), eta_s=int(eta)
+            )
+
+    def finish(self) -> None:
+        """End the bar's line."""
+        if self.out.isatty():
+            self.out.write("\n")
+
+
+def backfill(
+    settings: MailboxSettings,
+    wiki: WikiClient,
+    state: StateStore,
+    since: date | None,
+    until: date | None,
+    stop: Callable[[], bool] = lambda: False,
+    out: TextIO = sys.stderr,
+) -> PassResult:
+    """Publish the history of `settings`' folders between `since` and `until` (exclusive)."""
+    # History is published as it is: no replies, and the mailbox is left untouched.
+    quiet = dataclasses.replace(settings, after_publish="keep", reply="never")
+    sync = MailboxSync(quiet, wiki, state)
+    result = PassResult(mailbox=settings.name)
+    sync.recover()
+    with ImapMailbox(quiet) as imap:
+        plan: list[tuple[str, int, list[ThreadGroup], dict[str, Source]]] = []
+        for folder in quiet.folders:
+            status = imap.select(folder)
+            uids = imap.uids_between(since, until)
+            groups, sources = _plan_folder(imap, state, quiet, folder, status.uidvalidity, uids, result)
+            plan.append((folder, status.uidvalidity, groups, sources))
+        progress = Progress(total=sum(len(g.messages) for _, _, groups, _ in plan for g in groups), out=out)
+        for folder, _uidvalidity, groups, sources in plan:
+            imap.select(folder)
+            for group in groups:
+                if stop():
+                    progress.finish()
+                    return result
+                full = _fetch_group(imap, folder, group, sources, state, quiet.name, result)
+                if full is not None:
+                    sync.publish_group(full, sources, result)
+                progress.advance(len(group.messages))
+        progress.finish()
+    log.info(
+        "backfill.finished",
+        mailbox=settings.name,
+        published=result.published,
+        pages_created=len(result.pages_created),
+        pages_extended=len(result.pages_extended),
+        failed=result.failed,
+        duplicates=result.duplicates,
+    )
+    return result
+
+
+def _plan_folder(
+    imap: ImapMailbox,
+    state: StateStore,
+    settings: MailboxSettings,
+    folder: str,
+    uidvalidity: int,
+    uids: list[int],
+    result: PassResult,
+) -> tuple[list[ThreadGroup], dict[str, Source]]:
+    """Read the threading headers of `uids` and group the mails not yet published into threads."""
+    headers: list[Message] = []
+    sources: dict[str, Source] = {}
+    for start in range(0, len(uids), _HEADER_BATCH):
+        for uid, raw in imap.thread_headers(uids[start : start + _HEADER_BATCH]).items():
+            try:
+                message = parse_message(raw + b"\r\n")
+            except MessageError:
+                continue  # the body fetch will record why
+            if not message.has_own_id:
+                # Its id is derived from the body too; it is read in full in the second phase.
+                message = dataclasses.replace(message, message_id=f"uid-{folder}-{uid}@backfill.invalid")
+            if message.message_id not in sources:
+                headers.append(message)
+                sources[message.message_id] = Source(folder, uid, uidvalidity)
+    known = state.known_message_ids(settings.name, sources)
+    result.duplicates += len(known)
+    fresh = [m for m in headers if m.message_id not in known]
+    known_threads = state.threads_for_ids(settings.name, thread_ids_of(fresh))
+    return group_messages(fresh, known_threads), sources
+
+
+def _fetch_group(
+    imap: ImapMailbox,
+    folder: str,
+    group: ThreadGroup,
+    sources: dict[str, Source],
+    state: StateStore,
+    mailbox: str,
+    result: PassResult,
+) -> ThreadGroup | None:
+    """Fetch and parse the full mails of a planned group; None when none of them is publishable."""
+    by_uid = {sources[m.message_id].uid: m.message_id for m in group.messages}
+    messages: list[Message] = []
+    for mail in imap.fetch(folder, sorted(by_uid)):
+        result.fetched += 1
+        try:
+            message = parse_message(mail.raw, mail.internal_date)
+        except MessageError as exc:
+            source = sources[by_uid[mail.uid]]
+            state.record_failure(mailbox, folder, source.uidvalidity, mail.uid, None, str(exc))
+            result.failed += 1
+            continue
+        planned = by_uid[mail.uid]
+        if message.message_id != planned:  # a synthesized id, known only now
+            sources[message.message_id] = sources[planned]
+        messages.append(message)
+    known = state.known_message_ids(mailbox, [m.message_id for m in messages])
+    fresh = [m for m in messages if m.message_id not in known]
+    if not fresh:
+        return None
+    return ThreadGroup(
+        messages=tuple(sorted(fresh, key=lambda m: (m.date, m.message_id))),
+        thread_id=group.thread_id,
+        also_linked=group.also_linked,
+    )
