@@ -205,6 +205,7 @@ class StateStore(Protocol):
     def known_subjects(self, mailbox: str, keys: Iterable[str]) -> dict[str, KnownSubject]: ...
     def record_subject(self, mailbox: str, key: str, thread_id: int, last_date: datetime) -> None: ...
     def mark_merged(self, thread_id: int, into: int) -> None: ...
+    def merge_target(self, thread_id: int) -> int: ...
     def pending_merge_notes(self, mailbox: str) -> list[PendingMergeNote]: ...
     def merge_note_done(self, thread_id: int) -> None: ...
     def thread_page(self, thread_id: int) -> str | None: ...
@@ -377,10 +378,11 @@ class SqliteStateStore:
                 (mailbox, *chunk),
             )
             found.update((str(linked), int(str(thread))) for linked, thread in rows)
-        resolved = {thread: self._merge_target(thread) for thread in set(found.values())}
+        resolved = {thread: self.merge_target(thread) for thread in set(found.values())}
         return {linked: resolved[thread] for linked, thread in found.items()}
 
-    def _merge_target(self, thread_id: int) -> int:
+    def merge_target(self, thread_id: int) -> int:
+        """Return the thread whose page `thread_id`'s mail goes to now (itself unless merged)."""
         seen = {thread_id}
         while True:
             rows = self._query("SELECT merged_into FROM threads WHERE id = ?", (thread_id,))
@@ -400,7 +402,7 @@ class SqliteStateStore:
             )
             for key, thread, last_date in rows:
                 found[str(key)] = KnownSubject(
-                    self._merge_target(int(str(thread))), datetime.fromisoformat(str(last_date))
+                    self.merge_target(int(str(thread))), datetime.fromisoformat(str(last_date))
                 )
         return found
 

@@ -375,6 +375,10 @@ class MailboxSync:
     def publish_group(self, group: ThreadGroup, sources: dict[str, Source], result: PassResult) -> None:
         """Upload, render and publish one thread group with one edit, recording intent and outcome."""
         name = self.settings.name
+        if group.thread_id is not None:
+            # An earlier group of the same batch may have merged one of these threads meanwhile.
+            linked = sorted({self.state.merge_target(t) for t in (group.thread_id, *group.also_linked)})
+            group = ThreadGroup(group.messages, linked[0], tuple(linked[1:]))
         files = self._upload_files(group.messages)
         sections: list[str] = []
         messages: list[Message] = []

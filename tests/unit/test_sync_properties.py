@@ -362,6 +362,34 @@ LATE_MIDDLE = Plan(
 )
 
 
+# Two groups of one batch: the first merges thread (3) into the oldest, the second was grouped
+# against the state from before that merge and must still land on the oldest page.
+MERGED_WITHIN_BATCH = Plan(
+    Conversation(
+        (
+            Mail(0, (), "chain", "Angebot", 1, ""),
+            Mail(1, (0,), "parent", "Angebot", 2, ""),
+            Mail(2, (0,), "parent", "Angebot", 2, ""),
+            Mail(3, (0,), "parent", "Angebot", 2, ""),
+            Mail(4, (0, 3), "parent", "Angebot", 3, ""),
+            Mail(5, (0, 3, 4), "parent", "Angebot", 4, ""),
+            Mail(6, (0, 3, 4, 5), "parent", "Angebot", 5, ""),
+        )
+    ),
+    deliveries=(
+        Delivery(0, "INBOX"),
+        Delivery(6, "INBOX"),
+        Delivery(2, "INBOX"),
+        Delivery(3, "Archive"),
+        Delivery(4, "INBOX"),
+        Delivery(5, "Archive"),
+        Delivery(1, "INBOX"),
+    ),
+    cuts=(),
+    batch_size=2,
+)
+
+
 @examples(50)
 @given(plans(styles=("chain",)))
 def test_full_references_give_the_threads_in_any_order_and_split(plan: Plan) -> None:
@@ -375,6 +403,7 @@ def test_full_references_give_the_threads_in_any_order_and_split(plan: Plan) -> 
 @examples(80)
 @given(plans(styles=ALL_STYLES))
 @example(LATE_MIDDLE)
+@example(MERGED_WITHIN_BATCH)
 def test_any_references_give_the_threads_in_any_order_and_split(plan: Plan) -> None:
     """With any References style, any arrival order and split yields the trees, merged pages joined."""
     with bridge(plan) as opened:
