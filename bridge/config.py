@@ -371,9 +371,7 @@ class _Loader:
             )
             or 0,
             tls=self.tls(table, api_url.startswith("https://")),
-            timeout=float(
-                table.get("timeout", _integer(1, 600), "seconds between 1 and 600", default=30) or 30
-            ),
+            timeout=_timeout(table),
             maxlag=table.get("maxlag", _integer(1, 60), "seconds between 1 and 60", default=5) or 5,
         )
         table.finish()
@@ -506,9 +504,7 @@ class _Loader:
             username=username,
             password=password,
             tls=self.tls(table, security != "none"),
-            timeout=float(
-                table.get("timeout", _integer(1, 600), "seconds between 1 and 600", default=30) or 30
-            ),
+            timeout=_timeout(table),
             max_replies_per_sender_per_hour=table.get(
                 "max_replies_per_sender_per_hour",
                 _integer(1, 1000),
@@ -582,9 +578,7 @@ class _Loader:
             or 60,
             batch_size=table.get("batch_size", _integer(1, 1000), "an integer between 1 and 1000", default=50)
             or 50,
-            timeout=float(
-                table.get("timeout", _integer(1, 600), "seconds between 1 and 600", default=30) or 30
-            ),
+            timeout=_timeout(table),
             thread_by_subject=bool(table.get("thread_by_subject", _boolean, "true or false", default=False)),
             subject_window_days=table.get(
                 "subject_window_days", _integer(1, 3650), "days between 1 and 3650", default=30
@@ -608,6 +602,11 @@ class _Loader:
                 table.problem("categories", f"{category!r} is not a legal category name")
         table.finish()
         return settings
+
+
+def _timeout(table: _Table) -> float:
+    """The `timeout` key every connection has: seconds, 30 unless set."""
+    return float(table.get("timeout", _integer(1, 600), "seconds between 1 and 600", default=30) or 30)
 
 
 def _listen(value: Any) -> str | None:

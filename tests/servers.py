@@ -36,7 +36,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 from urllib.parse import quote
 
 import requests
@@ -52,6 +52,7 @@ __all__ = [
     "ReceivedMail",
     "ServerStartError",
     "SmtpSink",
+    "SmtpStage",
     "append_mail",
     "free_port",
     "make_self_signed_cert",
@@ -297,6 +298,7 @@ class DovecotServer:
     log_path: Path
     users_dir: Path
     owns_dir: bool = False
+    extra_config: str = ""
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -536,6 +538,7 @@ service imap-login {{
     ssl = yes
   }}
 }}
+{server.extra_config}
 """
 
 
@@ -545,6 +548,7 @@ def start_dovecot(
     *,
     separator: str = "/",
     timeout: float = 10.0,
+    extra_config: str = "",
 ) -> DovecotServer:
     """Start a throwaway Dovecot on 127.0.0.1 (plain IMAP + IMAPS on free ports) and return it.
 
@@ -552,6 +556,8 @@ def start_dovecot(
     fresh directory is created and removed again by :meth:`DovecotServer.cleanup`. ``users`` maps
     names to passwords (default: ``team-sales``/``secret``). ``separator`` is the INBOX
     namespace's hierarchy separator (``"/"``, or ``"."`` to test the other common layout).
+    ``extra_config`` is appended to dovecot.conf, e.g. an ``imap_capability`` line without MOVE
+    to test a server that lacks it.
     """
     _require_binary("dovecot")
     if not DOVECOT_IMAP_BINARY.exists():
@@ -588,6 +594,7 @@ def start_dovecot(
             log_path=directory / "log" / "dovecot.log",
             users_dir=users_dir,
             owns_dir=owns_dir,
+            extra_config=extra_config,
         )
         if server.port == server.tls_port:
             continue
@@ -1070,6 +1077,9 @@ class ReceivedMail:
     tls: bool
 
 
+SmtpStage = Literal["MAIL", "RCPT", "DATA"]
+
+
 class _RecordingHandler:
     """aiosmtpd handler that accepts every message and stores it in a thread-safe list."""
 
@@ -1078,6 +1088,21 @@ class _RecordingHandler:
         self.lock = threading.Lock()
         self.received: list[ReceivedMail] = []
         self.arrived = threading.Condition(self.lock)
+        # Fault injection: (stage, reply, recipient) makes that SMTP command fail with `reply`
+        # (4xx/5xx), for every mail or only for mail to `recipient`.
+        self.refusal: tuple[SmtpStage, str, str | None] | None = None
+        self.refused = 0
+
+    def _refuse(self, stage: SmtpStage, recipients: Iterable[str] = ()) -> str | None:
+        """Return the injected error reply for `stage`, counting it, or None to go on normally."""
+        with self.lock:
+            if self.refusal is None or self.refusal[0] != stage:
+                return None
+            only_for = self.refusal[2]
+            if only_for is not None and only_for.lower() not in {r.lower() for r in recipients}:
+                return None
+            self.refused += 1
+            return self.refusal[1]
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
@@ -1089,12 +1114,29 @@ class _RecordingHandler:
         """
         if self.users and not session.authenticated:
             return "530 5.7.0 Authentication required"
+        refusal = self._refuse("MAIL")
+        if refusal is not None:
+            return refusal
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
 
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        """Accept every recipient (aiosmtpd's default), unless a refusal is injected."""
+        refusal = self._refuse("RCPT", [address])
+        if refusal is not None:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         """Record the message; the client's 250 arrives only after it is in the list."""
+        refusal = self._refuse("DATA", envelope.rcpt_tos)
+        if refusal is not None:
+            return refusal
         raw = envelope.original_content or b""
         message = BytesParser(policy=email.policy.default).parsebytes(raw)
         assert isinstance(message, EmailMessage)  # policy.default always makes one
@@ -1129,13 +1171,63 @@ class _RecordingHandler:
 class SmtpSink:
     """An in-process SMTP server on 127.0.0.1 that records every message; see :func:`start_smtp_sink`."""
 
-    def __init__(self, controller: Controller, handler: _RecordingHandler, port: int) -> None:
-        """Wrap a started controller; use :func:`start_smtp_sink` instead of calling this."""
+    def __init__(
+        self,
+        controller: Controller,
+        handler: _RecordingHandler,
+        port: int,
+        make_controller: Callable[[int], Controller] | None = None,
+    ) -> None:
+        """Wrap a started controller; use :func:`start_smtp_sink` instead of calling this.
+
+        ``make_controller`` builds a fresh controller for a port; without it, :meth:`start`
+        cannot bring a stopped sink back.
+        """
         self.host = LOOPBACK
         self.port = port
         self.users: dict[str, str] = handler.users
         self._controller = controller
         self._handler = handler
+        self._make_controller = make_controller
+        self._running = True
+
+    @property
+    def running(self) -> bool:
+        """Whether the sink accepts connections."""
+        return self._running
+
+    @property
+    def refused(self) -> int:
+        """How many SMTP commands were answered with the injected refusal so far."""
+        with self._handler.lock:
+            return self._handler.refused
+
+    def refuse(self, reply: str | None, stage: SmtpStage = "DATA", *, recipient: str | None = None) -> None:
+        """Fault injection: answer ``stage`` (MAIL, RCPT or DATA) with ``reply``, e.g.
+        ``"451 4.3.0 Try again later"``, until called with None; nothing is recorded meanwhile.
+
+        With ``recipient`` (RCPT and DATA only), only mail to that address is refused.
+        """
+        if reply is not None and not re.fullmatch(r"[45]\d\d [ -~]*", reply):
+            msg = f"a refusal must be a 4xx or 5xx SMTP reply line: {reply!r}"
+            raise ValueError(msg)
+        if recipient is not None and stage == "MAIL":
+            msg = "MAIL FROM comes before any recipient: refuse RCPT or DATA for one recipient"
+            raise ValueError(msg)
+        with self._handler.lock:
+            self._handler.refusal = None if reply is None else (stage, reply, recipient)
+            self._handler.refused = 0
+
+    def start(self) -> None:
+        """Start a stopped sink again on the same port, keeping what it received (idempotent)."""
+        if self._running:
+            return
+        if self._make_controller is None:
+            msg = "this sink cannot be restarted (it was built without make_controller)"
+            raise RuntimeError(msg)
+        controller = self._make_controller(self.port)
+        controller.start()
+        self._controller = controller
         self._running = True
 
     @property
@@ -1196,10 +1288,9 @@ def start_smtp_sink(
     if tls_cert is not None:
         tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls_context.load_cert_chain(str(tls_cert[0]), str(tls_cert[1]))
-    last_error: OSError | None = None
-    for _attempt in range(_PORT_RETRIES):
-        port = free_port()
-        controller = Controller(
+
+    def make_controller(port: int) -> Controller:
+        return Controller(
             handler,
             hostname=LOOPBACK,
             port=port,
@@ -1210,12 +1301,17 @@ def start_smtp_sink(
             auth_require_tls=False,  # loopback only; with a certificate, clients use it anyway
             authenticator=handler.authenticate if users else None,
         )
+
+    last_error: OSError | None = None
+    for _attempt in range(_PORT_RETRIES):
+        port = free_port()
+        controller = make_controller(port)
         try:
             controller.start()
         except OSError as exc:  # the port was taken after free_port(): try another
             last_error = exc
             controller.stop(no_assert=True)
             continue
-        return SmtpSink(controller, handler, port)
+        return SmtpSink(controller, handler, port, make_controller)
     msg = f"could not start the SMTP sink: {last_error}"
     raise ServerStartError(msg)

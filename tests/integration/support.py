@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -20,11 +21,13 @@ from typing import Any
 import requests
 
 from bridge.config import Settings, load_settings
+from bridge.daemon import run_pass as daemon_run_pass
+from bridge.errors import BridgeError
 from bridge.state import SqliteStateStore
 from bridge.sync import MailboxSync, PassResult
 from bridge.wiki import WikiClient
 from bridge.wikisetup import install_templates
-from tests.servers import DovecotServer, MediaWikiServer, append_mail
+from tests.servers import DovecotServer, MediaWikiServer, SmtpSink, append_mail
 
 _counter = itertools.count(1)
 
@@ -43,11 +46,19 @@ def make_mail(
     in_reply_to: str | None = None,
     references: list[str] | None = None,
     date: datetime | None = None,
+    headers: Sequence[tuple[str, str]] = (),
+    to: str = "team-sales@example.de",
 ) -> bytes:
-    """Build a real RFC 5322 mail (UTF-8, encoded headers) as bytes."""
+    """Build a real RFC 5322 mail (UTF-8, encoded headers) as bytes.
+
+    ``headers`` come first, in order, as a delivering MTA prepends trace headers such as
+    ``Return-Path`` and ``Authentication-Results``.
+    """
     mail = EmailMessage()
+    for name, value in headers:
+        mail[name] = value
     mail["From"] = sender
-    mail["To"] = "team-sales@example.de"
+    mail["To"] = to
     mail["Subject"] = subject
     mail["Date"] = format_datetime(date or datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
     if message_id is not None:
@@ -80,16 +91,20 @@ class Space:
     def state_path(self) -> Path:
         return self.directory / "state.sqlite3"
 
-    def append(self, raw: bytes, folder: str | None = None) -> int | None:
-        return append_mail(self.dovecot, self.user, folder or self.folders[0], raw)
+    def append(
+        self,
+        raw: bytes,
+        folder: str | None = None,
+        *,
+        flags: Iterable[str] = (),
+        msg_time: datetime | None = None,
+    ) -> int | None:
+        return append_mail(
+            self.dovecot, self.user, folder or self.folders[0], raw, flags=flags, msg_time=msg_time
+        )
 
-    def write_config(self, extra_mailboxes: list[dict[str, Any]] | None = None, **overrides: Any) -> Path:
-        """Write a config for this space (plus optional further mailboxes) and return its path."""
-        secrets = self.directory / "secrets"
-        secrets.mkdir(exist_ok=True, mode=0o700)
-        wiki_secret = secrets / "wiki"
-        wiki_secret.write_text(self.mediawiki.bot_password)
-        wiki_secret.chmod(0o600)
+    def mailbox_table(self, **overrides: Any) -> dict[str, Any]:
+        """Return this space's ``[[mailboxes]]`` entry with ``overrides`` applied."""
         mailbox: dict[str, Any] = {
             "name": "sales",
             "host": self.dovecot.host,
@@ -102,7 +117,29 @@ class Space:
             "categories": self.categories,
         }
         mailbox.update(overrides)
+        return mailbox
+
+    def write_config(
+        self,
+        extra_mailboxes: list[dict[str, Any]] | None = None,
+        *,
+        smtp: Mapping[str, Any] | None = None,
+        extra_toml: str = "",
+        **overrides: Any,
+    ) -> Path:
+        """Write a config for this space (plus optional further mailboxes) and return its path.
+
+        ``smtp`` becomes the ``[smtp]`` section (see :func:`smtp_section`); ``extra_toml`` is
+        written first, so it may hold top-level keys as well as whole tables.
+        """
+        secrets = self.directory / "secrets"
+        secrets.mkdir(exist_ok=True, mode=0o700)
+        wiki_secret = secrets / "wiki"
+        wiki_secret.write_text(self.mediawiki.bot_password)
+        wiki_secret.chmod(0o600)
+        mailbox = self.mailbox_table(**overrides)
         lines = [
+            extra_toml,
             "[wiki]",
             f"api_url = {json.dumps(self.mediawiki.api_url)}",
             f"username = {json.dumps(self.mediawiki.bot_login)}",
@@ -112,6 +149,9 @@ class Space:
             "[log]",
             'format = "json"',
         ]
+        if smtp is not None:
+            lines.append("[smtp]")
+            lines.extend(f"{key} = {json.dumps(value)}" for key, value in smtp.items())
         for entry in [mailbox, *(extra_mailboxes or [])]:
             lines.append("[[mailboxes]]")
             lines.extend(f"{key} = {json.dumps(value)}" for key, value in entry.items())
@@ -142,6 +182,29 @@ class Space:
             state.close()
             client.close()
 
+    def bridge_pass(self, mailbox_index: int = 0, plan: list[str] | None = None) -> PassResult | None:
+        """Run one full pass in-process as the daemon does (link replies, mail actions included).
+
+        Returns None when the pass failed (logged as ``pass.failed``), like ``daemon.run_pass``;
+        ``plan`` makes it a dry run that describes its writes there instead.
+        """
+        settings = self.settings()
+        state = SqliteStateStore(settings.state.path)
+        if plan is None:
+            # As the command line does at start-up: missing templates are installed, and a wiki
+            # that refuses now leaves it to the pass to report.
+            client = WikiClient(settings.wiki)
+            try:
+                install_templates(client, only_missing=True)
+            except BridgeError:
+                pass
+            finally:
+                client.close()
+        try:
+            return daemon_run_pass(settings.mailboxes[mailbox_index], settings, state, plan=plan)
+        finally:
+            state.close()
+
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run the real command line as a subprocess."""
         return subprocess.run(
@@ -151,6 +214,75 @@ class Space:
             timeout=300,
             check=False,
         )
+
+
+def smtp_section(sink: SmtpSink, **overrides: Any) -> dict[str, Any]:
+    """Return an ``[smtp]`` section sending through ``sink`` (plain SMTP on loopback, no login)."""
+    section: dict[str, Any] = {
+        "host": sink.host,
+        "port": sink.port,
+        "security": "none",
+        "from_address": "wiki-bridge@example.de",
+    }
+    section.update(overrides)
+    return section
+
+
+_MESSAGE_ID_HEADER = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
+
+
+def _imap_login(dovecot: DovecotServer, user: str) -> Any:
+    from imapclient import IMAPClient  # type: ignore[import-untyped, unused-ignore]
+
+    client = IMAPClient(dovecot.host, port=dovecot.port, ssl=False, timeout=10)
+    client.login(user, dovecot.users[user])
+    return client
+
+
+def _logout(client: Any) -> None:
+    try:
+        client.logout()
+    except Exception:  # the answer matters, not a failed goodbye
+        client.shutdown()
+
+
+def folder_mail(dovecot: DovecotServer, user: str, folder: str) -> dict[str, frozenset[str]] | None:
+    """Return Message-ID (as written, without brackets) -> FLAGS of every mail in ``folder``.
+
+    None when the folder does not exist. The folder is EXAMINEd, so nothing in it changes.
+    ``\\Recent`` is left out: it only tells which session saw a mail first.
+    """
+    client = _imap_login(dovecot, user)
+    try:
+        if not client.folder_exists(folder):
+            return None
+        client.select_folder(folder, readonly=True)
+        uids = client.search(["ALL"])
+        if not uids:
+            return {}
+        response = client.fetch(uids, ["FLAGS", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+        found: dict[str, frozenset[str]] = {}
+        for uid, data in response.items():
+            header = bytes(data.get(_MESSAGE_ID_HEADER, b"")).decode("ascii", "replace")
+            match = re.search(r"<([^<>]+)>", header)
+            key = match.group(1) if match else f"uid:{uid}"
+            flags = {flag.decode() if isinstance(flag, bytes) else str(flag) for flag in data[b"FLAGS"]}
+            found[key] = frozenset(flags - {"\\Recent"})
+        return found
+    finally:
+        _logout(client)
+
+
+def add_flags(dovecot: DovecotServer, user: str, folder: str, message_id: str, flags: Sequence[str]) -> None:
+    """Set ``flags`` on the mail with ``message_id`` in ``folder``, as a person's mail client would."""
+    client = _imap_login(dovecot, user)
+    try:
+        client.select_folder(folder)
+        uids = client.search(["HEADER", "Message-ID", message_id])
+        assert uids, f"no mail {message_id} in {folder}"
+        client.add_flags(uids, list(flags))
+    finally:
+        _logout(client)
 
 
 class _MarkerFinder(HTMLParser):
