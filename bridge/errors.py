@@ -47,4 +47,11 @@ class WikiRefusedError(WikiError):
 
 
 class MailError(BridgeError):
-    """The SMTP server refused a reply or could not be reached; the reply is retried later."""
+    """The SMTP server refused a reply or could not be reached.
+
+    `permanent` is set for a 5xx answer about this mail or recipient: retrying cannot help.
+    """
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        self.permanent = permanent
+        super().__init__(message)

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import imapclient
 import imapclient.exceptions
+import structlog
 
 from bridge.config import MailboxSettings, TlsSettings
 from bridge.errors import MailboxError
@@ -21,6 +22,7 @@ from bridge.model import FetchedMail
 from bridge.oauth import token_source
 
 T = TypeVar("T")
+log = structlog.get_logger("bridge.imap")
 _THREAD_FIELDS = "MESSAGE-ID IN-REPLY-TO REFERENCES THREAD-INDEX DATE SUBJECT FROM"
 _HEADER_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
 _HEADER_KEY = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
@@ -212,7 +214,7 @@ class ImapMailbox:
         """Move mail of the selected folder to `folder`.
 
         Uses MOVE (RFC 6851) where offered, else COPY, `\\Deleted` and UID EXPUNGE of just those
-        UIDs (UIDPLUS), so other mail marked deleted by people is never expunged.
+        UIDs (UIDPLUS), or without UIDPLUS a plain EXPUNGE that spares mail people marked deleted.
         """
         if not uids:
             return
@@ -228,7 +230,25 @@ class ImapMailbox:
             if client.has_capability("UIDPLUS"):
                 self._run("expunging moved mail", lambda: client.uid_expunge(list(uids)))
             else:
-                self._run("expunging moved mail", client.expunge)
+                self._expunge_only(uids)
+
+    def _expunge_only(self, uids: Sequence[int]) -> None:
+        """Expunge `uids` on a server without UID EXPUNGE, sparing mail people marked deleted.
+
+        Their \\Deleted flag is lifted for the plain EXPUNGE and set again right after.
+        """
+        client = self.client
+        others = sorted(
+            set(self._run("searching deleted mail", lambda: client.search(["DELETED"]))) - set(uids)
+        )
+        if others:
+            self._run("sparing deleted mail", lambda: client.remove_flags(others, [imapclient.DELETED]))
+        try:
+            self._run("expunging moved mail", client.expunge)
+        finally:
+            if others:
+                self._run("restoring deleted marks", lambda: client.add_flags(others, [imapclient.DELETED]))
+        log.info("imap.expunged_without_uidplus", mailbox=self._settings.name, spared=len(others))
 
     def find_message(self, message_id: str) -> list[int]:
         """Return the UIDs in the selected folder whose Message-ID header contains `message_id`."""

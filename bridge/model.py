@@ -75,6 +75,8 @@ class Message:
     forwarded: tuple[Message, ...] = ()
     events: tuple[CalendarEvent, ...] = ()
     automation: AutomationHeaders = field(default_factory=lambda: AutomationHeaders())
+    original_id: str = ""
+    original_references: tuple[str, ...] = ()
 
     @property
     def links(self) -> tuple[str, ...]:

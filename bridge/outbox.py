@@ -107,7 +107,10 @@ class Outbox:
             self._record(message, recipient, LINK, thread_id, reason, payload)
 
     def plan_refusal(self, message: Message, refusal: str) -> None:
-        """Record the mail telling a refused sender why (`reply_unpublished`), unless a loop rule says no."""
+        """Record the mail telling a refused sender why (`reply_unpublished`), unless a loop rule says no.
+
+        The loop rules and the hourly limit per recipient bound what a forged From can cause.
+        """
         if self.smtp is None or not self.settings.reply_unpublished:
             return
         recipient = message.sender_address.lower()
@@ -137,7 +140,11 @@ class Outbox:
             self._log.info("reply.suppressed", message_id=message.message_id, kind=kind, reason=reason)
 
     def send_due(self, sender: Sender) -> tuple[int, int]:
-        """Send every due reply; return (sent, still due). Stops at the first SMTP failure."""
+        """Send every due reply; return (sent, still due).
+
+        A temporary failure (server down, 4xx) stops sending until the next pass; a permanent
+        refusal of one recipient (5xx) marks that reply `refused` and goes on with the others.
+        """
         sent = 0
         due = self.state.open_replies(self.settings.name)
         for index, reply in enumerate(due):
@@ -158,6 +165,15 @@ class Outbox:
             try:
                 sender.send(reply.payload, reply.recipient)
             except MailError as exc:
+                if exc.permanent:
+                    # This recipient or mail is refused for good; the others still go out.
+                    self.state.set_reply_status(
+                        self.settings.name, reply.message_id, reply.recipient, reply.kind, "refused"
+                    )
+                    self._log.warning(
+                        "reply.refused", message_id=reply.message_id, kind=reply.kind, error=str(exc)
+                    )
+                    continue
                 self.state.set_reply_status(
                     self.settings.name, reply.message_id, reply.recipient, reply.kind, "intended"
                 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.message
 import email.utils
+import re
 from datetime import UTC, datetime
 
 import mailparser
@@ -66,7 +67,25 @@ def _parse(raw: bytes, fallback_date: datetime | None, depth: int) -> Message:
         forwarded=forwarded,
         events=tuple(content.events),
         automation=_automation(headers),
+        original_id=_original_id(headers.get("Message-ID")) if has_own_id else "",
+        original_references=_original_references(headers.get_all("References") or []),
     )
+
+
+def _original_references(values: list[str]) -> tuple[str, ...]:
+    """The References ids as written (case kept), oldest first, for the References of replies."""
+    ids: dict[str, None] = {}
+    for value in values:
+        for found in re.findall(r"<([^<>]+)>", header_str(value)):
+            ids.setdefault("".join(found.split()), None)
+    return tuple(ids)
+
+
+def _original_id(value: object) -> str:
+    """The Message-ID as written (brackets and spaces removed, case kept), for replies."""
+    text = header_str(value)
+    match = re.search(r"<([^<>]+)>", text)
+    return "".join((match.group(1) if match else text).split())
 
 
 def _automation(headers: email.message.Message) -> AutomationHeaders:

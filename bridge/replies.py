@@ -31,8 +31,8 @@ _NO_REPLY_LOCAL = re.compile(
 )
 _OUT_OF_OFFICE = re.compile(
     r"^\s*(?:auto(?:matic)?\s*(?:reply|response)|autoreply|auto:|out of (?:the )?office|"
-    r"abwesenheits?(?:notiz|nachricht|meldung)?|automatische antwort|abwesend|nicht im büro|"
-    r"vacation|urlaub|away from)",
+    r"abwesenheits?(?:notiz|nachricht|meldung)|automatische antwort|abwesend\b|nicht im büro|"
+    r"(?:vacation|urlaubs?)\s*(?:reply|notice|notiz|abwesenheit)|away from (?:the office|my desk))",
     re.IGNORECASE,
 )
 
@@ -56,6 +56,9 @@ def suppression_reason(message: Message, rules: ReplyRules, now: datetime, sent_
         return f"Precedence: {automation.precedence}"
     if automation.list_id or automation.list_unsubscribe:
         return "mailing-list mail (List-Id/List-Unsubscribe)"
+    suppress = {part.strip().lower() for part in automation.auto_response_suppress.split(",")}
+    if suppress & {"all", "autoreply", "oof"}:
+        return f"X-Auto-Response-Suppress: {automation.auto_response_suppress}"
     if automation.return_path is None or automation.return_path in {"", "<>"}:
         return "empty or missing return path"
     if not sender or "@" not in sender:
@@ -170,8 +173,11 @@ def _base_reply(message: Message, from_address: str, reply_to: str, now: datetim
     reply["Date"] = format_datetime(now)
     reply["Message-ID"] = reply_message_id(message.message_id, message.sender_address, from_address)
     if message.has_own_id:
-        reply["In-Reply-To"] = f"<{message.message_id}>"
-        reply["References"] = " ".join(f"<{ref}>" for ref in (*message.references[-10:], message.message_id))
+        # The id exactly as the sender's client wrote it: some clients compare ids as strings.
+        own = message.original_id or message.message_id
+        ancestors = message.original_references or message.references
+        reply["In-Reply-To"] = f"<{own}>"
+        reply["References"] = " ".join(f"<{ref}>" for ref in (*ancestors[-10:], own) if ref != "")
     reply["Auto-Submitted"] = "auto-replied"
     reply["X-Auto-Response-Suppress"] = "All"
     reply["Precedence"] = "auto_reply"

@@ -56,13 +56,25 @@ class Mailer:
         """
         if self._client is None:
             self._client = self._connect()
+        # SMTP wants CRLF line ends (RFC 5321); the stored mail may have bare LFs.
+        wire = message.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         try:
-            refused = self._client.sendmail("", [recipient], message)
+            refused = self._client.sendmail("", [recipient], wire)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code = next(iter(exc.recipients.values()), (0, b""))[0]
+            raise MailError(
+                f"the SMTP server refused the recipient {recipient}: {code}", permanent=code >= 500
+            ) from exc
+        except smtplib.SMTPResponseException as exc:
+            raise MailError(
+                f"the SMTP server did not accept the reply to {recipient}: {exc.smtp_code}",
+                permanent=exc.smtp_code >= 500 and not isinstance(exc, smtplib.SMTPSenderRefused),
+            ) from exc
         except _SMTP_ERRORS as exc:
             self.close()
             raise MailError(f"the SMTP server did not accept the reply to {recipient}: {exc}") from exc
         if refused:
-            raise MailError(f"the SMTP server refused the recipient {recipient}: {refused[recipient]}")
+            raise MailError(f"the SMTP server refused the recipient {recipient}", permanent=True)
 
     def close(self) -> None:
         """Say goodbye, ignoring a connection that is already gone."""

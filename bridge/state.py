@@ -67,7 +67,8 @@ CREATE TABLE IF NOT EXISTS replies (
     mailbox TEXT NOT NULL, message_id TEXT NOT NULL, recipient TEXT NOT NULL,
     kind TEXT NOT NULL CHECK (kind IN ('link', 'refusal')),
     thread_id INTEGER,
-    status TEXT NOT NULL CHECK (status IN ('intended', 'sending', 'sent', 'suppressed', 'uncertain')),
+    status TEXT NOT NULL
+        CHECK (status IN ('intended', 'sending', 'sent', 'suppressed', 'uncertain', 'refused')),
     reason TEXT, created_at TEXT NOT NULL, sent_at TEXT, attempts INTEGER NOT NULL DEFAULT 0,
     payload BLOB,
     PRIMARY KEY (mailbox, message_id, recipient, kind)

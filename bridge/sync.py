@@ -123,7 +123,8 @@ class MailboxSync:
                 if self.stop.is_set():
                     break
                 self._sync_folder(imap, folder, result)
-        if self.outbox is not None and self.outbox.enabled and self.sender is not None:
+        # Refusals go out even where link replies are off; send_due has nothing to do otherwise.
+        if self.outbox is not None and self.outbox.smtp is not None and self.sender is not None:
             result.replies_sent, result.replies_due = self.outbox.send_due(self.sender)
         if self.outbox is not None:
             result.replies_suppressed = self.outbox.suppressed
@@ -175,9 +176,10 @@ class MailboxSync:
 
     def _sync_folder(self, imap: ImapMailbox, folder: str, result: PassResult) -> None:
         name = self.settings.name
-        writable = self.plan is None and (
-            self.settings.after_publish != "keep" or self.settings.quarantine == "flag"
-        )
+        policy = bool(self.settings.allowed_senders or self.settings.require_authenticated)
+        # Read-only unless mail may be flagged or moved: a read-only folder silently ignores
+        # the \\Deleted of a COPY-based move on servers without MOVE.
+        writable = self.plan is None and (self.settings.after_publish != "keep" or policy)
         status = imap.select(folder, writable=writable)
         position = self.state.folder_position(name, folder)
         last_uid = 0
@@ -192,9 +194,12 @@ class MailboxSync:
         else:
             last_uid = self._starting_point(status)
         retry = self._retry_uids(folder, status.uidvalidity, last_uid)
-        new_uids = imap.uids_after(last_uid)
-        if position is None and self.settings.start_date is not None:
-            new_uids = imap.uids_since(self.settings.start_date)
+        considered = imap.uids_after(last_uid)
+        new_uids = considered
+        if self.settings.start_date is not None:
+            # Mail received before start_at is passed over, also when it turns up later.
+            since = set(imap.uids_since(self.settings.start_date))
+            new_uids = [uid for uid in considered if uid in since]
         for done, batch in enumerate(_chunks(retry + new_uids, self.settings.batch_size)):
             if self.stop.is_set():
                 result.backlog += len(retry) + len(new_uids) - done * self.settings.batch_size
@@ -206,8 +211,8 @@ class MailboxSync:
                 last_uid = highest
                 self.state.save_folder_position(name, folder, FolderPosition(status.uidvalidity, last_uid))
         self._apply_mail_actions(imap, folder)
-        if position is None or position.uidvalidity != status.uidvalidity:
-            self.state.save_folder_position(name, folder, FolderPosition(status.uidvalidity, last_uid))
+        last_uid = max(last_uid, *considered) if considered else last_uid
+        self.state.save_folder_position(name, folder, FolderPosition(status.uidvalidity, last_uid))
 
     def _starting_point(self, status: FolderStatus) -> int:
         """Where a folder read for the first time starts: `start_at = "now"` skips all mail there."""
