@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import threading
@@ -106,9 +107,14 @@ class ImapMailbox:
             raise
         except imapclient.exceptions.LoginError as exc:
             client.shutdown()
+            hint = (
+                "check the token_command's token and the app's mailbox access"
+                if settings.auth == "xoauth2"
+                else "check username and password"
+            )
             raise MailboxError(
-                f"mailbox {settings.name}: the IMAP server refused the login of {settings.username!r} "
-                "(check username and password)"
+                f"mailbox {settings.name}: the IMAP server refused the login of "
+                f"{settings.username!r} ({hint})"
             ) from exc
         except _IMAP_ERRORS as exc:
             client.shutdown()
@@ -146,13 +152,26 @@ class ImapMailbox:
                         return True
                 return False
             client.idle()
+            instant_empty = 0
             try:
                 while not stop.is_set() and time.monotonic() < deadline:
-                    if _has_new_mail(client.idle_check(timeout=1)):
+                    started = time.monotonic()
+                    responses = client.idle_check(timeout=1)
+                    if _says_bye(responses):
+                        raise MailboxError(f"mailbox {self._settings.name}: the server closed the connection")
+                    # imapclient swallows end-of-file: an empty answer without waiting means the
+                    # socket is closed, not that nothing happened.
+                    instant_empty = (
+                        instant_empty + 1 if not responses and time.monotonic() - started < 0.5 else 0
+                    )
+                    if instant_empty >= 3:
+                        raise MailboxError(f"mailbox {self._settings.name}: the connection was lost")
+                    if _has_new_mail(responses):
                         return True
                 return False
             finally:
-                client.idle_done()
+                with contextlib.suppress(*_IMAP_ERRORS):
+                    client.idle_done()
         except _IMAP_ERRORS as exc:
             raise self._fail("waiting for new mail", exc) from exc
 
@@ -311,6 +330,13 @@ class ImapMailbox:
             yield FetchedMail(
                 folder=folder, uid=uid, raw=bytes(data.get(b"BODY[]", b"")), internal_date=internal
             )
+
+
+def _says_bye(responses: object) -> bool:
+    """True when the server announced that it closes the connection (untagged BYE)."""
+    return isinstance(responses, list) and any(
+        isinstance(item, tuple) and item[:1] == (b"BYE",) for item in responses
+    )
 
 
 def _has_new_mail(responses: object) -> bool:

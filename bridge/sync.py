@@ -206,6 +206,10 @@ class MailboxSync:
                 return
             self._sync_batch(imap, folder, status.uidvalidity, batch, result)
             self._apply_mail_actions(imap, folder)
+            if self.stop.is_set():
+                # The batch may be cut short: read it again next time (known mail is skipped).
+                result.backlog += len(retry) + len(new_uids) - done * self.settings.batch_size
+                return
             highest = max(batch)
             if highest > last_uid:
                 last_uid = highest

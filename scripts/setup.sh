@@ -57,6 +57,8 @@ install_packages() {
 STEP_IMAP=(dovecot-imapd)
 STEP_PHP=(php-cli php-cgi php-sqlite3 php-intl php-mbstring php-xml micro-httpd)
 STEP_WIKI=(mediawiki)
+# systemd-analyze, for the test that rates the hardened unit (no service manager is started).
+STEP_TOOLS=(systemd)
 
 system_packages() {
   if ! command -v dpkg-query >/dev/null 2>&1; then
@@ -70,7 +72,9 @@ system_packages() {
       || die "not a Debian system and MediaWiki is not in /usr/share/mediawiki; install it by hand"
     return 0
   fi
-  local imap php wiki ssl
+  local imap php wiki ssl tools
+  tools=$(missing_packages "${STEP_TOOLS[@]}")
+  [ -z "$tools" ] || [ "$(id -u)" != 0 ] || install_packages "${STEP_TOOLS[@]}"
   imap=$(missing_packages "${STEP_IMAP[@]}")
   php=$(missing_packages "${STEP_PHP[@]}")
   wiki=$(missing_packages "${STEP_WIKI[@]}")
