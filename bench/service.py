@@ -32,9 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import requests  # noqa: E402 - after the sys.path set-up, like everything from the repository
 
 from bridge.render.page import message_marker  # noqa: E402
+from tests.integration.support import WikiReader  # noqa: E402
 from tests.mailgen import generate_mailbox  # noqa: E402
 from tests.servers import (  # noqa: E402
     DovecotServer,
@@ -87,49 +87,6 @@ batch_size = 500
     return config
 
 
-def wiki_text(wiki: MediaWikiServer, prefix: str) -> str:
-    """All wikitext under `prefix/`, following continuation."""
-    session, texts = requests.Session(), list[str]()
-    params: dict[str, str] = {
-        "action": "query",
-        "generator": "allpages",
-        "gapprefix": f"{prefix}/",
-        "gaplimit": "50",
-        "prop": "revisions",
-        "rvprop": "content",
-        "rvslots": "main",
-        "format": "json",
-        "formatversion": "2",
-    }
-    while True:
-        body = session.get(wiki.api_url, params=params, timeout=30).json()
-        for page in body.get("query", {}).get("pages", []):
-            texts.extend(r["slots"]["main"]["content"] for r in page.get("revisions", []))
-        if "continue" not in body:
-            return "\n".join(texts)
-        params.update(body["continue"])
-
-
-def bot_edits(wiki: MediaWikiServer, prefix: str) -> int:
-    """Bot edits of pages under `prefix/`, following continuation."""
-    session, count = requests.Session(), 0
-    params = {
-        "action": "query",
-        "list": "usercontribs",
-        "ucuser": "Bridgebot",
-        "uclimit": "500",
-        "ucprop": "title",
-        "format": "json",
-        "formatversion": "2",
-    }
-    while True:
-        body = session.get(wiki.api_url, params=params, timeout=30).json()
-        count += sum(1 for c in body["query"]["usercontribs"] if c["title"].startswith(f"{prefix}/"))
-        if "continue" not in body:
-            return count
-        params.update(body["continue"])
-
-
 def idle_latency(directory: Path, dovecot: DovecotServer, wiki: MediaWikiServer, mails: int) -> list[float]:
     """Seconds from APPEND to the marker being on the wiki, per mail, with the daemon on IDLE."""
     config = write_config(directory, dovecot, wiki, "Idle-bench", "Bench/Idle")
@@ -142,7 +99,7 @@ def idle_latency(directory: Path, dovecot: DovecotServer, wiki: MediaWikiServer,
     )
     latencies = []
     try:
-        _wait_for(lambda: message_marker("warm-up@bench.example") in wiki_text(wiki, "Bench/Idle"), 60)
+        _wait_for(lambda: _page_has(wiki, "Bench/Idle/Warm-up", "warm-up@bench.example"), 60)
         for index in range(mails):
             message_id = f"idle-{index}@bench.example"
             started = time.monotonic()
@@ -157,23 +114,7 @@ def idle_latency(directory: Path, dovecot: DovecotServer, wiki: MediaWikiServer,
 
 
 def _page_has(wiki: MediaWikiServer, title: str, message_id: str) -> bool:
-    body = requests.get(
-        wiki.api_url,
-        params={
-            "action": "query",
-            "prop": "revisions",
-            "titles": title,
-            "rvprop": "content",
-            "rvslots": "main",
-            "format": "json",
-            "formatversion": "2",
-        },
-        timeout=30,
-    ).json()
-    page = body["query"]["pages"][0]
-    return (
-        "revisions" in page and message_marker(message_id) in page["revisions"][0]["slots"]["main"]["content"]
-    )
+    return message_marker(message_id) in WikiReader(wiki).text(title)
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float) -> None:
@@ -211,7 +152,11 @@ def backfill_edits(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    return len(mailbox.threads), len(mailbox.mails), bot_edits(wiki, "Bench/History")
+    return (
+        len(mailbox.threads),
+        len(mailbox.mails),
+        WikiReader(wiki).bot_edit_count(wiki.bot_user, "Bench/History"),
+    )
 
 
 def main() -> int:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.support import Space, WikiReader, new_space
 from tests.servers import (
     DovecotServer,
     MediaWikiServer,
@@ -98,3 +99,15 @@ def _servers_back_to_normal(request: pytest.FixtureRequest) -> Iterator[None]:
         imap: DovecotServer = request.getfixturevalue("dovecot")
         if not imap.running:
             imap.start()
+
+
+@pytest.fixture
+def space(dovecot: DovecotServer, mediawiki: MediaWikiServer, tmp_path: Path) -> Space:
+    """A fresh mapping on the session's servers: its own IMAP folder, page prefix and state file."""
+    return new_space(dovecot, mediawiki, tmp_path)
+
+
+@pytest.fixture
+def reader(mediawiki: MediaWikiServer) -> WikiReader:
+    """An anonymous reader of the session's wiki."""
+    return WikiReader(mediawiki)

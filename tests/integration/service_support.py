@@ -26,6 +26,7 @@ from typing import IO, Any
 
 import requests
 
+from tests.integration.support import WikiReader
 from tests.servers import DovecotServer, MediaWikiServer, append_mail, free_port
 
 _MARKER = re.compile(r'data-message-id="([^"]*)"')
@@ -340,38 +341,9 @@ def message_statuses(path: Path, mailbox: str | None = None) -> Counter[str]:
 # -- the wiki in bulk --------------------------------------------------------------------------
 
 
-def _api(mediawiki: MediaWikiServer, session: requests.Session, params: Mapping[str, str]) -> dict[str, Any]:
-    response = session.get(
-        mediawiki.api_url, params={**params, "format": "json", "formatversion": "2"}, timeout=60
-    )
-    response.raise_for_status()
-    body: dict[str, Any] = response.json()
-    assert "error" not in body, body
-    return body
-
-
 def page_texts(mediawiki: MediaWikiServer, prefix: str) -> dict[str, str]:
     """The current wikitext of every page under `prefix/`, following API continuation."""
-    session = requests.Session()
-    params: dict[str, str] = {
-        "action": "query",
-        "generator": "allpages",
-        "gapprefix": f"{prefix}/",
-        "gaplimit": "50",
-        "prop": "revisions",
-        "rvprop": "content",
-        "rvslots": "main",
-    }
-    texts: dict[str, str] = {}
-    with session:
-        while True:
-            body = _api(mediawiki, session, params)
-            for page in body.get("query", {}).get("pages", []):
-                for revision in page.get("revisions", []):
-                    texts[page["title"]] = revision["slots"]["main"]["content"]
-            if "continue" not in body:
-                return texts
-            params.update(body["continue"])
+    return WikiReader(mediawiki).page_texts(prefix)
 
 
 def marker_counts(texts: Iterable[str]) -> Counter[str]:
@@ -381,22 +353,7 @@ def marker_counts(texts: Iterable[str]) -> Counter[str]:
 
 def bot_contributions(mediawiki: MediaWikiServer, prefix: str) -> list[dict[str, Any]]:
     """Every edit of the bridge's account to pages under `prefix/`, following API continuation."""
-    session = requests.Session()
-    params: dict[str, str] = {
-        "action": "query",
-        "list": "usercontribs",
-        "ucuser": mediawiki.bot_user,
-        "uclimit": "500",
-        "ucprop": "ids|title|flags",
-    }
-    found: list[dict[str, Any]] = []
-    with session:
-        while True:
-            body = _api(mediawiki, session, params)
-            found.extend(c for c in body["query"]["usercontribs"] if c["title"].startswith(f"{prefix}/"))
-            if "continue" not in body:
-                return found
-            params.update(body["continue"])
+    return WikiReader(mediawiki).bot_contributions(mediawiki.bot_user, prefix)
 
 
 def multiappend(

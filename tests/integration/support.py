@@ -348,8 +348,10 @@ class WikiReader:
         )
 
     def text(self, title: str) -> str:
+        """The current wikitext of a page ("" when it does not exist)."""
         body = self.get(action="query", prop="revisions", titles=title, rvprop="content", rvslots="main")
-        return str(body["query"]["pages"][0]["revisions"][0]["slots"]["main"]["content"])
+        revisions = body["query"]["pages"][0].get("revisions", [])
+        return str(revisions[0]["slots"]["main"]["content"]) if revisions else ""
 
     def revisions(self, title: str) -> list[dict[str, Any]]:
         body = self.get(
@@ -357,12 +359,67 @@ class WikiReader:
         )
         return list(body["query"]["pages"][0].get("revisions", []))
 
-    def bot_edit_count(self, bot_user: str) -> int:
-        """Edits by the bridge's account in the whole wiki (every test shares the account)."""
-        body = self.get(action="query", list="usercontribs", ucuser=bot_user, uclimit="max", ucprop="ids")
-        return len(body["query"]["usercontribs"])
+    def _all(self, key: str, **params: Any) -> list[dict[str, Any]]:
+        """Every item of a query list or generator, following API continuation."""
+        items: list[dict[str, Any]] = []
+        while True:
+            body = self.get(**params)
+            items.extend(body.get("query", {}).get(key, []))
+            if "continue" not in body:
+                return items
+            params = {**params, **body["continue"]}
+
+    def bot_contributions(self, bot_user: str, prefix: str = "") -> list[dict[str, Any]]:
+        """Every edit of the bridge's account (to pages under `prefix/` when given)."""
+        contributions = self._all(
+            "usercontribs",
+            action="query",
+            list="usercontribs",
+            ucuser=bot_user,
+            uclimit="max",
+            ucprop="ids|title|flags",
+        )
+        return [c for c in contributions if not prefix or str(c["title"]).startswith(f"{prefix}/")]
+
+    def bot_edit_count(self, bot_user: str, prefix: str = "") -> int:
+        """How many edits the bridge's account made (to pages under `prefix/` when given)."""
+        return len(self.bot_contributions(bot_user, prefix))
+
+    def page_texts(self, prefix: str) -> dict[str, str]:
+        """The current wikitext of every page under `prefix/`, 50 pages per request."""
+        pages = self._all(
+            "pages",
+            action="query",
+            generator="allpages",
+            gapprefix=f"{prefix}/",
+            gaplimit="50",
+            prop="revisions",
+            rvprop="content",
+            rvslots="main",
+        )
+        return {
+            str(page["title"]): str(revision["slots"]["main"]["content"])
+            for page in pages
+            for revision in page.get("revisions", [])
+        }
 
 
 def plain_text(fragment: str) -> str:
     """Visible text of an HTML fragment, entities decoded (for 'the reader sees X' checks)."""
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", fragment)))
+
+
+def new_space(
+    dovecot: DovecotServer, mediawiki: MediaWikiServer, directory: Path, categories: list[str] | None = None
+) -> Space:
+    """A fresh mapping on `dovecot`: its own IMAP folder of team-sales, page prefix and state file."""
+    name = unique("S")
+    return Space(
+        dovecot=dovecot,
+        mediawiki=mediawiki,
+        directory=directory,
+        user="team-sales",
+        folders=[f"{name}-in"],
+        prefix=f"{name}/Mail",
+        categories=["Sales mail"] if categories is None else categories,
+    )

@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from bridge.render.labels import format_size
-from tests.integration.support import Space, WikiReader, unique
+from tests.integration.support import Space, WikiReader, new_space, unique
 from tests.servers import DovecotServer, MediaWikiServer
 
 BOT_USER = "Bridgebot"
@@ -31,24 +31,9 @@ BOT_USER = "Bridgebot"
 @pytest.fixture
 def space(dovecot: DovecotServer, mediawiki: MediaWikiServer, tmp_path: Path) -> Space:
     """A fresh mapping whose attachment limit is 1 MB, so an oversized file is cheap to build."""
-    name = unique("A")
-    space = Space(
-        dovecot=dovecot,
-        mediawiki=mediawiki,
-        directory=tmp_path,
-        user="team-sales",
-        folders=[f"{name}-in"],
-        prefix=f"{name}/Mail",
-        categories=["Attachment mail"],
-    )
+    space = new_space(dovecot, mediawiki, tmp_path, categories=["Attachment mail"])
     space.write_config(max_attachment_mb=1)
     return space
-
-
-@pytest.fixture
-def reader(mediawiki: MediaWikiServer) -> WikiReader:
-    """An anonymous reader of the wiki."""
-    return WikiReader(mediawiki)
 
 
 # -- files built at test time --------------------------------------------------------------------

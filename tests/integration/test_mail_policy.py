@@ -24,6 +24,7 @@ from tests.integration.support import (
     add_flags,
     folder_mail,
     make_mail,
+    new_space,
     smtp_section,
     unique,
 )
@@ -70,20 +71,6 @@ def limited_dovecots(server_root: Path) -> Iterator[dict[str, DovecotServer]]:
             server.stop()
 
 
-def new_space(dovecot: DovecotServer, mediawiki: MediaWikiServer, directory: Path) -> Space:
-    """A fresh mapping on `dovecot`: its own IMAP folder, page prefix and state file."""
-    name = unique("P")
-    return Space(
-        dovecot=dovecot,
-        mediawiki=mediawiki,
-        directory=directory,
-        user="team-sales",
-        folders=[f"{name}-in"],
-        prefix=f"{name}/Mail",
-        categories=["Sales mail"],
-    )
-
-
 def server_named(request: pytest.FixtureRequest, name: str) -> DovecotServer:
     """The session's Dovecot for "move", else the limited server of that name."""
     if name == "move":
@@ -91,18 +78,6 @@ def server_named(request: pytest.FixtureRequest, name: str) -> DovecotServer:
         return server
     limited: dict[str, DovecotServer] = request.getfixturevalue("limited_dovecots")
     return limited[name]
-
-
-@pytest.fixture
-def space(dovecot: DovecotServer, mediawiki: MediaWikiServer, tmp_path: Path) -> Space:
-    """A fresh mapping on the session's Dovecot."""
-    return new_space(dovecot, mediawiki, tmp_path)
-
-
-@pytest.fixture
-def reader(mediawiki: MediaWikiServer) -> WikiReader:
-    """Reads the real wiki anonymously."""
-    return WikiReader(mediawiki)
 
 
 @pytest.fixture

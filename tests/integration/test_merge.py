@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from bridge.render.page import merge_marker
-from tests.integration.support import Space, WikiReader, make_mail, unique
+from tests.integration.support import Space, WikiReader, make_mail, new_space
 from tests.servers import DovecotServer, MediaWikiServer
 
 
 @pytest.fixture
 def space(dovecot: DovecotServer, mediawiki: MediaWikiServer, tmp_path: Path) -> Space:
-    name = unique("M")
-    return Space(dovecot, mediawiki, tmp_path, "team-sales", [f"{name}-in"], f"{name}/Mail", [])
+    """A fresh mapping without categories."""
+    return new_space(dovecot, mediawiki, tmp_path, categories=[])
 
 
 def test_mail_linking_two_pages_goes_to_the_older_and_the_newer_gets_a_note(space: Space) -> None:

@@ -20,7 +20,7 @@ from structlog.testing import capture_logs
 from bridge.render.page import message_anchor
 from bridge.sync import PassResult
 from tests.integration.support import Space, WikiReader, make_mail, smtp_section, unique
-from tests.servers import DovecotServer, MediaWikiServer, ReceivedMail, SmtpSink, SmtpStage
+from tests.servers import MediaWikiServer, ReceivedMail, SmtpSink, SmtpStage
 
 TEAM_ADDRESS = "team-sales@example.de"
 SUPPORT_ADDRESS = "team-support@example.de"
@@ -28,27 +28,6 @@ BRIDGE_ADDRESS = "wiki-bridge@example.de"
 SENDER = "Jürgen Müller <juergen@example.de>"
 SENDER_ADDRESS = "juergen@example.de"
 LogEvents = list[MutableMapping[str, Any]]
-
-
-@pytest.fixture
-def space(dovecot: DovecotServer, mediawiki: MediaWikiServer, tmp_path: Path) -> Space:
-    """A fresh mapping: its own IMAP folder of team-sales, page prefix and state file."""
-    name = unique("R")
-    return Space(
-        dovecot=dovecot,
-        mediawiki=mediawiki,
-        directory=tmp_path,
-        user="team-sales",
-        folders=[f"{name}-in"],
-        prefix=f"{name}/Mail",
-        categories=["Sales mail"],
-    )
-
-
-@pytest.fixture
-def reader(mediawiki: MediaWikiServer) -> WikiReader:
-    """Reads the real wiki anonymously."""
-    return WikiReader(mediawiki)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from bridge.errors import WikiUnavailableError
 from bridge.msgid import normalize_id
 from bridge.render.titles import page_title
 from bridge.wiki import EditResult, WikiClient
-from tests.integration.support import Space, WikiReader, make_mail, plain_text, unique
+from tests.integration.support import Space, WikiReader, make_mail, new_space, plain_text
 from tests.servers import DovecotServer, MediaWikiServer, wiki_login
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample-mailbox"
@@ -24,22 +24,8 @@ SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample-mailbox"
 
 @pytest.fixture
 def space(dovecot: DovecotServer, mediawiki: MediaWikiServer, tmp_path: Path) -> Space:
-    """A fresh mapping: its own IMAP folder of team-sales, page prefix and state file."""
-    name = unique("T")
-    return Space(
-        dovecot=dovecot,
-        mediawiki=mediawiki,
-        directory=tmp_path,
-        user="team-sales",
-        folders=[f"{name}-in"],
-        prefix=f"{name}/Mail",
-        categories=["Sales mail", "Mail archive"],
-    )
-
-
-@pytest.fixture
-def reader(mediawiki: MediaWikiServer) -> WikiReader:
-    return WikiReader(mediawiki)
+    """A fresh mapping with two categories (the layout tests check both)."""
+    return new_space(dovecot, mediawiki, tmp_path, categories=["Sales mail", "Mail archive"])
 
 
 def test_sample_mailbox_becomes_one_page_per_thread(space: Space, reader: WikiReader) -> None:

@@ -12,15 +12,12 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import pytest
 from imapclient import IMAPClient
 
-from tests.integration.support import Space, WikiReader, make_mail, unique
+from tests.integration.support import Space, WikiReader, make_mail
 from tests.mailgen import GeneratedMailbox, generate_mailbox, normalize
-from tests.servers import DovecotServer, MediaWikiServer
 
 SEED = 20261120
 BIG_MAILBOX = 2000
@@ -29,27 +26,6 @@ _MERGED_INTO = re.compile(r'data-merged-into="([^"]*)"')
 _APPEND_CHUNK = 250
 
 Partition = set[frozenset[int]]
-
-
-@pytest.fixture
-def space(dovecot: DovecotServer, mediawiki: MediaWikiServer, tmp_path: Path) -> Space:
-    """A fresh mapping: its own IMAP folder of team-sales, page prefix and state file."""
-    name = unique("R")
-    return Space(
-        dovecot=dovecot,
-        mediawiki=mediawiki,
-        directory=tmp_path,
-        user="team-sales",
-        folders=[f"{name}-in"],
-        prefix=f"{name}/Mail",
-        categories=["Sales mail"],
-    )
-
-
-@pytest.fixture
-def reader(mediawiki: MediaWikiServer) -> WikiReader:
-    """An anonymous reader of the session's wiki."""
-    return WikiReader(mediawiki)
 
 
 # -- IMAP helpers --------------------------------------------------------------------------------
@@ -117,27 +93,6 @@ def dovecot_thread_refs(client: Any, folder: str) -> Partition:
 # -- wiki helpers --------------------------------------------------------------------------------
 
 
-def page_texts(reader: WikiReader, prefix: str) -> dict[str, str]:
-    """The current wikitext of every page under `prefix/`, 50 pages per request."""
-    texts: dict[str, str] = {}
-    params: dict[str, Any] = {
-        "action": "query",
-        "generator": "allpages",
-        "gapprefix": f"{prefix}/",
-        "gaplimit": "50",
-        "prop": "revisions",
-        "rvprop": "content",
-        "rvslots": "main",
-    }
-    while True:
-        body = reader.get(**params)
-        for page in body.get("query", {}).get("pages", []):
-            texts[page["title"]] = page["revisions"][0]["slots"]["main"]["content"]
-        if "continue" not in body:
-            return texts
-        params.update(body["continue"])
-
-
 def markers_by_page(reader: WikiReader, prefix: str) -> dict[str, list[str]]:
     """The `data-message-id` markers of every page under `prefix/`, in page order.
 
@@ -146,13 +101,13 @@ def markers_by_page(reader: WikiReader, prefix: str) -> dict[str, list[str]]:
     """
     return {
         title: [html.unescape(found) for found in _MARKER.findall(text)]
-        for title, text in page_texts(reader, prefix).items()
+        for title, text in reader.page_texts(prefix).items()
     }
 
 
 def conversations(reader: WikiReader, prefix: str) -> list[list[str]]:
     """The Message-IDs of each conversation: pages joined by the bridge's merge notes."""
-    texts = page_texts(reader, prefix)
+    texts = reader.page_texts(prefix)
     parent = {title: title for title in texts}
 
     def root(title: str) -> str:
@@ -167,28 +122,6 @@ def conversations(reader: WikiReader, prefix: str) -> list[list[str]]:
     for title, text in texts.items():
         joined.setdefault(root(title), []).extend(html.unescape(m) for m in _MARKER.findall(text))
     return list(joined.values())
-
-
-def bot_edits(reader: WikiReader, bot_user: str) -> int:
-    """Edits by the bridge's account in the whole wiki, following continuation.
-
-    `WikiReader.bot_edit_count` reads one page of `usercontribs`, which anonymous readers get
-    capped at 500 entries; once the session's wiki holds more bot edits it stops counting.
-    """
-    params: dict[str, Any] = {
-        "action": "query",
-        "list": "usercontribs",
-        "ucuser": bot_user,
-        "uclimit": "max",
-        "ucprop": "ids",
-    }
-    count = 0
-    while True:
-        body = reader.get(**params)
-        count += len(body["query"]["usercontribs"])
-        if "continue" not in body:
-            return count
-        params.update(body["continue"])
 
 
 def partition_of(groups: Iterable[Iterable[str]], uid_of: dict[str, int]) -> Partition:
@@ -297,11 +230,11 @@ def test_uidvalidity_reset_publishes_nothing_twice(space: Space, reader: WikiRea
         client.delete_folder(folder)
     deliver(space, mailbox.mails)
     assert uidvalidity(space, folder) != old_validity
-    edits = bot_edits(reader, space.mediawiki.bot_user)
+    edits = reader.bot_edit_count(space.mediawiki.bot_user)
 
     again = space.run_pass()
     assert (again.published, again.fetched, again.duplicates) == (0, 0, 60)
-    assert bot_edits(reader, space.mediawiki.bot_user) == edits
+    assert reader.bot_edit_count(space.mediawiki.bot_user) == edits
     assert markers_by_page(reader, space.prefix) == before
 
 
@@ -329,10 +262,10 @@ def test_two_overlapping_folders_publish_once(space: Space, reader: WikiReader) 
     assert len(set(published)) == 41
     assert set(mailbox.message_ids) < set(published)
 
-    edits = bot_edits(reader, space.mediawiki.bot_user)
+    edits = reader.bot_edit_count(space.mediawiki.bot_user)
     second = space.run_pass()
     assert (second.published, second.fetched) == (0, 0)
-    assert bot_edits(reader, space.mediawiki.bot_user) == edits
+    assert reader.bot_edit_count(space.mediawiki.bot_user) == edits
     assert markers_by_page(reader, space.prefix) == pages
 
 
@@ -353,10 +286,10 @@ def test_same_mail_delivered_twice_in_one_folder(space: Space, reader: WikiReade
     assert (first.published, first.duplicates) == (3, 2)
 
     deliver(space, [reply, root])
-    edits = bot_edits(reader, space.mediawiki.bot_user)
+    edits = reader.bot_edit_count(space.mediawiki.bot_user)
     second = space.run_pass()
     assert (second.published, second.fetched, second.duplicates) == (0, 0, 2)
-    assert bot_edits(reader, space.mediawiki.bot_user) == edits
+    assert reader.bot_edit_count(space.mediawiki.bot_user) == edits
 
     pages = markers_by_page(reader, space.prefix)
     assert len(pages) == 2
