@@ -55,7 +55,7 @@ install_packages() {
 #    mediawiki's "apache2 | httpd" and php8.2's "libapache2-mod-php8.2 | ... | php8.2-cgi"
 #    dependencies are met, so apt does not pull in Apache.
 STEP_IMAP=(dovecot-imapd)
-STEP_PHP=(php-cli php-cgi php-sqlite3 php-intl php-mbstring php-xml micro-httpd)
+STEP_PHP=(php-cli php-cgi php-sqlite3 php-intl php-mbstring php-xml php-gd micro-httpd)
 STEP_WIKI=(mediawiki)
 # systemd-analyze, for the test that rates the hardened unit (no service manager is started).
 STEP_TOOLS=(systemd)

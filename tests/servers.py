@@ -653,7 +653,7 @@ def append_mail(
 
 BOT_APP_ID = "bridge"
 BOT_GRANTS = ("basic", "highvolume", "editpage", "createeditmovepage", "uploadfile", "uploadeditmovefile")
-_PHP_MODULES = ("pdo_sqlite", "intl", "mbstring", "dom", "xml", "fileinfo")
+_PHP_MODULES = ("pdo_sqlite", "intl", "mbstring", "dom", "xml", "fileinfo", "gd")
 
 _LOCAL_SETTINGS_OVERRIDES = """
 # ---------------- throwaway test-instance overrides (tests/servers.py) ----------------

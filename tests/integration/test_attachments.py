@@ -16,7 +16,7 @@ from email.utils import format_datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 import requests
@@ -245,7 +245,7 @@ def test_files_are_uploaded_rendered_and_refusals_listed(
     """Image, PDF, text and CSV reach the wiki intact; .exe, winmail.dat and an oversized file are listed."""
     marker = unique("attach")
     uploaded = [
-        File("Diagramm Q3.png", "image", "png", png_image(marker)),
+        File("Diagramm Q3.png", "image", "png", png_image(marker, size=400)),
         File("Angebot 2027.pdf", "application", "pdf", pdf_document(marker)),
         File("notes.txt", "text", "plain", f"Notizen {marker}\nZeile 2\n".encode()),
         File("zahlen.csv", "text", "csv", f"artikel;menge\n{marker};3\n".encode()),
@@ -278,6 +278,12 @@ def test_files_are_uploaded_rendered_and_refusals_listed(
     events = block_events(page["text"])["files-1@example.de"]
     image_sources = [value for kind, value, _ in events if kind == "img"]
     assert any(image_under_upload_path(src, names["Diagramm Q3.png"]) for src in image_sources), image_sources
+    # The gallery shows a scaled thumbnail the wiki made (GD), not the 400 px original.
+    thumbnails = [src for src in image_sources if "/images/thumb/" in unquote(urlsplit(src).path)]
+    assert thumbnails, image_sources
+    assert reader.session.get(urljoin(mediawiki.server_url, thumbnails[0]), timeout=30).content.startswith(
+        b"\x89PNG"
+    )
     text = block_text(events)
     assert f"Anbei die Unterlagen {marker}." in text
     for file in uploaded[1:]:
