@@ -284,3 +284,48 @@ def test_existing_page_returns_none() -> None:
     client, _ = _client(session)
     assert client.create_page("Sales/Mail/X", "text", "summary") is None
     assert session.count("edit") == 1
+
+
+def test_oauth2_token_is_sent_as_bearer_and_replaces_the_login() -> None:
+    """With `auth = "oauth2"` every request carries the access token; no action=login is made.
+
+    The test wiki has no OAuth extension, so this is checked against the fake session.
+    """
+    settings = WikiSettings(
+        api_url=API_URL, username="", password=Secret("access-token"), tls=TlsSettings(), auth="oauth2"
+    )
+    session = FakeSession({"edit": [_edit_ok()]})
+    client = WikiClient(settings, session=session)
+    client.create_page("Sales/Mail/X", "text", "summary")
+    assert session.headers["Authorization"] == "Bearer access-token"
+    assert session.count("login") == 0 and session.count("tokens:login") == 0
+    assert client.username == "Bridge"
+
+
+def test_oauth2_token_the_wiki_ignores_is_an_error() -> None:
+    """A token the wiki does not accept (requests stay anonymous) fails with a clear error."""
+    settings = WikiSettings(
+        api_url=API_URL, username="", password=Secret("stale-token"), tls=TlsSettings(), auth="oauth2"
+    )
+    anonymous = _response(200, {"query": {"userinfo": {"id": 0, "name": "127.0.0.1", "anon": True}}})
+    client = WikiClient(settings, session=FakeSession({"userinfo": [anonymous]}))
+    with pytest.raises(WikiError, match=r"OAuth 2\.0 access token"):
+        client.login()
+
+
+def test_edits_per_minute_spaces_the_writes() -> None:
+    """With `edits_per_minute = 30`, the second edit waits until two seconds after the first."""
+    settings = WikiSettings(
+        api_url=API_URL,
+        username="Bridge@bridge",
+        password=Secret("bot-pass"),
+        tls=TlsSettings(),
+        edits_per_minute=30,
+    )
+    sleeps: list[float] = []
+    client = WikiClient(
+        settings, session=FakeSession({"edit": [_edit_ok(), _edit_ok()]}), sleep=sleeps.append
+    )
+    client.create_page("Sales/Mail/X", "text", "summary")
+    client.append_to_page("Sales/Mail/X", "more", "summary")
+    assert len(sleeps) == 1 and 1.5 < sleeps[0] <= 2.0
