@@ -277,8 +277,38 @@ def make_self_signed_cert(directory: Path, common_name: str = LOOPBACK) -> tuple
 # --------------------------------------------------------------------------------------------
 
 
+class _ThrowawayServer:
+    """Clean-up shared by the servers: stop, and delete the directory the starter created."""
+
+    dir: Path
+    owns_dir: bool
+
+    def stop(self) -> None:
+        """Stop the server (each server class knows how)."""
+        raise NotImplementedError
+
+    def cleanup(self) -> None:
+        """Stop the server and delete its directory if its start function created it."""
+        self.stop()
+        if self.owns_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        """Use as a context manager that cleans up on exit."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop the server and remove an owned directory."""
+        self.cleanup()
+
+
 @dataclass(eq=False)
-class DovecotServer:
+class DovecotServer(_ThrowawayServer):
     """A running (or stopped) throwaway Dovecot instance; see :func:`start_dovecot`.
 
     ``port`` is plain IMAP (LOGIN allowed without TLS, STARTTLS offered), ``tls_port`` is IMAPS
@@ -392,25 +422,6 @@ class DovecotServer:
             raise ValueError(msg)
         _write_user(self.users_dir, name, password, self.dir / "mail" / name)
         self.users[name] = password
-
-    def cleanup(self) -> None:
-        """Stop the server and delete its directory if :func:`start_dovecot` created it."""
-        self.stop()
-        if self.owns_dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        """Use as a context manager that cleans up on exit."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop the server and remove an owned directory."""
-        self.cleanup()
 
 
 def _check_passwd_field(what: str, value: str) -> None:
@@ -718,7 +729,7 @@ return false;
 
 
 @dataclass(eq=False)
-class MediaWikiServer:
+class MediaWikiServer(_ThrowawayServer):
     """A running (or stopped) throwaway MediaWiki 1.39 on SQLite; see :func:`start_mediawiki`.
 
     Accounts: ``admin_user`` (sysop), the bot account ``Bridgebot`` whose bot password logs in as
@@ -884,25 +895,6 @@ class MediaWikiServer:
             text=True,
             check=check,
         )
-
-    def cleanup(self) -> None:
-        """Stop the server and delete its directory if :func:`start_mediawiki` created it."""
-        self.stop()
-        if self.owns_dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        """Use as a context manager that cleans up on exit."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop the server and remove an owned directory."""
-        self.cleanup()
 
 
 def _check_php() -> None:
