@@ -149,6 +149,9 @@ class Space:
             "[log]",
             'format = "json"',
         ]
+        if "[service]" not in extra_toml:
+            # Daemons started by tests must not compete for the default metrics port.
+            lines += ["[service]", 'metrics_listen = ""']
         if smtp is not None:
             lines.append("[smtp]")
             lines.extend(f"{key} = {json.dumps(value)}" for key, value in smtp.items())
