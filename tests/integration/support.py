@@ -124,13 +124,12 @@ class Space:
         extra_mailboxes: list[dict[str, Any]] | None = None,
         *,
         smtp: Mapping[str, Any] | None = None,
-        extra_toml: str = "",
         **overrides: Any,
     ) -> Path:
         """Write a config for this space (plus optional further mailboxes) and return its path.
 
-        ``smtp`` becomes the ``[smtp]`` section (see :func:`smtp_section`); ``extra_toml`` is
-        written first, so it may hold top-level keys as well as whole tables.
+        ``smtp`` becomes the ``[smtp]`` section (see :func:`smtp_section`). The metrics endpoint
+        is off, so daemons started by tests do not compete for its default port.
         """
         secrets = self.directory / "secrets"
         secrets.mkdir(exist_ok=True, mode=0o700)
@@ -139,7 +138,6 @@ class Space:
         wiki_secret.chmod(0o600)
         mailbox = self.mailbox_table(**overrides)
         lines = [
-            extra_toml,
             "[wiki]",
             f"api_url = {json.dumps(self.mediawiki.api_url)}",
             f"username = {json.dumps(self.mediawiki.bot_login)}",
@@ -148,10 +146,9 @@ class Space:
             f"path = {json.dumps(str(self.state_path))}",
             "[log]",
             'format = "json"',
+            "[service]",
+            'metrics_listen = ""',
         ]
-        if "[service]" not in extra_toml:
-            # Daemons started by tests must not compete for the default metrics port.
-            lines += ["[service]", 'metrics_listen = ""']
         if smtp is not None:
             lines.append("[smtp]")
             lines.extend(f"{key} = {json.dumps(value)}" for key, value in smtp.items())
