@@ -25,8 +25,10 @@ from bridge.replies import (
     ReplyTexts,
     compose_refusal,
     compose_reply,
+    refusal_reason,
     suppression_reason,
 )
+from bridge.senders import Refusal
 from bridge.state import StateStore
 
 log = structlog.get_logger("bridge.outbox")
@@ -106,7 +108,7 @@ class Outbox:
                 ).as_bytes()
             self._record(message, recipient, LINK, thread_id, reason, payload)
 
-    def plan_refusal(self, message: Message, refusal: str) -> None:
+    def plan_refusal(self, message: Message, refusal: Refusal) -> None:
         """Record the mail telling a refused sender why (`reply_unpublished`), unless a loop rule says no.
 
         The loop rules and the hourly limit per recipient bound what a forged From can cause.
@@ -118,7 +120,8 @@ class Outbox:
         payload = None
         if reason is None:
             context = ReplyContext(self.smtp.from_address, self.settings.address, self.settings.name, "", "")
-            payload = compose_refusal(message, refusal, context, self.texts, self.now()).as_bytes()
+            reason_text = refusal_reason(refusal.code, self.settings.language)
+            payload = compose_refusal(message, reason_text, context, self.texts, self.now()).as_bytes()
         self._record(message, recipient, REFUSAL, None, reason, payload)
 
     def _record(

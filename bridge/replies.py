@@ -116,6 +116,27 @@ _TEXTS: dict[str, dict[str, str]] = {
 }
 
 
+# What a refused sender is told, per policy rule (the admin's log has the technical detail).
+_REFUSAL_REASONS: dict[str, dict[str, str]] = {
+    "en": {
+        "no_address": "the mail has no sender address",
+        "not_allowed": "only approved senders may post to this part of the wiki",
+        "not_authenticated": "the sender is not authenticated (your domain's DKIM/DMARC check did not pass)",
+    },
+    "de": {
+        "no_address": "die Mail hat keine Absenderadresse",
+        "not_allowed": "in diesen Bereich des Wikis dürfen nur freigegebene Absender schreiben",
+        "not_authenticated": "der Absender ist nicht bestätigt "
+        "(die DKIM/DMARC-Prüfung Ihrer Domain schlug fehl)",
+    },
+}
+
+
+def refusal_reason(code: str, language: str) -> str:
+    """Return the sentence that tells a refused sender which rule kept the mail off the wiki."""
+    return _REFUSAL_REASONS.get(language, _REFUSAL_REASONS["en"])[code]
+
+
 def shipped_text(language: str, kind: str) -> str:
     """Return a shipped reply text (`txt`, `html` or `refused`) in `language`."""
     return _TEXTS.get(language, _TEXTS["en"])[kind]

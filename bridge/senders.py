@@ -11,9 +11,12 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 from bridge.model import Message
 
+RefusalCode = Literal["no_address", "not_allowed", "not_authenticated"]
 _RESULT = re.compile(r"\b(dmarc|dkim)\s*=\s*(\w+)((?:\s+[\w.-]+\s*=\s*[^\s;]+)*)", re.IGNORECASE)
 _COMMENT = re.compile(r"\([^()]*\)")
 _PROPERTY = re.compile(r"([\w.-]+)\s*=\s*([^\s;]+)")
@@ -58,17 +61,29 @@ def authenticated(message: Message, trusted_authserv_ids: Sequence[str]) -> bool
     return False
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why the sender policy keeps a mail off the wiki: a rule (`code`) and the admin's sentence."""
+
+    code: RefusalCode
+    detail: str
+
+    def __str__(self) -> str:
+        return self.detail
+
+
 def policy_refusal(
     message: Message, allowed: Sequence[str], require_authenticated: bool, trusted_authserv_ids: Sequence[str]
-) -> str | None:
+) -> Refusal | None:
     """Return why `message` may not be published under the mapping's sender policy, or None."""
     if not message.sender_address:
-        return "the mail has no sender address"
+        return Refusal("no_address", "the mail has no sender address")
     if not sender_allowed(message.sender_address, allowed):
-        return f"the sender {message.sender_address} is not in allowed_senders"
+        return Refusal("not_allowed", f"the sender {message.sender_address} is not in allowed_senders")
     if require_authenticated and not authenticated(message, trusted_authserv_ids):
-        return (
+        return Refusal(
+            "not_authenticated",
             f"the sender {message.sender_address} is not authenticated (no DMARC or aligned DKIM pass "
-            "from a trusted Authentication-Results header)"
+            "from a trusted Authentication-Results header)",
         )
     return None

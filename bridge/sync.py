@@ -332,7 +332,7 @@ class MailboxSync:
                     uid=source.uid,
                     sender=message.sender_address,
                     subject=single_line(message.subject),
-                    reason=refusal,
+                    reason=refusal.detail,
                     status="quarantined",
                     created_at="",
                 )
@@ -342,7 +342,7 @@ class MailboxSync:
                 folder=source.folder,
                 uid=source.uid,
                 message_id=message_id,
-                reason=refusal,
+                reason=refusal.detail,
             )
             if self.plan is not None:
                 self.plan.append(

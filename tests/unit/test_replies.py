@@ -17,6 +17,7 @@ from bridge.replies import (
     ReplyTexts,
     compose_refusal,
     compose_reply,
+    refusal_reason,
     reply_message_id,
     suppression_reason,
 )
@@ -174,3 +175,10 @@ def test_refusal_names_the_reason() -> None:
         body is not None and "was not published in the wiki: the sender is not allowed" in body.get_content()
     )
     assert refusal["Auto-Submitted"] == "auto-replied"
+
+
+def test_refused_senders_are_told_the_rule_in_their_language() -> None:
+    """The reason a refused sender reads is a sentence about the rule, in German or English."""
+    assert "freigegebene Absender" in refusal_reason("not_allowed", "de")
+    assert "approved senders" in refusal_reason("not_allowed", "en")
+    assert "not authenticated" in refusal_reason("not_authenticated", "en")
