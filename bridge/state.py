@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -226,6 +226,8 @@ class StateStore(Protocol):
     ) -> None: ...
     def pending_mail_actions(self, mailbox: str, folder: str) -> list[int]: ...
     def mail_actions_done(self, mailbox: str, folder: str, uids: Sequence[int]) -> None: ...
+    def unhook_mail_actions(self, mailbox: str, folder: str) -> int: ...
+    def relocate_mail_actions(self, mailbox: str, folder: str, uids_by_id: Mapping[str, int]) -> None: ...
     def record_reply(
         self,
         mailbox: str,
@@ -519,10 +521,32 @@ class SqliteStateStore:
         """Return the UIDs in `folder` whose after-publish flag or move is still to do."""
         rows = self._query(
             "SELECT uid FROM messages WHERE mailbox = ? AND folder = ? AND mail_action = 'pending' "
-            "ORDER BY uid",
+            "AND uid > 0 ORDER BY uid",
             (mailbox, folder),
         )
         return [int(str(row[0])) for row in rows]
+
+    def unhook_mail_actions(self, mailbox: str, folder: str) -> int:
+        """Detach pending actions from UIDs of a folder the server renumbered (UIDVALIDITY).
+
+        Their old UIDs may name other mail now; `relocate_mail_actions` gives them the new ones
+        as the rescan meets the mail again. Returns how many are waiting.
+        """
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE messages SET uid = 0 WHERE mailbox = ? AND folder = ? AND mail_action = 'pending'",
+                (mailbox, folder),
+            )
+            return int(cursor.rowcount)
+
+    def relocate_mail_actions(self, mailbox: str, folder: str, uids_by_id: Mapping[str, int]) -> None:
+        """Give detached pending actions the UIDs their mail has after a renumbering."""
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE messages SET uid = ? WHERE mailbox = ? AND folder = ? AND message_id = ? "
+                "AND mail_action = 'pending' AND uid = 0",
+                [(uid, mailbox, folder, message_id) for message_id, uid in uids_by_id.items()],
+            )
 
     def mail_actions_done(self, mailbox: str, folder: str, uids: Sequence[int]) -> None:
         """Record that the after-publish action of these mails is done."""

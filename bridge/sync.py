@@ -191,6 +191,7 @@ class MailboxSync:
             self._log.warning(
                 "folder.uidvalidity_changed", folder=folder, old=position.uidvalidity, new=status.uidvalidity
             )
+            self.state.unhook_mail_actions(name, folder)
         else:
             last_uid = self._starting_point(status)
         retry = self._retry_uids(folder, status.uidvalidity, last_uid)
@@ -269,14 +270,19 @@ class MailboxSync:
         }
         known = self.state.known_message_ids(name, (ids[0] for ids in header_ids.values() if ids))
         to_fetch = []
+        seen_again: dict[str, int] = {}
         for uid in uids:
             ids = header_ids.get(uid, [])
             if ids and ids[0] in known:
+                seen_again[ids[0]] = uid
                 result.duplicates += 1
                 self.state.clear_failure(name, folder, uidvalidity, uid)
                 self._log.debug("message.duplicate", folder=folder, uid=uid, message_id=ids[0])
             else:
                 to_fetch.append(uid)
+        if seen_again and self.settings.after_publish != "keep":
+            # After a renumbering, pending flags and moves follow their mail to its new UID.
+            self.state.relocate_mail_actions(name, folder, seen_again)
         messages: dict[str, Message] = {}
         sources: dict[str, Source] = {}
         for mail in imap.fetch(folder, to_fetch):

@@ -88,3 +88,19 @@ def test_titles_taken_finds_every_sibling_in_one_query(tmp_path: Path) -> None:
     assert len(taken) == 151
     assert f"{base} (151)" in taken and f"{base} 2027" not in taken
     store.close()
+
+
+def test_pending_mail_actions_follow_their_mail_after_a_renumbering(tmp_path: Path) -> None:
+    """Pending flags/moves are detached from stale UIDs and re-attached to the mail's new UID."""
+    store = SqliteStateStore(tmp_path / "state.sqlite3")
+    thread = store.new_thread("sales", "S/Flag")
+    store.record_intent("sales", thread, [IntendedMessage("f@ex.org", (), "INBOX", 7)])
+    store.confirm("sales", thread, "S/Flag", ["f@ex.org"], 1, mail_action=True)
+    assert store.pending_mail_actions("sales", "INBOX") == [7]
+    assert store.unhook_mail_actions("sales", "INBOX") == 1
+    assert store.pending_mail_actions("sales", "INBOX") == []  # UID 7 may be another mail now
+    store.relocate_mail_actions("sales", "INBOX", {"f@ex.org": 3, "other@ex.org": 4})
+    assert store.pending_mail_actions("sales", "INBOX") == [3]
+    store.mail_actions_done("sales", "INBOX", [3])
+    assert store.pending_mail_actions("sales", "INBOX") == []
+    store.close()
