@@ -14,7 +14,6 @@ import hashlib
 import html
 import re
 import string
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -233,8 +232,3 @@ def compose_refusal(
     values = {**_values(message, context), "reason": reason}
     reply.set_content(string.Template(texts.refused).safe_substitute(values))
     return reply
-
-
-def own_addresses(addresses: Collection[str]) -> frozenset[str]:
-    """Normalise the bridge's and the team mailboxes' addresses for comparison."""
-    return frozenset(address.strip().lower() for address in addresses if address.strip())

@@ -202,13 +202,12 @@ class MailboxSync:
             since = set(imap.uids_since(self.settings.start_date))
             new_uids = [uid for uid in considered if uid in since]
         for done, batch in enumerate(_chunks(retry + new_uids, self.settings.batch_size)):
+            if not self.stop.is_set():
+                self._sync_batch(imap, folder, status.uidvalidity, batch, result)
+                self._apply_mail_actions(imap, folder)
             if self.stop.is_set():
-                result.backlog += len(retry) + len(new_uids) - done * self.settings.batch_size
-                return
-            self._sync_batch(imap, folder, status.uidvalidity, batch, result)
-            self._apply_mail_actions(imap, folder)
-            if self.stop.is_set():
-                # The batch may be cut short: read it again next time (known mail is skipped).
+                # The batch may have been cut short: it is read again next time (known mail is
+                # skipped), so the position stays before it.
                 result.backlog += len(retry) + len(new_uids) - done * self.settings.batch_size
                 return
             highest = max(batch)
@@ -276,10 +275,10 @@ class MailboxSync:
             if ids and ids[0] in known:
                 seen_again[ids[0]] = uid
                 result.duplicates += 1
-                self.state.clear_failure(name, folder, uidvalidity, uid)
                 self._log.debug("message.duplicate", folder=folder, uid=uid, message_id=ids[0])
             else:
                 to_fetch.append(uid)
+        self.state.clear_failures(name, [(folder, uidvalidity, uid) for uid in seen_again.values()])
         if seen_again and self.settings.after_publish != "keep":
             # After a renumbering, pending flags and moves follow their mail to its new UID.
             self.state.relocate_mail_actions(name, folder, seen_again)
@@ -295,11 +294,12 @@ class MailboxSync:
                 continue
             messages[message.message_id] = message
             sources[message.message_id] = Source(folder, mail.uid, uidvalidity)
-        for duplicate in self.state.known_message_ids(name, messages):
-            result.duplicates += 1
-            source = sources.pop(duplicate)
+        duplicates = self.state.known_message_ids(name, messages)
+        result.duplicates += len(duplicates)
+        for duplicate in duplicates:
             del messages[duplicate]
-            self.state.clear_failure(name, folder, uidvalidity, source.uid)
+        cleared = [sources.pop(duplicate) for duplicate in duplicates]
+        self.state.clear_failures(name, [(s.folder, s.uidvalidity, s.uid) for s in cleared])
         self._apply_sender_policy(imap, messages, sources, result)
         for group in self._group(list(messages.values())):
             if self.stop.is_set():
@@ -466,9 +466,10 @@ class MailboxSync:
         self.state.record_subject(name, subject_key(group.first.subject), thread_id, group.last_date)
         if group.also_linked:
             self._write_merge_notes()
+        published = [sources[message.message_id] for message in messages]
+        self.state.clear_failures(name, [(s.folder, s.uidvalidity, s.uid) for s in published])
         for message in messages:
             source = sources[message.message_id]
-            self.state.clear_failure(name, source.folder, source.uidvalidity, source.uid)
             self._log.info(
                 "message.published",
                 folder=source.folder,

@@ -71,14 +71,6 @@ def render_new_page(sections: Sequence[str], options: RenderOptions, categories:
     return "\n".join([intro, *category_lines, "", join_sections(sections)])
 
 
-def render_messages(
-    messages: Sequence[Message], options: RenderOptions, files: Mapping[str, FileRef] | None = None
-) -> str:
-    """Return the wikitext of the message sections, oldest first."""
-    ordered = sorted(messages, key=lambda message: (message.date, message.message_id))
-    return join_sections([render_message(message, options, files) for message in ordered])
-
-
 def merge_marker(into_title: str) -> str:
     """Return the exact attribute text that marks the note pointing a page to `into_title`."""
     return f'data-merged-into="{escape_wikitext(into_title)}"'

@@ -11,7 +11,6 @@ from bridge.render.page import (
     message_anchor,
     message_marker,
     render_message,
-    render_messages,
     render_new_page,
 )
 from bridge.render.templates import FIELD_TEMPLATE
@@ -46,8 +45,7 @@ FIELD = "{{" + FIELD_TEMPLATE + "|"
 
 def _page(messages: list[Message], mailbox: str, categories: list[str]) -> str:
     options = RenderOptions(mailbox=mailbox)
-    ordered = sorted(messages, key=lambda m: (m.date, m.message_id))
-    return render_new_page([render_message(m, options) for m in ordered], options, categories)
+    return render_new_page([render_message(m, options) for m in messages], options, categories)
 
 
 def test_page_starts_with_intro_naming_the_mailbox() -> None:
@@ -82,27 +80,9 @@ def test_one_heading_and_marker_per_message() -> None:
         assert text.count(f'id="{message_anchor(message.message_id)}"') == 1
 
 
-def test_messages_are_in_date_order_whatever_the_input_order() -> None:
-    """Sections appear oldest first even when the input is in another order."""
-    late = _message("late@x.org", minutes=30, subject="Spät")
-    early = _message("early@x.org", minutes=-30, subject="Früh")
-    middle = _message("middle@x.org", minutes=0, subject="Mitte")
-    text = _page([late, early, middle], "sales", [])
-    positions = [text.index(message_marker(m.message_id)) for m in (early, middle, late)]
-    assert positions == sorted(positions)
-
-
-def test_equal_dates_are_ordered_by_id() -> None:
-    """Messages with the same date are ordered by their id, so output is deterministic."""
-    first = render_messages([_message("b@x.org"), _message("a@x.org")], OPTIONS)
-    second = render_messages([_message("a@x.org"), _message("b@x.org")], OPTIONS)
-    assert first == second
-    assert first.index(message_marker("a@x.org")) < first.index(message_marker("b@x.org"))
-
-
 def test_section_shows_sender_date_and_body() -> None:
     """A section shows sender (name and address), the local and ISO date and the body inside `<pre>`."""
-    text = render_messages([_message("a@x.org", body="Zeile 1\nZeile 2")], OPTIONS)
+    text = render_message(_message("a@x.org", body="Zeile 1\nZeile 2"), OPTIONS)
     assert f"{FIELD}label=From|value=Jürgen Müller &#60;jm@example.org&#62;}}}}" in text
     assert (
         f"{FIELD}label=Date|value=1 March 2024, 09&#58;00 (2024&#45;03&#45;01T09&#58;00&#58;00+00&#58;00)}}}}"
@@ -113,16 +93,16 @@ def test_section_shows_sender_date_and_body() -> None:
 
 def test_sender_address_used_when_name_missing() -> None:
     """Without a display name the address is shown; without both, `(unknown sender)`."""
-    assert f"{FIELD}label=From|value=jm@example.org}}}}" in render_messages(
-        [_message("a@x.org", sender_name="")], OPTIONS
+    assert f"{FIELD}label=From|value=jm@example.org}}}}" in render_message(
+        _message("a@x.org", sender_name=""), OPTIONS
     )
-    unknown = render_messages([_message("a@x.org", sender_name=" ", sender_address="")], OPTIONS)
+    unknown = render_message(_message("a@x.org", sender_name=" ", sender_address=""), OPTIONS)
     assert f"{FIELD}label=From|value=(unknown sender)}}}}" in unknown
 
 
 def test_empty_subject_and_body_get_placeholders() -> None:
     """An empty subject shows `(no subject)` and a blank body `(empty message)`."""
-    text = render_messages([_message("a@x.org", subject="  ", body=" \n ")], OPTIONS)
+    text = render_message(_message("a@x.org", subject="  ", body=" \n "), OPTIONS)
     assert f"== {NO_SUBJECT} ==" in text
     assert "''(empty message)''" in text
 
@@ -181,7 +161,7 @@ def test_hostile_content_stays_inert() -> None:
 
 def test_multiline_subject_is_one_heading() -> None:
     """A subject with line breaks cannot start extra lines (headings, lists) on the page."""
-    text = render_messages([_message("a@x.org", subject="first\n== injected ==\n* item")], OPTIONS)
+    text = render_message(_message("a@x.org", subject="first\n== injected ==\n* item"), OPTIONS)
     headings = [line for line in text.splitlines() if line.startswith("==")]
     assert len(headings) == 1
     assert not any(line.startswith("*") for line in text.splitlines())

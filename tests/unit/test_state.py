@@ -185,7 +185,7 @@ def test_record_failure_counts_attempts_and_clear_removes(store: SqliteStateStor
     assert (failure.folder, failure.uidvalidity, failure.uid) == ("INBOX", 100, 7)
     assert store.failures("mb", "Archive") == []
     assert store.failures("mb", "INBOX") == [failure]
-    store.clear_failure("mb", "INBOX", 100, 7)
+    store.clear_failures("mb", [("INBOX", 100, 7)])
     assert store.failures("mb") == []
 
 
