@@ -49,6 +49,11 @@ class AutomationHeaders:
     return_path: str | None = None
     auto_response_suppress: str = ""
     authentication_results: tuple[str, ...] = ()
+    # For the reply loop rules: the Sender address, X-Autoreply/X-Autorespond as "Name: value",
+    # and the content types of the mail's own MIME tree (a DSN is multipart/report).
+    sender: str = ""
+    autoresponder: tuple[str, ...] = ()
+    content_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from bridge.render.html import html_to_text
 _SYNTH_HEADERS = ("From", "To", "Cc", "Date", "Subject")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_FORWARD_DEPTH = 3
+_MAX_CONTENT_TYPES = 50
 
 
 def parse_message(raw: bytes, fallback_date: datetime | None = None) -> Message:
@@ -101,7 +102,32 @@ def _automation(headers: email.message.Message) -> AutomationHeaders:
         authentication_results=tuple(
             " ".join(header_str(value).split()) for value in headers.get_all("Authentication-Results") or []
         ),
+        sender=next((address for _, address in _addresses(headers.get_all("Sender") or [])), ""),
+        autoresponder=tuple(
+            f"{name}: {header_str(value).strip()}"
+            for name in ("X-Autoreply", "X-Autorespond")
+            for value in headers.get_all(name) or []
+        ),
+        content_types=_content_types(headers),
     )
+
+
+def _content_types(message: email.message.Message) -> tuple[str, ...]:
+    """The distinct content types of the mail's own MIME tree, outermost first.
+
+    Attached mails (message/rfc822) are not entered: a forwarded bounce does not make the
+    forwarding person a robot. The walk is bounded, as hostile mail nests deeply.
+    """
+    found: dict[str, None] = {}
+    stack = [message]
+    while stack and len(found) < _MAX_CONTENT_TYPES:
+        part = stack.pop()
+        kind = part.get_content_type()
+        found.setdefault(kind, None)
+        payload = part.get_payload()
+        if kind != "message/rfc822" and isinstance(payload, list):
+            stack.extend(child for child in reversed(payload) if isinstance(child, email.message.Message))
+    return tuple(found)
 
 
 def _parse_forwarded(inner: email.message.Message, depth: int) -> Message | None:
