@@ -329,7 +329,12 @@ class _Loader:
             mode = secret_path.stat().st_mode
             value = secret_path.read_text(encoding="utf-8").strip("\r\n")
         except OSError as exc:
-            table.problem(key, f"cannot read {secret_path}: {exc.strerror}")
+            table.problem(key, f"cannot read {secret_path}: {exc.strerror or exc}")
+            return Secret("")
+        except UnicodeDecodeError as exc:
+            table.problem(
+                key, f"{secret_path} is not UTF-8 text (offset {exc.start}); save the secret as UTF-8"
+            )
             return Secret("")
         if mode & (stat.S_IRGRP | stat.S_IROTH):
             self.warnings.append(f"{table.key(key)}: {secret_path} is readable by other users")
@@ -342,7 +347,7 @@ class _Loader:
         ca_raw = table.optional("ca_file", _string, "a file path")
         ca_file = self.path(ca_raw) if ca_raw else None
         if ca_file is not None and not ca_file.is_file():
-            table.problem("ca_file", f"{ca_file} does not exist")
+            table.problem("ca_file", _not_a_file(ca_file))
         if enabled and verify is False:
             self.warnings.append(f"{table.key('tls_verify')}: certificate verification is switched off")
         return TlsSettings(verify=bool(verify), ca_file=ca_file)
@@ -380,8 +385,12 @@ class _Loader:
     def state(self, data: Any) -> StateSettings:
         table = self.table(data, "state")
         raw = table.get("path", _string, "a file path", default="var/state.sqlite3") or "var/state.sqlite3"
+        path = self.path(raw)
+        problem = _state_path_problem(path)
+        if problem:
+            table.problem("path", problem)
         table.finish()
-        return StateSettings(path=self.path(raw))
+        return StateSettings(path=path)
 
     def log(self, data: Any) -> LogSettings:
         table = self.table(data, "log")
@@ -415,6 +424,8 @@ class _Loader:
         template_dir = self.path(templates) if templates else None
         if template_dir is not None and not template_dir.is_dir():
             table.problem("reply_templates", f"{template_dir} is not a directory")
+        elif template_dir is not None:
+            _check_templates(table, template_dir)
         start_at = table.get(
             "start_at", _start_at, 'beginning, now or a date "YYYY-MM-DD"', default="beginning"
         )
@@ -649,6 +660,48 @@ def _start_at(value: Any) -> str | None:
     return None
 
 
+def _not_a_file(path: Path) -> str:
+    return f"{path} is a directory, not a file" if path.is_dir() else f"{path} does not exist"
+
+
+_TEMPLATE_FILES = tuple(
+    f"{kind}.{language}.{ext}"
+    for kind, ext in (("reply", "txt"), ("reply", "html"), ("refused", "txt"))
+    for language in ("en", "de")
+)
+
+
+def _check_templates(table: _Table, directory: Path) -> None:
+    """Report reply texts that cannot be read as UTF-8 (they would otherwise fail every pass)."""
+    for name in _TEMPLATE_FILES:
+        candidate = directory / name
+        if not candidate.exists():
+            continue
+        try:
+            candidate.read_text(encoding="utf-8")
+        except OSError as exc:
+            table.problem("reply_templates", f"cannot read {candidate}: {exc.strerror or exc}")
+        except UnicodeDecodeError as exc:
+            table.problem("reply_templates", f"{candidate} is not UTF-8 text (offset {exc.start})")
+
+
+def _state_path_problem(path: Path) -> str | None:
+    """Tell why the state file cannot live at `path`: a directory there, a file above it, no write access."""
+    if path.is_dir():
+        return f"{path} is a directory; name a file in it, e.g. {path / 'state.sqlite3'}"
+    directory = path.parent
+    while not directory.exists():  # missing directories are created by the bridge
+        directory = directory.parent
+    if not directory.is_dir():
+        return f"{path} cannot be created: {directory} is a file, not a directory"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        # The state's journal and lock files are created next to it, also when it exists.
+        return f"{directory} is not writable by this user (the state file and its journal go there)"
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return f"{path} is not readable and writable by this user"
+    return None
+
+
 def _url(value: Any) -> str | None:
     text = _string(value)
     return text if text and re.match(r"^https?://[^\s/]+(/\S*)?$", text) else None
@@ -664,7 +717,9 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError([f"{path}: cannot be read: {exc.strerror}"]) from exc
+        raise ConfigError([f"{path}: cannot be read: {exc.strerror or exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: is not UTF-8 text (offset {exc.start})"]) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: is not valid TOML: {exc}"]) from exc
     loader = _Loader(path.resolve().parent, os.environ if environ is None else environ, "smtp" in data)

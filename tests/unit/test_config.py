@@ -454,3 +454,97 @@ def test_cli_missing_config_file_exits_2(tmp_path: Path, capsys: pytest.CaptureF
     missing = tmp_path / "missing.toml"
     assert cli.main(["--config", str(missing), "check"]) == 2
     assert str(missing) in capsys.readouterr().err
+
+
+def test_secret_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    """A password file in Latin-1 (or binary) is reported at its key, not as a UnicodeDecodeError."""
+    latin1 = tmp_path / "latin1.secret"
+    latin1.write_bytes("Passwört\n".encode("latin-1"))
+    latin1.chmod(0o600)
+    wiki = f"""
+[wiki]
+api_url = "https://wiki.example.org/w/api.php"
+username = "Bridge@bridge"
+password_file = "{latin1}"
+"""
+    problems = _problems(_config(tmp_path, wiki=wiki))
+    assert _has(problems, f"wiki.password_file: {latin1} is not UTF-8 text (offset 5)")
+
+
+def test_secret_file_that_is_a_directory_is_named(tmp_path: Path) -> None:
+    """A directory given as password file is reported at its key."""
+    (tmp_path / "secrets").mkdir()
+    mailboxes = f"""
+[[mailboxes]]
+name = "sales"
+host = "imap.example.org"
+username = "u"
+password_file = "{tmp_path / "secrets"}"
+page_prefix = "Sales/Mail"
+"""
+    problems = _problems(_config(tmp_path, mailboxes=mailboxes))
+    assert _has(problems, "mailboxes[0].password_file: cannot read")
+    assert any("directory" in problem for problem in problems)
+
+
+@pytest.mark.parametrize(
+    ("state_path", "expected"),
+    [
+        ("plain-file/state.sqlite3", "is a file, not a directory"),
+        ("plain-file/deeper/state.sqlite3", "is a file, not a directory"),
+        ("a-directory", "is a directory; name a file in it"),
+    ],
+)
+def test_unusable_state_path_is_named(tmp_path: Path, state_path: str, expected: str) -> None:
+    """A state path below a regular file, or naming a directory, is reported at state.path."""
+    (tmp_path / "plain-file").write_text("not a directory")
+    (tmp_path / "a-directory").mkdir()
+    extra = f'[state]\npath = "{tmp_path / state_path}"\n'
+    problems = _problems(_config(tmp_path, extra=extra))
+    assert any(problem.startswith("state.path: ") and expected in problem for problem in problems), problems
+
+
+def test_missing_state_directories_are_fine(tmp_path: Path) -> None:
+    """Directories that do not exist yet are not a problem: the bridge creates them."""
+    extra = f'[state]\npath = "{tmp_path / "new" / "deeper" / "state.sqlite3"}"\n'
+    settings = load_settings(_config(tmp_path, extra=extra), environ={})
+    assert settings.state.path == tmp_path / "new" / "deeper" / "state.sqlite3"
+
+
+def test_config_file_that_is_not_utf8_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A config file in Latin-1 is reported with its path and exit code 2, not a traceback."""
+    path = _config(tmp_path)
+    path.write_bytes(path.read_bytes() + "# Grüße\n".encode("latin-1"))
+    assert cli.main(["--config", str(path), "check"]) == 2
+    assert f"{path}: is not UTF-8 text" in capsys.readouterr().err
+
+
+def test_reply_template_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    """A reply text file that cannot be read as UTF-8 is reported at reply_templates."""
+    templates = tmp_path / "texts"
+    templates.mkdir()
+    (templates / "reply.de.txt").write_bytes("Grüße $sender_name".encode("latin-1"))
+    mailboxes = f"""
+[[mailboxes]]
+name = "sales"
+host = "imap.example.org"
+username = "sales@example.org"
+password_file = "{tmp_path / "imap.secret"}"
+page_prefix = "Sales/Mail"
+reply_templates = "{templates}"
+"""
+    problems = _problems(_config(tmp_path, mailboxes=mailboxes))
+    assert _has(problems, f"mailboxes[0].reply_templates: {templates / 'reply.de.txt'} is not UTF-8 text")
+
+
+def test_ca_file_that_is_a_directory_is_named(tmp_path: Path) -> None:
+    """A directory given as ca_file is called a directory, not a missing file."""
+    extra_wiki = f"""
+[wiki]
+api_url = "https://wiki.example.org/w/api.php"
+username = "Bridge@bridge"
+password_file = "{tmp_path / "wiki.secret"}"
+ca_file = "{tmp_path}"
+"""
+    problems = _problems(_config(tmp_path, wiki=extra_wiki))
+    assert _has(problems, f"wiki.ca_file: {tmp_path} is a directory, not a file")
