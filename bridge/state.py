@@ -7,7 +7,6 @@ current batch, so the cost of a pass does not grow with the mailbox's history.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -19,6 +18,7 @@ from typing import Protocol
 
 from bridge.errors import StateError
 from bridge.model import FolderPosition
+from bridge.statefile import check_file, create_file, sqlite_fault
 from bridge.threads import KnownSubject
 
 SCHEMA_VERSION = 3
@@ -92,6 +92,9 @@ CREATE TABLE IF NOT EXISTS failures (
 );
 CREATE TABLE IF NOT EXISTS passes (
     mailbox TEXT PRIMARY KEY, last_success TEXT, last_error TEXT, last_error_at TEXT, backlog INTEGER
+);
+CREATE TABLE IF NOT EXISTS wiki_checks (
+    mailbox TEXT PRIMARY KEY, page_prefix TEXT NOT NULL, checked_at TEXT NOT NULL
 );
 """
 
@@ -196,6 +199,28 @@ class Failure:
     last_seen: str
 
 
+@dataclass(frozen=True, slots=True)
+class LedgerMessage:
+    """A published message found on the wiki by its marker (`state rebuild`), with its mail's links."""
+
+    message_id: str
+    linked_ids: tuple[str, ...] = ()
+    folder: str = ""
+    uid: int = 0
+    # The mail is still in a read folder and `after_publish` must still flag or move it.
+    mail_action: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerPage:
+    """A thread page found on the wiki: its messages and the page its conversation continues on."""
+
+    title: str
+    revision: int
+    messages: tuple[LedgerMessage, ...]
+    merged_into: str | None = None
+
+
 class StateStore(Protocol):
     """What the orchestrator needs from a state store (SQLite now, PostgreSQL later)."""
 
@@ -257,6 +282,11 @@ class StateStore(Protocol):
     def failures(self, mailbox: str, folder: str | None = None) -> list[Failure]: ...
     def record_pass(self, mailbox: str, error: str | None, backlog: int | None = None) -> None: ...
     def mailbox_status(self, mailbox: str) -> MailboxStatus: ...
+    def has_ledger(self, mailbox: str) -> bool: ...
+    def known_anywhere(self, ids: Iterable[str]) -> set[str]: ...
+    def wiki_checked(self, mailbox: str, page_prefix: str) -> bool: ...
+    def record_wiki_check(self, mailbox: str, page_prefix: str) -> None: ...
+    def import_ledger(self, mailbox: str, pages: Sequence[LedgerPage]) -> int: ...
     def close(self) -> None: ...
 
 
@@ -273,19 +303,25 @@ class SqliteStateStore:
     """The embedded state store: one SQLite file, created with mode 0600."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            # Created before SQLite opens it, so the file is never readable by others.
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        self.path = path
         try:
+            # A missing file is created; a damaged one is reported, never silently recreated.
+            if not check_file(path):
+                create_file(path)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
+        except OSError as exc:
+            raise StateError(f"cannot create the state store {path}: {exc.strerror or exc}") from exc
         except sqlite3.Error as exc:
-            raise StateError(f"cannot open the state store {path}: {exc}") from exc
+            raise sqlite_fault(path, exc) or StateError(f"cannot open the state store {path}: {exc}") from exc
         # Scheduler jobs of several mailboxes share this connection; one statement group at a time.
         self._lock = threading.RLock()
-        self._migrate(path)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate(path)
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise sqlite_fault(path, exc) or StateError(f"cannot open the state store {path}: {exc}") from exc
 
     def _migrate(self, path: Path) -> None:
         with self._lock:
@@ -323,18 +359,31 @@ class SqliteStateStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        with self._lock, self._faults():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # A full disk may have ended the transaction already (SQLite rolls back itself).
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
 
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
-        with self._lock:
+        with self._lock, self._faults():
             return list(self._db.execute(sql, params).fetchall())
+
+    @contextmanager
+    def _faults(self) -> Iterator[None]:
+        """Turn a full disk, a damaged file or an I/O error into a `StateError` that says so."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            error = sqlite_fault(self.path, exc)
+            if error is None:
+                raise
+            raise error from exc
 
     def folder_position(self, mailbox: str, folder: str) -> FolderPosition | None:
         """Return where reading `folder` stopped, or None when it was never read."""
@@ -832,3 +881,95 @@ class SqliteStateStore:
         """Close the database file."""
         with self._lock:
             self._db.close()
+
+    # -- the ledger against the wiki (lost state, `state rebuild`) ------------------------------
+
+    def has_ledger(self, mailbox: str) -> bool:
+        """Tell whether the store records any message (published or being published) of `mailbox`."""
+        return bool(self._query("SELECT 1 FROM messages WHERE mailbox = ? LIMIT 1", (mailbox,)))
+
+    def known_anywhere(self, ids: Iterable[str]) -> set[str]:
+        """Return those of `ids` that the store records for any mailbox."""
+        found: set[str] = set()
+        for chunk in _chunks(sorted(set(ids))):
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(
+                f"SELECT message_id FROM messages WHERE message_id IN ({marks})",  # noqa: S608 - only placeholders are interpolated
+                chunk,
+            )
+            found.update(str(row[0]) for row in rows)
+        return found
+
+    def wiki_checked(self, mailbox: str, page_prefix: str) -> bool:
+        """Tell whether this store checked the wiki under `page_prefix` for pages it does not know."""
+        rows = self._query(
+            "SELECT 1 FROM wiki_checks WHERE mailbox = ? AND page_prefix = ?", (mailbox, page_prefix)
+        )
+        return bool(rows)
+
+    def record_wiki_check(self, mailbox: str, page_prefix: str) -> None:
+        """Remember that the wiki under `page_prefix` holds nothing this store does not know."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO wiki_checks (mailbox, page_prefix, checked_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (mailbox) DO UPDATE SET page_prefix = excluded.page_prefix, "
+                "checked_at = excluded.checked_at",
+                (mailbox, page_prefix, _now()),
+            )
+
+    def import_ledger(self, mailbox: str, pages: Sequence[LedgerPage]) -> int:
+        """Record as published the messages found on thread pages that the store does not know.
+
+        Known messages (published or pending) and pages of other mailboxes stay as they are;
+        a page's merge note becomes the thread's `merged_into`. Returns how many messages were added.
+        """
+        added = 0
+        now = _now()
+        with self._transaction() as db:
+            threads: dict[str, int] = {}
+            for page in pages:
+                row = db.execute(
+                    "SELECT id, mailbox FROM threads WHERE page_title = ?", (page.title,)
+                ).fetchone()
+                if row is not None and row[1] != mailbox:
+                    continue
+                if row is None:
+                    cursor = db.execute(
+                        "INSERT INTO threads (mailbox, page_title, candidate_title, created_at) "
+                        "VALUES (?, ?, ?, ?)",
+                        (mailbox, page.title, page.title, now),
+                    )
+                    threads[page.title] = int(cursor.lastrowid or 0)
+                else:
+                    threads[page.title] = int(row[0])
+                for message in page.messages:
+                    cursor = db.execute(
+                        "INSERT OR IGNORE INTO messages (mailbox, message_id, thread_id, status, folder, "
+                        "uid, revision, published_at, mail_action) VALUES (?, ?, ?, 'done', ?, ?, ?, ?, ?)",
+                        (
+                            mailbox,
+                            message.message_id,
+                            threads[page.title],
+                            message.folder,
+                            message.uid,
+                            page.revision,
+                            now,
+                            "pending" if message.mail_action else None,
+                        ),
+                    )
+                    added += cursor.rowcount
+                    db.executemany(
+                        "INSERT OR IGNORE INTO thread_links (mailbox, linked_id, thread_id) VALUES (?, ?, ?)",
+                        [
+                            (mailbox, linked, threads[page.title])
+                            for linked in (message.message_id, *message.linked_ids)
+                        ],
+                    )
+            for page in pages:
+                if page.title in threads and page.merged_into in threads:
+                    db.execute(
+                        "UPDATE threads SET merged_into = ?, merge_note = 'done' "
+                        "WHERE id = ? AND merged_into IS NULL",
+                        (threads[page.merged_into], threads[page.title]),
+                    )
+        return added
