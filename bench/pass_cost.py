@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 import requests  # noqa: E402 - after the sys.path set-up, like everything from the repository
 
 from bridge.config import LogSettings, MailboxSettings, Secret, TlsSettings, WikiSettings  # noqa: E402
-from bridge.imap import FolderStatus, ImapMailbox  # noqa: E402
+from bridge.imap import FolderStatus, HeaderProbe, ImapMailbox  # noqa: E402
 from bridge.logs import configure_logging  # noqa: E402
 from bridge.model import FetchedMail, FolderPosition  # noqa: E402
 from bridge.render.titles import page_title  # noqa: E402
@@ -121,7 +121,7 @@ def timed_mailbox(clock: Clock) -> Callable[[MailboxSettings], ImapMailbox]:
             with clock.timing("imap"):
                 return super().uids_after(*args, **kwargs)
 
-        def message_id_headers(self, *args: Any, **kwargs: Any) -> dict[int, str]:
+        def message_id_headers(self, *args: Any, **kwargs: Any) -> dict[int, HeaderProbe]:
             with clock.timing("imap"):
                 return super().message_id_headers(*args, **kwargs)
 

@@ -21,13 +21,14 @@ from typing import TextIO
 import structlog
 
 from bridge.config import MailboxSettings
-from bridge.errors import MessageError
 from bridge.imap import ImapMailbox
+from bridge.intake import FailureLog, Source, describe_failure
 from bridge.model import Message
 from bridge.parsing import parse_message
 from bridge.state import StateStore
-from bridge.sync import MailboxSync, PassResult, Source
+from bridge.sync import MailboxSync, PassResult
 from bridge.threads import ThreadGroup, group_messages, thread_ids_of
+from bridge.variants import content_hash
 from bridge.wiki import WikiClient
 
 log = structlog.get_logger("bridge.backfill")
@@ -99,7 +100,7 @@ def backfill(
                 if stop():
                     progress.finish()
                     return result
-                full = _fetch_group(imap, folder, group, sources, state, quiet.name, result)
+                full = _fetch_group(imap, folder, group, sources, state, sync.failures, result)
                 if full is not None:
                     sync.publish_group(full, sources, result)
                 progress.advance(len(group.messages))
@@ -132,8 +133,8 @@ def _plan_folder(
         for uid, raw in imap.thread_headers(uids[start : start + _HEADER_BATCH]).items():
             try:
                 message = parse_message(raw + b"\r\n")
-            except MessageError:
-                continue  # the body fetch will record why
+            except Exception:  # noqa: S112 - the body fetch records why this mail cannot be read
+                continue
             if not message.has_own_id:
                 # Its id is derived from the body too; it is read in full in the second phase.
                 message = dataclasses.replace(message, message_id=f"uid-{folder}-{uid}@backfill.invalid")
@@ -153,7 +154,7 @@ def _fetch_group(
     group: ThreadGroup,
     sources: dict[str, Source],
     state: StateStore,
-    mailbox: str,
+    failures: FailureLog,
     result: PassResult,
 ) -> ThreadGroup | None:
     """Fetch and parse the full mails of a planned group; None when none of them is publishable."""
@@ -161,18 +162,18 @@ def _fetch_group(
     messages: list[Message] = []
     for mail in imap.fetch(folder, sorted(by_uid)):
         result.fetched += 1
+        planned = by_uid[mail.uid]
         try:
             message = parse_message(mail.raw, mail.internal_date)
-        except MessageError as exc:
-            source = sources[by_uid[mail.uid]]
-            state.record_failure(mailbox, folder, source.uidvalidity, mail.uid, None, str(exc))
-            result.failed += 1
+        except Exception as exc:  # one mail must never stop the backfill
+            failures.record(sources[planned], None, describe_failure("reading the mail", exc), result)
             continue
-        planned = by_uid[mail.uid]
-        if message.message_id != planned:  # a synthesized id, known only now
-            sources[message.message_id] = sources[planned]
+        # Recorded with the message, so a later pass tells this copy from other content by size.
+        sources[message.message_id] = dataclasses.replace(
+            sources[planned], raw_size=len(mail.raw), content_hash=content_hash(message)
+        )
         messages.append(message)
-    known = state.known_message_ids(mailbox, [m.message_id for m in messages])
+    known = state.known_message_ids(failures.mailbox, [m.message_id for m in messages])
     fresh = [m for m in messages if m.message_id not in known]
     if not fresh:
         return None

@@ -93,6 +93,7 @@ class MailboxSettings:
     tls: TlsSettings
     poll_interval: int = 60
     batch_size: int = 50
+    max_attempts: int = 5
     timeout: float = 30.0
     thread_by_subject: bool = False
     subject_window_days: int = 30
@@ -589,6 +590,10 @@ class _Loader:
             or 60,
             batch_size=table.get("batch_size", _integer(1, 1000), "an integer between 1 and 1000", default=50)
             or 50,
+            max_attempts=table.get(
+                "max_attempts", _integer(1, 100), "an integer between 1 and 100", default=5
+            )
+            or 5,
             timeout=_timeout(table),
             thread_by_subject=bool(table.get("thread_by_subject", _boolean, "true or false", default=False)),
             subject_window_days=table.get(

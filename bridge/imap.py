@@ -32,6 +32,14 @@ _IMAP_ERRORS = (imapclient.exceptions.IMAPClientError, OSError, socket.timeout, 
 
 
 @dataclass(frozen=True, slots=True)
+class HeaderProbe:
+    """What a cheap header fetch tells of a mail: its raw Message-ID header lines and its size."""
+
+    message_id_header: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
 class FolderStatus:
     """What SELECT tells about a folder."""
 
@@ -281,16 +289,19 @@ class ImapMailbox:
         except _IMAP_ERRORS as exc:
             raise self._fail(action, exc) from exc
 
-    def message_id_headers(self, uids: Sequence[int]) -> dict[int, str]:
-        """Return the raw Message-ID header block of each UID: cheap, no bodies are transferred."""
+    def message_id_headers(self, uids: Sequence[int]) -> dict[int, HeaderProbe]:
+        """Return the raw Message-ID header block and size of each UID: cheap, no bodies are transferred."""
         if not uids:
             return {}
         try:
-            response = self.client.fetch(list(uids), [_HEADER_ITEM])
+            response = self.client.fetch(list(uids), [_HEADER_ITEM, "RFC822.SIZE"])
         except _IMAP_ERRORS as exc:
             raise self._fail("fetching headers", exc) from exc
         return {
-            uid: bytes(data.get(_HEADER_KEY, b"")).decode("ascii", "replace")
+            uid: HeaderProbe(
+                bytes(data.get(_HEADER_KEY, b"")).decode("utf-8", "replace"),
+                int(data.get(b"RFC822.SIZE", -1)),
+            )
             for uid, data in response.items()
         }
 

@@ -18,10 +18,13 @@ from typing import Protocol
 
 from bridge.errors import StateError
 from bridge.model import FolderPosition
+from bridge.retry import RetryPolicy
+from bridge.state_parts import ThreadPartLedger, ThreadPartTables
+from bridge.state_replies import ReplyLedger, ReplyTables
 from bridge.statefile import check_file, create_file, sqlite_fault
 from bridge.threads import KnownSubject
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _CHUNK = 500  # stays well below SQLite's bound-parameter limit
 
 _SCHEMA = """
@@ -49,6 +52,7 @@ CREATE TABLE IF NOT EXISTS messages (
     folder TEXT NOT NULL, uid INTEGER NOT NULL,
     revision INTEGER, published_at TEXT,
     mail_action TEXT CHECK (mail_action IN ('pending', 'done')),
+    content_hash TEXT, raw_size INTEGER,
     PRIMARY KEY (mailbox, message_id)
 );
 CREATE INDEX IF NOT EXISTS messages_mail_action ON messages (mailbox, folder) WHERE mail_action = 'pending';
@@ -76,6 +80,11 @@ CREATE TABLE IF NOT EXISTS replies (
 CREATE INDEX IF NOT EXISTS replies_recipient ON replies (recipient, created_at);
 CREATE INDEX IF NOT EXISTS replies_thread ON replies (mailbox, thread_id, recipient);
 CREATE INDEX IF NOT EXISTS replies_open ON replies (mailbox, status) WHERE status IN ('intended', 'sending');
+CREATE TABLE IF NOT EXISTS reply_drafts (
+    mailbox TEXT NOT NULL, message_id TEXT NOT NULL, recipient TEXT NOT NULL,
+    seed TEXT NOT NULL, reason TEXT, created_at TEXT NOT NULL,
+    PRIMARY KEY (mailbox, message_id)
+);
 CREATE TABLE IF NOT EXISTS quarantine (
     mailbox TEXT NOT NULL, message_id TEXT NOT NULL,
     folder TEXT NOT NULL, uidvalidity INTEGER NOT NULL, uid INTEGER NOT NULL,
@@ -88,8 +97,15 @@ CREATE TABLE IF NOT EXISTS failures (
     mailbox TEXT NOT NULL, folder TEXT NOT NULL, uidvalidity INTEGER NOT NULL, uid INTEGER NOT NULL,
     message_id TEXT, reason TEXT NOT NULL, attempts INTEGER NOT NULL,
     first_seen TEXT NOT NULL, last_seen TEXT NOT NULL,
+    next_attempt_at TEXT, parked INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (mailbox, folder, uidvalidity, uid)
 );
+CREATE TABLE IF NOT EXISTS thread_parts (
+    thread_id INTEGER PRIMARY KEY REFERENCES threads (id) ON DELETE CASCADE,
+    first_id INTEGER NOT NULL, previous_id INTEGER NOT NULL, part INTEGER NOT NULL,
+    link TEXT NOT NULL CHECK (link IN ('pending', 'done'))
+);
+CREATE INDEX IF NOT EXISTS thread_parts_link ON thread_parts (link) WHERE link = 'pending';
 CREATE TABLE IF NOT EXISTS passes (
     mailbox TEXT PRIMARY KEY, last_success TEXT, last_error TEXT, last_error_at TEXT, backlog INTEGER
 );
@@ -108,6 +124,12 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     3: (
         "ALTER TABLE messages ADD COLUMN mail_action TEXT CHECK (mail_action IN ('pending', 'done'))",
         "ALTER TABLE passes ADD COLUMN backlog INTEGER",
+    ),
+    4: (
+        "ALTER TABLE failures ADD COLUMN next_attempt_at TEXT",
+        "ALTER TABLE failures ADD COLUMN parked INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE messages ADD COLUMN content_hash TEXT",
+        "ALTER TABLE messages ADD COLUMN raw_size INTEGER",
     ),
 }
 
@@ -134,18 +156,7 @@ class MailboxStatus:
     published: int
     quarantined: int
     failed: int
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyIntent:
-    """A reply that is due (or was cut short): to whom, about which message."""
-
-    message_id: str
-    recipient: str
-    kind: str
-    thread_id: int | None
-    status: str
-    payload: bytes
+    parked: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +193,16 @@ class IntendedMessage:
     linked_ids: tuple[str, ...]
     folder: str
     uid: int
+    content_hash: str | None = None
+    raw_size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """What the store knows of a published mail's content (None for mail published before v4)."""
+
+    content_hash: str | None
+    raw_size: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +218,8 @@ class Failure:
     attempts: int
     first_seen: str
     last_seen: str
+    next_attempt_at: str | None
+    parked: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,14 +242,17 @@ class LedgerPage:
     revision: int
     messages: tuple[LedgerMessage, ...]
     merged_into: str | None = None
+    # The next part of a long thread (a continuation page): later mail goes there.
+    continued_on: str | None = None
 
 
-class StateStore(Protocol):
+class StateStore(ReplyLedger, ThreadPartLedger, Protocol):
     """What the orchestrator needs from a state store (SQLite now, PostgreSQL later)."""
 
     def folder_position(self, mailbox: str, folder: str) -> FolderPosition | None: ...
     def save_folder_position(self, mailbox: str, folder: str, position: FolderPosition) -> None: ...
     def known_message_ids(self, mailbox: str, ids: Iterable[str]) -> set[str]: ...
+    def fingerprints(self, mailbox: str, ids: Iterable[str]) -> dict[str, Fingerprint]: ...
     def threads_for_ids(self, mailbox: str, ids: Iterable[str]) -> dict[str, int]: ...
     def known_subjects(self, mailbox: str, keys: Iterable[str]) -> dict[str, KnownSubject]: ...
     def record_subject(self, mailbox: str, key: str, thread_id: int, last_date: datetime) -> None: ...
@@ -253,22 +279,6 @@ class StateStore(Protocol):
     def mail_actions_done(self, mailbox: str, folder: str, uids: Sequence[int]) -> None: ...
     def unhook_mail_actions(self, mailbox: str, folder: str) -> int: ...
     def relocate_mail_actions(self, mailbox: str, folder: str, uids_by_id: Mapping[str, int]) -> None: ...
-    def record_reply(
-        self,
-        mailbox: str,
-        message_id: str,
-        recipient: str,
-        kind: str,
-        thread_id: int | None,
-        suppressed_because: str | None,
-        payload: bytes | None = None,
-    ) -> bool: ...
-    def replied_in_thread(self, mailbox: str, thread_id: int, recipient: str) -> bool: ...
-    def replies_since(self, recipient: str, since: datetime) -> int: ...
-    def open_replies(self, mailbox: str) -> list[ReplyIntent]: ...
-    def set_reply_status(
-        self, mailbox: str, message_id: str, recipient: str, kind: str, status: str
-    ) -> None: ...
     def quarantine_mail(self, entry: QuarantinedMail) -> None: ...
     def quarantined(self, mailbox: str | None = None, status: str | None = None) -> list[QuarantinedMail]: ...
     def release(self, mailbox: str, message_id: str, folder: str, uidvalidity: int, uid: int) -> None: ...
@@ -276,8 +286,16 @@ class StateStore(Protocol):
     def pending_messages(self, mailbox: str) -> list[PendingMessage]: ...
     def discard_pending(self, mailbox: str, ids: Sequence[str]) -> None: ...
     def record_failure(
-        self, mailbox: str, folder: str, uidvalidity: int, uid: int, message_id: str | None, reason: str
-    ) -> None: ...
+        self,
+        mailbox: str,
+        folder: str,
+        uidvalidity: int,
+        uid: int,
+        message_id: str | None,
+        reason: str,
+        policy: RetryPolicy,
+    ) -> int: ...
+    def retry_failures(self, mailbox: str, message_id: str | None = None) -> int: ...
     def clear_failures(self, mailbox: str, places: Iterable[tuple[str, int, int]]) -> None: ...
     def failures(self, mailbox: str, folder: str | None = None) -> list[Failure]: ...
     def record_pass(self, mailbox: str, error: str | None, backlog: int | None = None) -> None: ...
@@ -299,7 +317,7 @@ def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
         yield items[start : start + _CHUNK]
 
 
-class SqliteStateStore:
+class SqliteStateStore(ReplyTables, ThreadPartTables):
     """The embedded state store: one SQLite file, created with mode 0600."""
 
     def __init__(self, path: Path) -> None:
@@ -336,7 +354,12 @@ class SqliteStateStore:
             try:
                 for target in range((version or SCHEMA_VERSION) + 1, SCHEMA_VERSION + 1):
                     for statement in _MIGRATIONS[target]:
-                        self._db.execute(statement)
+                        # A table an old store never had is created whole by _SCHEMA below.
+                        table = statement.split()[2]
+                        if self._db.execute(
+                            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+                        ).fetchone():
+                            self._db.execute(statement)
                 for statement in filter(None, (part.strip() for part in _SCHEMA.split(";"))):
                     self._db.execute(statement)
                 self._db.execute(
@@ -415,6 +438,22 @@ class SqliteStateStore:
                 (mailbox, *chunk),
             )
             found.update(str(row[0]) for row in rows)
+        return found
+
+    def fingerprints(self, mailbox: str, ids: Iterable[str]) -> dict[str, Fingerprint]:
+        """Return content hash and raw size of those of `ids` that are published (or being published)."""
+        found: dict[str, Fingerprint] = {}
+        for chunk in _chunks(sorted(set(ids))):
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(
+                f"SELECT message_id, content_hash, raw_size FROM messages "  # noqa: S608 - only placeholders are interpolated
+                f"WHERE mailbox = ? AND message_id IN ({marks})",
+                (mailbox, *chunk),
+            )
+            for message_id, digest, size in rows:
+                found[str(message_id)] = Fingerprint(
+                    None if digest is None else str(digest), None if size is None else int(str(size))
+                )
         return found
 
     def threads_for_ids(self, mailbox: str, ids: Iterable[str]) -> dict[str, int]:
@@ -535,9 +574,12 @@ class SqliteStateStore:
         """Record, before the wiki write, that `messages` are about to be published on a thread."""
         with self._transaction() as db:
             db.executemany(
-                "INSERT INTO messages (mailbox, message_id, thread_id, status, folder, uid) "
-                "VALUES (?, ?, ?, 'pending', ?, ?)",
-                [(mailbox, m.message_id, thread_id, m.folder, m.uid) for m in messages],
+                "INSERT INTO messages (mailbox, message_id, thread_id, status, folder, uid, content_hash, "
+                "raw_size) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)",
+                [
+                    (mailbox, m.message_id, thread_id, m.folder, m.uid, m.content_hash, m.raw_size)
+                    for m in messages
+                ],
             )
             db.executemany(
                 "INSERT OR IGNORE INTO thread_links (mailbox, linked_id, thread_id) VALUES (?, ?, ?)",
@@ -604,86 +646,6 @@ class SqliteStateStore:
                 "UPDATE messages SET mail_action = 'done' WHERE mailbox = ? AND folder = ? AND uid = ? "
                 "AND mail_action = 'pending'",
                 [(mailbox, folder, uid) for uid in uids],
-            )
-
-    def record_reply(
-        self,
-        mailbox: str,
-        message_id: str,
-        recipient: str,
-        kind: str,
-        thread_id: int | None,
-        suppressed_because: str | None,
-        payload: bytes | None = None,
-    ) -> bool:
-        """Record a reply as intended with its composed bytes (or as suppressed, with the reason).
-
-        Returns False when this reply was recorded before (the same message and person).
-        """
-        with self._transaction() as db:
-            cursor = db.execute(
-                "INSERT OR IGNORE INTO replies "
-                "(mailbox, message_id, recipient, kind, thread_id, status, reason, "
-                "created_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    mailbox,
-                    message_id,
-                    recipient.lower(),
-                    kind,
-                    thread_id,
-                    "suppressed" if suppressed_because else "intended",
-                    suppressed_because,
-                    _now(),
-                    payload,
-                ),
-            )
-            return cursor.rowcount == 1
-
-    def replied_in_thread(self, mailbox: str, thread_id: int, recipient: str) -> bool:
-        """Tell whether `recipient` already got (or is getting) a link reply for this thread."""
-        rows = self._query(
-            "SELECT 1 FROM replies WHERE mailbox = ? AND thread_id = ? AND recipient = ? AND kind = 'link' "
-            "AND status IN ('intended', 'sending', 'sent', 'uncertain') LIMIT 1",
-            (mailbox, thread_id, recipient.lower()),
-        )
-        return bool(rows)
-
-    def replies_since(self, recipient: str, since: datetime) -> int:
-        """Count replies sent or due to `recipient` since `since`, over all mailboxes."""
-        rows = self._query(
-            "SELECT COUNT(*) FROM replies WHERE recipient = ? AND created_at >= ? "
-            "AND status IN ('intended', 'sending', 'sent', 'uncertain')",
-            (recipient.lower(), since.astimezone(UTC).isoformat(timespec="seconds")),
-        )
-        return int(str(rows[0][0]))
-
-    def open_replies(self, mailbox: str) -> list[ReplyIntent]:
-        """Return replies that are due (`intended`) or were cut short while sending (`sending`)."""
-        rows = self._query(
-            "SELECT message_id, recipient, kind, thread_id, status, payload FROM replies WHERE mailbox = ? "
-            "AND status IN ('intended', 'sending') ORDER BY created_at",
-            (mailbox,),
-        )
-        return [
-            ReplyIntent(
-                str(r[0]),
-                str(r[1]),
-                str(r[2]),
-                None if r[3] is None else int(str(r[3])),
-                str(r[4]),
-                bytes(r[5]) if isinstance(r[5], bytes) else b"",
-            )
-            for r in rows
-        ]
-
-    def set_reply_status(self, mailbox: str, message_id: str, recipient: str, kind: str, status: str) -> None:
-        """Move a reply to `sending` (before SMTP), `sent` (after the 250), `intended` or `uncertain`."""
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE replies SET status = ?, attempts = attempts + (? = 'sending'), "
-                "sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END "
-                "WHERE mailbox = ? AND message_id = ? AND recipient = ? AND kind = ?",
-                (status, status, status, _now(), mailbox, message_id, recipient.lower(), kind),
             )
 
     def quarantine_mail(self, entry: QuarantinedMail) -> None:
@@ -783,19 +745,64 @@ class SqliteStateStore:
             db.execute(f"DELETE FROM threads WHERE id IN ({orphaned})", (mailbox,))  # noqa: S608 - constant SQL
 
     def record_failure(
-        self, mailbox: str, folder: str, uidvalidity: int, uid: int, message_id: str | None, reason: str
-    ) -> None:
-        """Record (or count again) a mail that could not be published, with the reason."""
-        now = _now()
+        self,
+        mailbox: str,
+        folder: str,
+        uidvalidity: int,
+        uid: int,
+        message_id: str | None,
+        reason: str,
+        policy: RetryPolicy,
+    ) -> int:
+        """Record (or count again) a mail that could not be published; return its attempts so far.
+
+        The policy sets when it is tried again, and parks it after its last automatic try.
+        """
+        now = datetime.now(UTC)
+        stamp = now.isoformat(timespec="seconds")
         with self._transaction() as db:
+            row = db.execute(
+                "SELECT attempts FROM failures "
+                "WHERE mailbox = ? AND folder = ? AND uidvalidity = ? AND uid = ?",
+                (mailbox, folder, uidvalidity, uid),
+            ).fetchone()
+            attempts = (int(row[0]) if row else 0) + 1
+            next_attempt = policy.next_attempt(attempts, now).isoformat(timespec="seconds")
             db.execute(
                 "INSERT INTO failures (mailbox, folder, uidvalidity, uid, message_id, reason, attempts, "
-                "first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?) "
+                "first_seen, last_seen, next_attempt_at, parked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (mailbox, folder, uidvalidity, uid) DO UPDATE SET reason = excluded.reason, "
-                "message_id = COALESCE(excluded.message_id, message_id), attempts = attempts + 1, "
-                "last_seen = excluded.last_seen",
-                (mailbox, folder, uidvalidity, uid, message_id, reason, now, now),
+                "message_id = COALESCE(excluded.message_id, message_id), attempts = excluded.attempts, "
+                "last_seen = excluded.last_seen, next_attempt_at = excluded.next_attempt_at, "
+                "parked = excluded.parked",
+                (
+                    mailbox,
+                    folder,
+                    uidvalidity,
+                    uid,
+                    message_id,
+                    reason,
+                    attempts,
+                    stamp,
+                    stamp,
+                    next_attempt,
+                    int(policy.parks(attempts)),
+                ),
             )
+        return attempts
+
+    def retry_failures(self, mailbox: str, message_id: str | None = None) -> int:
+        """Make failed mail of a mailbox (all, or one Message-ID) due on the next pass, parked or not.
+
+        Attempts are kept: a mail that fails again after its last automatic try is parked again.
+        """
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE failures SET parked = 0, next_attempt_at = NULL "
+                "WHERE mailbox = ? AND (? IS NULL OR message_id = ?)",
+                (mailbox, message_id, message_id),
+            )
+            return cursor.rowcount
 
     def clear_failures(self, mailbox: str, places: Iterable[tuple[str, int, int]]) -> None:
         """Forget the failures at these (folder, UIDVALIDITY, UID) places: published or duplicates now.
@@ -813,8 +820,9 @@ class SqliteStateStore:
     def failures(self, mailbox: str, folder: str | None = None) -> list[Failure]:
         """Return the recorded failures of a mailbox (of one folder when given), oldest first."""
         rows = self._query(
-            "SELECT mailbox, folder, uidvalidity, uid, message_id, reason, attempts, first_seen, last_seen "
-            "FROM failures WHERE mailbox = ? AND (? IS NULL OR folder = ?) ORDER BY first_seen, uid",
+            "SELECT mailbox, folder, uidvalidity, uid, message_id, reason, attempts, first_seen, last_seen, "
+            "next_attempt_at, parked FROM failures WHERE mailbox = ? AND (? IS NULL OR folder = ?) "
+            "ORDER BY first_seen, uid",
             (mailbox, folder, folder),
         )
         return [
@@ -828,6 +836,8 @@ class SqliteStateStore:
                 attempts=int(str(r[6])),
                 first_seen=str(r[7]),
                 last_seen=str(r[8]),
+                next_attempt_at=None if r[9] is None else str(r[9]),
+                parked=bool(r[10]),
             )
             for r in rows
         ]
@@ -862,8 +872,9 @@ class SqliteStateStore:
             "SELECT (SELECT COUNT(*) FROM threads WHERE mailbox = ? AND page_title IS NOT NULL), "
             "(SELECT COUNT(*) FROM messages WHERE mailbox = ? AND status = 'done'), "
             "(SELECT COUNT(*) FROM quarantine WHERE mailbox = ? AND status = 'quarantined'), "
-            "(SELECT COUNT(*) FROM failures WHERE mailbox = ?)",
-            (mailbox, mailbox, mailbox, mailbox),
+            "(SELECT COUNT(*) FROM failures WHERE mailbox = ?), "
+            "(SELECT COUNT(*) FROM failures WHERE mailbox = ? AND parked = 1)",
+            (mailbox, mailbox, mailbox, mailbox, mailbox),
         )[0]
         return MailboxStatus(
             mailbox=mailbox,
@@ -875,6 +886,7 @@ class SqliteStateStore:
             published=int(str(counts[1])),
             quarantined=int(str(counts[2])),
             failed=int(str(counts[3])),
+            parked=int(str(counts[4])),
         )
 
     def close(self) -> None:
@@ -966,10 +978,12 @@ class SqliteStateStore:
                         ],
                     )
             for page in pages:
-                if page.title in threads and page.merged_into in threads:
-                    db.execute(
-                        "UPDATE threads SET merged_into = ?, merge_note = 'done' "
-                        "WHERE id = ? AND merged_into IS NULL",
-                        (threads[page.merged_into], threads[page.title]),
-                    )
+                # A continuation link wins over a merge note: the thread's mail goes to its last part.
+                for target, note in ((page.continued_on, None), (page.merged_into, "done")):
+                    if target is not None and page.title in threads and target in threads:
+                        db.execute(
+                            "UPDATE threads SET merged_into = ?, merge_note = ? "
+                            "WHERE id = ? AND merged_into IS NULL",
+                            (threads[target], note, threads[page.title]),
+                        )
         return added

@@ -15,38 +15,34 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
 from bridge.attachments import all_attachments, refusal_reason, wiki_file_name
 from bridge.config import MailboxSettings
-from bridge.errors import MessageError, WikiRefusedError
+from bridge.continuation import Placement, ThreadPages
+from bridge.errors import BridgeError, WikiRefusedError
 from bridge.imap import FolderStatus, ImapMailbox
-from bridge.model import FetchedMail, FolderPosition, Message
-from bridge.msgid import extract_ids
+from bridge.intake import BatchReader, FailureLog, Source, describe_failure
+from bridge.model import Attachment, FolderPosition, Message
 from bridge.outbox import Outbox, Sender
-from bridge.parsing import parse_message
 from bridge.render.escape import single_line
 from bridge.render.page import (
     FileRef,
     RenderOptions,
-    join_sections,
     merge_marker,
     message_marker,
     render_merge_note,
     render_message,
-    render_new_page,
+    render_variant_note,
 )
-from bridge.render.titles import page_title
 from bridge.senders import policy_refusal
 from bridge.state import IntendedMessage, QuarantinedMail, StateStore
 from bridge.subjects import subject_key
 from bridge.threads import ThreadGroup, group_messages, subject_keys_of, thread_ids_of
-from bridge.wiki import EditResult, WikiClient
+from bridge.wiki import WikiClient
 
-# Pages people made under the thread's title are skipped; this many in a row means something else.
-MAX_TITLE_ATTEMPTS = 100
 log = structlog.get_logger("bridge.sync")
 
 
@@ -68,22 +64,9 @@ class PassResult:
     pages_extended: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class Source:
-    """Where a message was read: folder, UID and the folder's UIDVALIDITY."""
-
-    folder: str
-    uid: int
-    uidvalidity: int
-
-
 def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _messages(count: int) -> str:
-    return f"{count} message" if count == 1 else f"{count} messages"
 
 
 class MailboxSync:
@@ -110,9 +93,12 @@ class MailboxSync:
         # In a dry run, mailbox changes are described here instead of carried out.
         self.plan = plan
         self._log = log.bind(mailbox=settings.name)
+        self.failures = FailureLog(settings, state)
+        self.reader = BatchReader(settings, state, self.failures)
         self.render_options = RenderOptions(
             mailbox=settings.name, language=settings.language, show_addresses=settings.show_addresses
         )
+        self.pages = ThreadPages(settings, wiki, state, self.render_options)
 
     def run(self) -> PassResult:
         """Run one pass over every folder of the mapping; raise on mailbox- or wiki-wide failure."""
@@ -170,6 +156,11 @@ class MailboxSync:
             if absent:
                 self.state.discard_pending(self.settings.name, absent)
             self._log.info("recovery.settled", page=title, confirmed=len(present), republish=len(absent))
+        if self.outbox is not None:
+            # Replies of mail confirmed just now (or before a crash cut the pass short) become due.
+            self.outbox.drop_discarded_drafts()
+            self.outbox.promote_confirmed()
+        self.pages.settle()
         self._write_merge_notes()
 
     # -- reading -----------------------------------------------------------------------------
@@ -225,10 +216,14 @@ class MailboxSync:
     def _retry_uids(self, folder: str, uidvalidity: int, last_uid: int) -> list[int]:
         """UIDs behind the read position to read again: failed mail and quarantined mail released since."""
         name = self.settings.name
+        now = datetime.now(UTC).isoformat(timespec="seconds")
         uids = {
             f.uid
             for f in self.state.failures(name, folder)
-            if f.uidvalidity == uidvalidity and f.uid <= last_uid
+            if f.uidvalidity == uidvalidity
+            and f.uid <= last_uid
+            and not f.parked
+            and (f.next_attempt_at is None or f.next_attempt_at <= now)
         }
         released = [
             q
@@ -262,49 +257,12 @@ class MailboxSync:
     def _sync_batch(
         self, imap: ImapMailbox, folder: str, uidvalidity: int, uids: Sequence[int], result: PassResult
     ) -> None:
-        name = self.settings.name
-        header_ids = {
-            uid: extract_ids(header.partition(":")[2])
-            for uid, header in imap.message_id_headers(uids).items()
-        }
-        known = self.state.known_message_ids(name, (ids[0] for ids in header_ids.values() if ids))
-        to_fetch = []
-        seen_again: dict[str, int] = {}
-        for uid in uids:
-            ids = header_ids.get(uid, [])
-            if ids and ids[0] in known:
-                seen_again[ids[0]] = uid
-                result.duplicates += 1
-                self._log.debug("message.duplicate", folder=folder, uid=uid, message_id=ids[0])
-            else:
-                to_fetch.append(uid)
-        self.state.clear_failures(name, [(folder, uidvalidity, uid) for uid in seen_again.values()])
-        if seen_again and self.settings.after_publish != "keep":
-            # After a renumbering, pending flags and moves follow their mail to its new UID.
-            self.state.relocate_mail_actions(name, folder, seen_again)
-        messages: dict[str, Message] = {}
-        sources: dict[str, Source] = {}
-        for mail in imap.fetch(folder, to_fetch):
-            result.fetched += 1
-            message = self._parse(mail, uidvalidity, result)
-            if message is None:
-                continue
-            if message.message_id in messages:
-                result.duplicates += 1
-                continue
-            messages[message.message_id] = message
-            sources[message.message_id] = Source(folder, mail.uid, uidvalidity)
-        duplicates = self.state.known_message_ids(name, messages)
-        result.duplicates += len(duplicates)
-        for duplicate in duplicates:
-            del messages[duplicate]
-        cleared = [sources.pop(duplicate) for duplicate in duplicates]
-        self.state.clear_failures(name, [(s.folder, s.uidvalidity, s.uid) for s in cleared])
-        self._apply_sender_policy(imap, messages, sources, result)
-        for group in self._group(list(messages.values())):
+        batch = self.reader.read(imap, folder, uidvalidity, uids, result)
+        self._apply_sender_policy(imap, batch.messages, batch.sources, result)
+        for group in self._group(list(batch.messages.values())):
             if self.stop.is_set():
                 return
-            self.publish_group(group, sources, result)
+            self.publish_group(group, batch.sources, result)
 
     def _apply_sender_policy(
         self, imap: ImapMailbox, messages: dict[str, Message], sources: dict[str, Source], result: PassResult
@@ -318,12 +276,18 @@ class MailboxSync:
             message = messages[message_id]
             if statuses.get(message_id) == "released":
                 continue
-            refusal = policy_refusal(
-                message,
-                settings.allowed_senders,
-                settings.require_authenticated,
-                settings.trusted_authserv_ids,
-            )
+            try:
+                refusal = policy_refusal(
+                    message,
+                    settings.allowed_senders,
+                    settings.require_authenticated,
+                    settings.trusted_authserv_ids,
+                )
+            except Exception as exc:  # one mail must never stop the mailbox
+                reason = describe_failure("checking the sender", exc)
+                self.failures.record(sources.pop(message_id), message_id, reason, result)
+                del messages[message_id]
+                continue
             if refusal is None:
                 continue
             source = sources.pop(message_id)
@@ -371,20 +335,6 @@ class MailboxSync:
         window = timedelta(days=self.settings.subject_window_days)
         return group_messages(messages, known_threads, window, known_subjects)
 
-    def _parse(self, mail: FetchedMail, uidvalidity: int, result: PassResult) -> Message | None:
-        try:
-            return parse_message(mail.raw, mail.internal_date)
-        except MessageError as exc:
-            self._record_failure(mail.folder, uidvalidity, mail.uid, None, str(exc), result)
-            return None
-
-    def _record_failure(
-        self, folder: str, uidvalidity: int, uid: int, message_id: str | None, reason: str, result: PassResult
-    ) -> None:
-        result.failed += 1
-        self.state.record_failure(self.settings.name, folder, uidvalidity, uid, message_id, reason)
-        self._log.warning("message.failed", folder=folder, uid=uid, message_id=message_id, reason=reason)
-
     # -- publishing --------------------------------------------------------------------------
 
     def publish_group(self, group: ThreadGroup, sources: dict[str, Source], result: PassResult) -> None:
@@ -399,17 +349,11 @@ class MailboxSync:
         messages: list[Message] = []
         for message in group.messages:
             try:
-                sections.append(render_message(message, self.render_options, files))
-            except Exception as exc:
-                source = sources[message.message_id]
-                self._record_failure(
-                    source.folder,
-                    source.uidvalidity,
-                    source.uid,
-                    message.message_id,
-                    f"the mail cannot be rendered: {type(exc).__name__}: {exc}",
-                    result,
-                )
+                sections.append(self._fitted(message, sources[message.message_id], files))
+            except Exception as exc:  # one mail must never stop the mailbox
+                self._log.warning("message.unrenderable", message_id=message.message_id, exc_info=True)
+                reason = describe_failure("rendering the mail", exc)
+                self.failures.record(sources[message.message_id], message.message_id, reason, result)
                 continue
             messages.append(message)
         if not messages:
@@ -420,52 +364,63 @@ class MailboxSync:
                 linked_ids=m.links,
                 folder=sources[m.message_id].folder,
                 uid=sources[m.message_id].uid,
+                content_hash=sources[m.message_id].content_hash,
+                raw_size=sources[m.message_id].raw_size,
             )
             for m in messages
         ]
-        existing_title = self.state.thread_page(group.thread_id) if group.thread_id is not None else None
         if group.thread_id is not None:
             # Recorded before the edit: if its answer is lost, recovery still knows the threads joined.
             for newer in group.also_linked:
                 self.state.mark_merged(newer, into=group.thread_id)
+        if self.outbox is not None:
+            # Drafted before the edit: if its answer is lost, recovery confirms the mail and still replies.
+            self.outbox.draft_link_replies(messages)
+        published: set[str] = set()
+
+        def confirmed(placement: Placement) -> None:
+            self._confirmed(placement, group, sources, result)
+            published.update(m.message_id for m in placement.messages)
+
         try:
-            if group.thread_id is not None and existing_title is not None:
-                self.state.record_intent(name, group.thread_id, intents)
-                summary = f"Add {_messages(len(messages))} from {name} mailbox"
-                edit = self.wiki.append_to_page(existing_title, "\n\n" + join_sections(sections), summary)
-                if edit is None:  # someone deleted the page: start it again under its title
-                    edit = self._create_page(group.thread_id, messages, sections, existing_title, 1)
-                    result.pages_created.append(edit.title)
-                else:
-                    result.pages_extended.append(edit.title)
-                thread_id = group.thread_id
-            else:
-                attempt, title = self._free_title(group.first.subject, 1)
-                thread_id = self.state.new_thread(name, title)
-                self.state.record_intent(name, thread_id, intents)
-                edit = self._create_page(thread_id, messages, sections, title, attempt)
-                result.pages_created.append(edit.title)
+            self.pages.publish(group.thread_id, messages, sections, intents, confirmed)
         except WikiRefusedError as exc:
+            # Parts confirmed before the refusal stay published.
+            messages = [m for m in messages if m.message_id not in published]
             self.state.discard_pending(name, [m.message_id for m in messages])
-            for message in messages:
-                source = sources[message.message_id]
-                self._record_failure(
-                    source.folder, source.uidvalidity, source.uid, message.message_id, str(exc), result
+            if len(messages) == 1:
+                self.failures.record(
+                    sources[messages[0].message_id], messages[0].message_id, str(exc), result
                 )
+                return
+            # One of them may be what the wiki refuses: publish them one by one, so only that one fails.
+            self._log.info("group.refused_split", messages=len(messages), reason=str(exc))
+            for message in messages:
+                for single in self._group([message]):
+                    self.publish_group(single, sources, result)
             return
+        if group.also_linked:
+            self._write_merge_notes()
+
+    def _confirmed(
+        self, placement: Placement, group: ThreadGroup, sources: dict[str, Source], result: PassResult
+    ) -> None:
+        """Record what one edit put on one page: messages done, replies due, failures cleared."""
+        name = self.settings.name
+        edit, messages = placement.edit, placement.messages
         self.state.confirm(
             name,
-            thread_id,
+            placement.thread_id,
             edit.title,
             [m.message_id for m in messages],
             edit.revision,
             mail_action=self.settings.after_publish != "keep",
         )
         if self.outbox is not None:
-            self.outbox.plan_link_replies(messages, thread_id, edit.title)
-        self.state.record_subject(name, subject_key(group.first.subject), thread_id, group.last_date)
-        if group.also_linked:
-            self._write_merge_notes()
+            self.outbox.promote_confirmed()
+        key = subject_key(group.first.subject)
+        self.state.record_subject(name, key, placement.thread_id, group.last_date)
+        (result.pages_created if placement.created else result.pages_extended).append(edit.title)
         published = [sources[message.message_id] for message in messages]
         self.state.clear_failures(name, [(s.folder, s.uidvalidity, s.uid) for s in published])
         for message in messages:
@@ -480,10 +435,30 @@ class MailboxSync:
             )
         result.published += len(messages)
 
+    def _fitted(self, message: Message, source: Source, files: dict[str, FileRef]) -> str:
+        """The message's section; a mail larger than a whole page is shortened, its full text a file."""
+
+        def render(shortened: Message, note: str) -> str:
+            return self._render(shortened, source, files, note)
+
+        return self.pages.fit(message, self._render(message, source, files), render, self._upload)
+
+    def _render(self, message: Message, source: Source, files: dict[str, FileRef], note: str = "") -> str:
+        """The message's section; a variant says which earlier message shares its Message-ID."""
+        if source.variant_of is not None:
+            threads = self.state.threads_for_ids(self.settings.name, [source.variant_of])
+            thread_id = threads.get(source.variant_of)
+            page = self.state.thread_page(thread_id) if thread_id is not None else None
+            note = render_variant_note(source.variant_of, page, self.settings.language) + note
+        return render_message(message, self.render_options, files, note)
+
     def _upload_files(self, messages: Sequence[Message]) -> dict[str, FileRef]:
         """Upload the attachments of `messages` (idempotent: files are named by content)."""
+        return self._upload([a for m in messages for a in all_attachments(m)])
+
+    def _upload(self, attachments: Sequence[Attachment]) -> dict[str, FileRef]:
+        """Upload files (or find them on the wiki by content); say why where the wiki will not take one."""
         files: dict[str, FileRef] = {}
-        attachments = [a for m in messages for a in all_attachments(m)]
         if not attachments:
             return files
         limits = self.wiki.upload_limits()
@@ -500,8 +475,10 @@ class MailboxSync:
                         attachment.data,
                         f"Attachment from the {self.settings.name} mailbox",
                     )
-                except WikiRefusedError as exc:
-                    reason = str(exc)
+                except Exception as exc:  # one mail must never stop the mailbox
+                    if isinstance(exc, BridgeError) and not isinstance(exc, WikiRefusedError):
+                        raise
+                    reason = describe_failure("uploading the file", exc)
                 else:
                     files[attachment.sha256] = FileRef(title)
                     self._log.info("attachment.uploaded", file=title, size=attachment.size)
@@ -509,33 +486,3 @@ class MailboxSync:
             files[attachment.sha256] = FileRef(None, reason)
             self._log.info("attachment.refused", filename_length=len(attachment.filename), reason=reason)
         return files
-
-    def _free_title(self, subject: str, attempt: int) -> tuple[int, str]:
-        """Return the first title from `attempt` on that no thread of the store uses.
-
-        One indexed query fetches the titles of this subject already in use, so the 500th weekly
-        "Wochenbericht" costs what the second does.
-        """
-        base = page_title(self.settings.page_prefix, subject, 1)
-        taken = self.state.titles_taken(base)
-        while True:
-            title = page_title(self.settings.page_prefix, subject, attempt)
-            # A long subject is shortened to make room for " (n)", leaving the `base` family.
-            if title not in taken and (title.startswith(base) or not self.state.title_taken(title)):
-                return attempt, title
-            attempt += 1
-
-    def _create_page(
-        self, thread_id: int, messages: Sequence[Message], sections: Sequence[str], title: str, attempt: int
-    ) -> EditResult:
-        """Create the thread's page; when the title exists on the wiki (a person's page), try the next."""
-        text = render_new_page(sections, self.render_options, self.settings.categories)
-        summary = f"New thread from {self.settings.name} mailbox ({_messages(len(messages))})"
-        for _ in range(MAX_TITLE_ATTEMPTS):
-            edit = self.wiki.create_page(title, text, summary)
-            if edit is not None:
-                return edit
-            self._log.info("page.title_taken", page=title)
-            attempt, title = self._free_title(messages[0].subject, attempt + 1)
-            self.state.set_candidate_title(thread_id, title)
-        raise WikiRefusedError(f"{MAX_TITLE_ATTEMPTS} titles for this subject exist on the wiki already")

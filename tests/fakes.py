@@ -18,7 +18,7 @@ from typing import Literal
 
 from bridge.attachments import UploadLimits
 from bridge.errors import MailboxError, WikiUnavailableError
-from bridge.imap import FolderStatus, ImapMailbox
+from bridge.imap import FolderStatus, HeaderProbe, ImapMailbox
 from bridge.model import FetchedMail
 from bridge.wiki import EditResult, PageContent, WikiClient
 
@@ -128,11 +128,15 @@ class FakeMailbox(ImapMailbox):
         """Not modelled."""
         raise AssertionError("FakeMailbox does not model header search")
 
-    def message_id_headers(self, uids: Sequence[int]) -> dict[int, str]:
-        """Return the Message-ID header lines of each existing UID (absent UIDs are left out)."""
+    def message_id_headers(self, uids: Sequence[int]) -> dict[int, HeaderProbe]:
+        """Return the Message-ID header lines and size of each existing UID (absent UIDs are left out)."""
         box = self._box()
         self.header_fetches += 1
-        return {uid: message_id_field(box.mails[uid]) for uid in uids if uid in box.mails}
+        return {
+            uid: HeaderProbe(message_id_field(box.mails[uid]), len(box.mails[uid]))
+            for uid in uids
+            if uid in box.mails
+        }
 
     def fetch(self, folder: str, uids: Sequence[int]) -> Iterator[FetchedMail]:
         """Yield the full mails of the existing `uids`, ascending by UID."""
@@ -175,6 +179,7 @@ class FakeWiki(WikiClient):
         self.edits = 0  # writes that changed a page
         self.reads = 0
         self._revision = 0
+        self.max_article_bytes = 2048 * 1024  # MediaWiki's default $wgMaxArticleSize
 
     # -- what the test does to the wiki ------------------------------------------------------
 
@@ -224,6 +229,15 @@ class FakeWiki(WikiClient):
                 raise WikiUnavailableError(f"the answer to write {self.writes} was lost (injected)")
             return None
         return self._apply(title, page.text + text, fault)
+
+    def max_article_size(self) -> int:
+        """Return the page size limit the test set (`max_article_bytes`)."""
+        return self.max_article_bytes
+
+    def page_length(self, title: str) -> int | None:
+        """Return a page's size in bytes of UTF-8, or None when it does not exist."""
+        page = self.pages.get(normalize_title(title))
+        return None if page is None else len(page.text.encode())
 
     def upload_limits(self) -> UploadLimits:
         """Not modelled: the generated mail has no attachments."""

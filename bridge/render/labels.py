@@ -26,6 +26,15 @@ LABELS: dict[str, dict[str, str]] = {
         "hidden": "(address hidden)",
         "continues": "This conversation continues on {link}, where a later mail joined it "
         "with another thread.",
+        "part": "part {number}",
+        "continued_on": "Continued on {link}.",
+        "continued_from": "Continued from {link}.",
+        "shortened": "This mail is too long for a wiki page and is shortened here; the full text: {link}",
+        "shortened_not_uploaded": "This mail is too long for a wiki page and is shortened here; "
+        "its full text could not be uploaded ({reason}).",
+        "variant": "This mail carries the same Message-ID as {link} ({message_id}) but other content; "
+        "it is shown as a message of its own.",
+        "earlier_message": "an earlier message",
     },
     "de": {
         "intro": "Diese Unterhaltung wurde von email-wiki-bridge aus dem Postfach {mailbox} veröffentlicht. "
@@ -46,6 +55,16 @@ LABELS: dict[str, dict[str, str]] = {
         "hidden": "(Adresse verborgen)",
         "continues": "Diese Unterhaltung geht auf {link} weiter, wo eine spätere Mail sie mit einem "
         "anderen Thread verbunden hat.",
+        "part": "Teil {number}",
+        "continued_on": "Fortsetzung: {link}",
+        "continued_from": "Fortsetzung von {link}",
+        "shortened": "Diese Mail ist für eine Wiki-Seite zu lang und hier gekürzt; "
+        "der vollständige Text: {link}",
+        "shortened_not_uploaded": "Diese Mail ist für eine Wiki-Seite zu lang und hier gekürzt; "
+        "ihr vollständiger Text konnte nicht hochgeladen werden ({reason}).",
+        "variant": "Diese Mail trägt dieselbe Message-ID wie {link} ({message_id}), hat aber anderen "
+        "Inhalt; sie steht deshalb als eigene Nachricht hier.",
+        "earlier_message": "eine frühere Nachricht",
     },
 }
 

@@ -53,10 +53,21 @@ def message_marker(message_id: str) -> str:
 
 
 def render_message(
-    message: Message, options: RenderOptions, files: Mapping[str, FileRef] | None = None
+    message: Message, options: RenderOptions, files: Mapping[str, FileRef] | None = None, note: str = ""
 ) -> str:
-    """Return the wikitext section of one message."""
-    return _MessageRenderer(options, files or {}).section(message)
+    """Return the wikitext section of one message; `note` is wikitext the bridge wrote, shown first."""
+    return _MessageRenderer(options, files or {}).section(message, note)
+
+
+def render_variant_note(original_id: str, page_title: str | None, language: str = "en") -> str:
+    """Return the note of a mail that reuses `original_id` for other content.
+
+    It links to the earlier message's block (on `page_title`, a title the bridge chose) when known.
+    """
+    earlier = label(language, "earlier_message")
+    link = f"[[:{page_title}#{message_anchor(original_id)}|{earlier}]]" if page_title else earlier
+    text = label(language, "variant", link=link, message_id=escape_wikitext(single_line(original_id)))
+    return f"<div class=\"ewb-variant-note\">''{text}''</div>"
 
 
 def join_sections(sections: Sequence[str]) -> str:
@@ -64,11 +75,43 @@ def join_sections(sections: Sequence[str]) -> str:
     return "\n\n".join(sections) + "\n"
 
 
-def render_new_page(sections: Sequence[str], options: RenderOptions, categories: Sequence[str]) -> str:
-    """Return the full wikitext of a new thread page holding the rendered message `sections`."""
+def render_new_page(
+    sections: Sequence[str], options: RenderOptions, categories: Sequence[str], previous: str | None = None
+) -> str:
+    """Return the full wikitext of a new thread page holding the rendered message `sections`.
+
+    A continuation page names the `previous` part of its thread (a title the bridge chose) first.
+    """
     intro = f"''{label(options.language, 'intro', mailbox=escape_wikitext(single_line(options.mailbox)))}''"
+    if previous is not None:
+        link = label(options.language, "continued_from", link=f"[[{previous}]]")
+        intro = f"<div class=\"ewb-continued-from\">\n''{link}''\n</div>\n{intro}"
     category_lines = [f"[[Category:{escape_wikitext(single_line(name))}]]" for name in categories]
     return "\n".join([intro, *category_lines, "", join_sections(sections)])
+
+
+def continuation_marker(next_title: str) -> str:
+    """Return the exact attribute text that marks the link from a full page to its next part."""
+    return f'data-continued-on="{escape_wikitext(next_title)}"'
+
+
+def render_continuation_link(next_title: str, language: str = "en") -> str:
+    """Return the note appended to a thread page whose thread goes on on its next part `next_title`.
+
+    `next_title` is a title the bridge created (see `titles.page_title`), never mail text.
+    """
+    text = label(language, "continued_on", link=f"[[{next_title}]]")
+    return f"\n\n<div class=\"ewb-continued-on\" {continuation_marker(next_title)}>\n''{text}''\n</div>\n"
+
+
+def render_shortened_note(full_text: FileRef, language: str = "en") -> str:
+    """Return the note of a mail shortened to fit a page: a link to its full text, or why there is none."""
+    if full_text.title is None:
+        reason = escape_wikitext(single_line(full_text.reason))
+        text = label(language, "shortened_not_uploaded", reason=reason)
+    else:
+        text = label(language, "shortened", link=f"[[Media:{full_text.title.split(':', 1)[1]}]]")
+    return f"<div class=\"ewb-shortened\">''{text}''</div>"
 
 
 def merge_marker(into_title: str) -> str:
@@ -91,13 +134,14 @@ class _MessageRenderer:
         self.files = files
         self.language = options.language
 
-    def section(self, message: Message) -> str:
+    def section(self, message: Message, note: str = "") -> str:
         subject = single_line(message.subject) or NO_SUBJECT
         return "\n".join(
             [
                 f"== {escape_wikitext(subject)} ==",
                 f'<div class="ewb-message" id="{message_anchor(message.message_id)}" '
                 f"{message_marker(message.message_id)}>",
+                *([note] if note else []),
                 self.content(message),
                 "</div>",
             ]

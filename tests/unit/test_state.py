@@ -11,7 +11,10 @@ import pytest
 
 from bridge.errors import StateError
 from bridge.model import FolderPosition
-from bridge.state import SCHEMA_VERSION, IntendedMessage, PendingMessage, SqliteStateStore
+from bridge.retry import RetryPolicy
+from bridge.state import SCHEMA_VERSION, Fingerprint, IntendedMessage, PendingMessage, SqliteStateStore
+
+POLICY = RetryPolicy()
 
 
 @pytest.fixture
@@ -176,8 +179,8 @@ def test_new_threads_get_distinct_ids(store: SqliteStateStore) -> None:
 
 def test_record_failure_counts_attempts_and_clear_removes(store: SqliteStateStore) -> None:
     """Recording a failure twice counts two attempts with the latest reason; clearing forgets it."""
-    store.record_failure("mb", "INBOX", 100, 7, None, "unparseable")
-    store.record_failure("mb", "INBOX", 100, 7, "a@x", "refused by the wiki")
+    store.record_failure("mb", "INBOX", 100, 7, None, "unparseable", POLICY)
+    store.record_failure("mb", "INBOX", 100, 7, "a@x", "refused by the wiki", POLICY)
     (failure,) = store.failures("mb")
     assert failure.attempts == 2
     assert failure.reason == "refused by the wiki"
@@ -189,10 +192,51 @@ def test_record_failure_counts_attempts_and_clear_removes(store: SqliteStateStor
     assert store.failures("mb") == []
 
 
+def test_failures_are_retried_later_and_parked_after_the_last_try(store: SqliteStateStore) -> None:
+    """Each failure sets a later next try; the max_attempts-th parks the mail until retried by hand."""
+    policy = RetryPolicy(max_attempts=2)
+    assert store.record_failure("mb", "INBOX", 1, 5, "p@x", "broken", policy) == 1
+    (first,) = store.failures("mb")
+    assert not first.parked
+    assert first.next_attempt_at is not None
+    assert first.next_attempt_at > first.last_seen
+    assert store.record_failure("mb", "INBOX", 1, 5, "p@x", "broken", policy) == 2
+    (second,) = store.failures("mb")
+    assert second.parked
+    assert second.next_attempt_at is not None
+    assert second.next_attempt_at > first.next_attempt_at
+    assert store.mailbox_status("mb").parked == 1
+    assert store.mailbox_status("mb").failed == 1
+    assert store.retry_failures("mb", "other@x") == 0
+    assert store.retry_failures("mb", "p@x") == 1
+    (retried,) = store.failures("mb")
+    assert not retried.parked
+    assert retried.next_attempt_at is None
+    assert retried.attempts == 2
+    # A retry by hand that fails again parks the mail at once: the automatic tries are used up.
+    store.record_failure("mb", "INBOX", 1, 5, "p@x", "broken", policy)
+    assert store.failures("mb")[0].parked
+
+
+def test_fingerprints_return_hash_and_size_of_published_mail(store: SqliteStateStore) -> None:
+    """The content hash and raw size recorded with an intent are what `fingerprints` returns."""
+    thread = store.new_thread("mb", "T/1")
+    store.record_intent(
+        "mb",
+        thread,
+        [
+            IntendedMessage("a@x", (), "INBOX", 1, content_hash="abc", raw_size=120),
+            IntendedMessage("b@x", (), "INBOX", 2),
+        ],
+    )
+    prints = store.fingerprints("mb", ["a@x", "b@x", "c@x"])
+    assert prints == {"a@x": Fingerprint("abc", 120), "b@x": Fingerprint(None, None)}
+
+
 def test_failure_keeps_known_message_id(store: SqliteStateStore) -> None:
     """A later failure without id does not erase the id recorded earlier."""
-    store.record_failure("mb", "INBOX", 1, 2, "a@x", "first")
-    store.record_failure("mb", "INBOX", 1, 2, None, "second")
+    store.record_failure("mb", "INBOX", 1, 2, "a@x", "first", POLICY)
+    store.record_failure("mb", "INBOX", 1, 2, None, "second", POLICY)
     assert store.failures("mb")[0].message_id == "a@x"
 
 
