@@ -55,3 +55,10 @@ class MailError(BridgeError):
     def __init__(self, message: str, permanent: bool = False) -> None:
         self.permanent = permanent
         super().__init__(message)
+
+
+class MailUncertainError(MailError):
+    """The connection broke after the reply's data went to the SMTP server, before its answer.
+
+    The server may have taken the mail: sending it again could give someone the reply twice.
+    """

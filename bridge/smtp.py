@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from types import TracebackType
 
 from bridge.config import SmtpSettings
-from bridge.errors import MailError
+from bridge.errors import MailError, MailUncertainError
 from bridge.imap import tls_context
 
 _SMTP_ERRORS = (smtplib.SMTPException, OSError, ssl.SSLError)
+
+
+def _wire(message: bytes) -> bytes:
+    """The mail data as sent after DATA: CRLF line ends (RFC 5321), dot-stuffed, ending `.`."""
+    lines = message.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    if not lines.endswith(b"\r\n"):
+        lines += b"\r\n"
+    return re.sub(rb"(?m)^\.", b"..", lines) + b".\r\n"
 
 
 class Mailer:
@@ -52,29 +61,61 @@ class Mailer:
     def send(self, message: bytes, recipient: str) -> None:
         """Send a composed mail to `recipient` with an empty envelope sender (RFC 3834: no bounces).
 
-        Returns once the server accepted the mail (its 250 after DATA); raises `MailError` otherwise.
+        Returns once the server accepted the mail (its 250 after the data). Raises `MailError`
+        when the server refused, or could not be reached, before the mail data was sent: nothing
+        was delivered (`permanent` for a 5xx about this recipient or mail). Raises
+        `MailUncertainError` when the connection broke after the data was sent: the server may
+        have taken it. The dialogue is driven step by step (smtplib's `sendmail` hides where it
+        failed) to tell these apart.
         """
         if self._client is None:
             self._client = self._connect()
-        # SMTP wants CRLF line ends (RFC 5321); the stored mail may have bare LFs.
-        wire = message.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        client = self._client
         try:
-            refused = self._client.sendmail("", [recipient], wire)
-        except smtplib.SMTPRecipientsRefused as exc:
-            code = next(iter(exc.recipients.values()), (0, b""))[0]
-            raise MailError(
-                f"the SMTP server refused the recipient {recipient}: {code}", permanent=code >= 500
-            ) from exc
-        except smtplib.SMTPResponseException as exc:
-            raise MailError(
-                f"the SMTP server did not accept the reply to {recipient}: {exc.smtp_code}",
-                permanent=exc.smtp_code >= 500 and not isinstance(exc, smtplib.SMTPSenderRefused),
-            ) from exc
+            client.ehlo_or_helo_if_needed()
+            # A refused sender concerns every reply, not this one: never permanent for it.
+            self._expect(client.mail(""), (250,), f"the sender of the reply to {recipient}", permanent=False)
+            self._expect(client.rcpt(recipient), (250, 251), f"the recipient {recipient}")
+            client.putcmd("data")
+            self._expect(client.getreply(), (354,), f"the reply to {recipient}")
+        except UnicodeEncodeError as exc:
+            self._reset()
+            raise MailError(f"the address {recipient} cannot be used over SMTP", permanent=True) from exc
         except _SMTP_ERRORS as exc:
             self.close()
             raise MailError(f"the SMTP server did not accept the reply to {recipient}: {exc}") from exc
-        if refused:
-            raise MailError(f"the SMTP server refused the recipient {recipient}", permanent=True)
+        try:
+            client.send(_wire(message))
+            code, answer = client.getreply()
+        except _SMTP_ERRORS as exc:
+            self.close()
+            raise MailUncertainError(
+                f"the connection to the SMTP server broke after the reply to {recipient} was sent: {exc}"
+            ) from exc
+        self._expect((code, answer), (250,), f"the reply to {recipient}")
+
+    def _expect(
+        self, answer: tuple[int, bytes], wanted: tuple[int, ...], what: str, permanent: bool | None = None
+    ) -> None:
+        """Raise `MailError` (ending the transaction) unless the server's answer is one of `wanted`."""
+        code = answer[0]
+        if code in wanted:
+            return
+        self._reset()
+        text = answer[1].decode("utf-8", "replace")
+        raise MailError(
+            f"the SMTP server refused {what}: {code} {text}",
+            permanent=code >= 500 if permanent is None else permanent,
+        )
+
+    def _reset(self) -> None:
+        """End a refused transaction (RSET), so the session can carry the next reply."""
+        if self._client is None:
+            return
+        try:
+            self._client.rset()
+        except _SMTP_ERRORS:
+            self.close()
 
     def close(self) -> None:
         """Say goodbye, ignoring a connection that is already gone."""
