@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -29,6 +29,11 @@ _REFUSED_CODES = frozenset(
     {
         "contenttoobig",
         "spamblacklist",
+        "spamprotectionmatch",
+        "spamprotectiontext",
+        "spamdetected",
+        "abusefilter-blocked",
+        "titleblacklist-forbidden-edit",
         "abusefilter-disallowed",
         "abusefilter-warning",
         "titleblacklist-forbidden",
@@ -84,6 +89,7 @@ class WikiClient:
         self._max_retries = max_retries
         self._csrf: str | None = None
         self._limits: UploadLimits | None = None
+        self._max_article_size: int | None = None
         self._clock = time.monotonic
         self._last_write = float("-inf")
         self.rights: frozenset[str] = frozenset()
@@ -324,6 +330,26 @@ class WikiClient:
             revision=int(revision["revid"]),
         )
 
+    def max_article_size(self) -> int:
+        """Return the largest page the wiki stores, in bytes of wikitext (`$wgMaxArticleSize`; asked once)."""
+        if self._max_article_size is None:
+            self._ensure_login()
+            body = self._call("GET", {"action": "query", "meta": "siteinfo", "siprop": "general"})
+            self._raise_for(body, "describe its page size limit")
+            # Wikis older than MediaWiki 1.28 do not say; theirs is the same 2 MB default.
+            self._max_article_size = int(body["query"]["general"].get("maxarticlesize", 2048 * 1024))
+        return self._max_article_size
+
+    def page_length(self, title: str) -> int | None:
+        """Return a page's current size in bytes (without reading its text), or None when it is missing."""
+        self._ensure_login()
+        body = self._call("GET", {"action": "query", "prop": "info", "titles": title})
+        self._raise_for(body, f"measure {title!r}")
+        pages = body.get("query", {}).get("pages", [])
+        if not pages or pages[0].get("missing") or pages[0].get("invalid"):
+            return None
+        return int(pages[0].get("length", 0))
+
     def upload_limits(self) -> UploadLimits:
         """Return the file extensions and the largest upload the wiki accepts (asked once)."""
         if self._limits is None:
@@ -350,6 +376,19 @@ class WikiClient:
         images = body.get("query", {}).get("allimages", [])
         return f"File:{images[0]['name']}" if images else None
 
+    def _upload_write(
+        self, params: Mapping[str, Any], filename: str, files: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """POST an upload; the wiki failing inside on this one file (a broken image) refuses only it."""
+        try:
+            return self._write(params, f"upload {filename!r}", files=files)
+        except WikiUnavailableError:
+            raise
+        except WikiError as exc:
+            if exc.code.startswith("internal_api_error"):
+                raise WikiRefusedError(f"the wiki could not process {filename!r}: {exc}", exc.code) from exc
+            raise
+
     def upload(self, filename: str, data: bytes, comment: str) -> str:
         """Upload a file under `filename` and return its title; an identical existing file is success.
 
@@ -358,7 +397,7 @@ class WikiClient:
         self._throttle()
         params = {"action": "upload", "filename": filename, "comment": comment}
         files = {"file": (filename, data, "application/octet-stream")}
-        body = self._write(params, f"upload {filename!r}", files=files)
+        body = self._upload_write(params, filename, files)
         result = body.get("upload", {})
         if result.get("result") == "Warning":
             warnings = result.get("warnings", {})
@@ -371,7 +410,7 @@ class WikiClient:
                 raise WikiRefusedError(
                     f"a different file named {filename!r} exists on the wiki", "fileexists"
                 )
-            body = self._write({**params, "ignorewarnings": "1"}, f"upload {filename!r}", files=files)
+            body = self._upload_write({**params, "ignorewarnings": "1"}, filename, files)
             result = body.get("upload", {})
         if result.get("result") != "Success":
             raise WikiRefusedError(f"the wiki did not store {filename!r}: {result}", "uploadfailed")
@@ -395,6 +434,44 @@ class WikiClient:
         self._raise_for(body, "describe itself")
         general = body["query"]["general"]
         return f"{general.get('sitename', '?')} ({general.get('generator', '?')})"
+
+    def pages_under(self, prefix: str, limit: int | None = None) -> Iterator[PageContent]:
+        """Yield the pages titled `prefix/…` with their wikitext (list=allpages, any namespace).
+
+        With `limit`, one request for at most that many pages (a cheap look); without, every
+        page, following the API's continuation.
+        """
+        self._ensure_login()
+        # The wiki normalises the prefix (namespace, first letter, underscores) as it does titles.
+        probe = self._call("GET", {"action": "query", "titles": f"{prefix}/X"})
+        self._raise_for(probe, f"read the title {prefix!r}")
+        page = probe["query"]["pages"][0]
+        namespace = int(page.get("ns", 0))
+        local = str(page["title"]).split(":", 1)[1] if namespace else str(page["title"])
+        params: dict[str, Any] = {
+            "action": "query",
+            "generator": "allpages",
+            "gapnamespace": str(namespace),
+            "gapprefix": local[:-1],
+            "gaplimit": str(min(limit or 50, 50)),
+            "prop": "revisions",
+            "rvprop": "ids|content",
+            "rvslots": "main",
+        }
+        while True:
+            body = self._call("GET", params)
+            self._raise_for(body, f"list the pages under {prefix!r}")
+            for item in sorted(body.get("query", {}).get("pages", []), key=lambda item: str(item["title"])):
+                # A page without its text here gets it in a later part of the answer.
+                for revision in item.get("revisions", [])[:1]:
+                    yield PageContent(
+                        title=str(item["title"]),
+                        text=str(revision["slots"]["main"]["content"]),
+                        revision=int(revision["revid"]),
+                    )
+            if limit is not None or "continue" not in body:
+                return
+            params = {**params, **body["continue"]}
 
     def page_url(self, title: str) -> str:
         """Return the reader's URL of a page (derived from api_url; index.php sits beside api.php)."""

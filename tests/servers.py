@@ -704,6 +704,14 @@ if ( is_readable( '{dir}/ratelimit' ) ) {{
 }} else {{
 	$wgGroupPermissions['bot']['noratelimit'] = true;
 }}
+#   DIR/spamregex -> $wgSpamRegex: an edit whose text matches is refused (error "spamdetected").
+if ( is_readable( '{dir}/spamregex' ) ) {{
+	$wgSpamRegex = [ trim( file_get_contents( '{dir}/spamregex' ) ) ];
+}}
+#   DIR/maxarticlesize -> $wgMaxArticleSize in KB (the largest page's wikitext): error "contenttoobig".
+if ( is_readable( '{dir}/maxarticlesize' ) ) {{
+	$wgMaxArticleSize = max( 1, (int)trim( file_get_contents( '{dir}/maxarticlesize' ) ) );
+}}
 """
 
 # M2: php -S serves /images from its docroot (the system tree); this maps it to DIR/images.
@@ -869,6 +877,17 @@ class MediaWikiServer(_ThrowawayServer):
             msg = "the rate limit must be at least 1 per minute"
             raise ValueError(msg)
         self._knob("ratelimit", None if edits_per_minute is None else str(edits_per_minute))
+
+    def set_spam_regex(self, pattern: str | None) -> None:
+        """Refuse edits whose text matches the PHP regex `pattern` (None: accept all), as a spam filter."""
+        self._knob("spamregex", pattern)
+
+    def set_max_article_size(self, kilobytes: int | None) -> None:
+        """Make ``$wgMaxArticleSize`` ``kilobytes`` KB (larger pages are refused); None restores 2,048."""
+        if kilobytes is not None and kilobytes < 1:
+            msg = "the article size limit must be at least 1 KB"
+            raise ValueError(msg)
+        self._knob("maxarticlesize", None if kilobytes is None else str(kilobytes))
 
     def _knob(self, name: str, value: str | None) -> None:
         """Write or remove one fault-injection file; LocalSettings reads it on every request."""
@@ -1084,6 +1103,10 @@ class _RecordingHandler:
         # (4xx/5xx), for every mail or only for mail to `recipient`.
         self.refusal: tuple[SmtpStage, str, str | None] | None = None
         self.refused = 0
+        # Fault injection: (stage, sessions left) closes the connection at that command without
+        # an answer; at DATA after reading (and recording) the message, before the 250.
+        self.drop: tuple[SmtpStage, int] | None = None
+        self.dropped = 0
 
     def _refuse(self, stage: SmtpStage, recipients: Iterable[str] = ()) -> str | None:
         """Return the injected error reply for `stage`, counting it, or None to go on normally."""
@@ -1096,6 +1119,19 @@ class _RecordingHandler:
             self.refused += 1
             return self.refusal[1]
 
+    def _drop(self, stage: SmtpStage, server: SMTP) -> bool:
+        """Close the client's connection at `stage` if a drop is injected there; tell whether it was."""
+        with self.lock:
+            if self.drop is None or self.drop[0] != stage:
+                return False
+            left = self.drop[1] - 1
+            self.drop = (stage, left) if left > 0 else None
+            self.dropped += 1
+        # The answer aiosmtpd still writes after this goes nowhere: the transport is closed.
+        if server.transport is not None:
+            server.transport.close()
+        return True
+
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
     ) -> str:
@@ -1106,6 +1142,8 @@ class _RecordingHandler:
         """
         if self.users and not session.authenticated:
             return "530 5.7.0 Authentication required"
+        if self._drop("MAIL", server):
+            return "421 4.4.2 Connection dropped"
         refusal = self._refuse("MAIL")
         if refusal is not None:
             return refusal
@@ -1117,6 +1155,8 @@ class _RecordingHandler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
         """Accept every recipient (aiosmtpd's default), unless a refusal is injected."""
+        if self._drop("RCPT", server):
+            return "421 4.4.2 Connection dropped"
         refusal = self._refuse("RCPT", [address])
         if refusal is not None:
             return refusal
@@ -1144,6 +1184,9 @@ class _RecordingHandler:
         with self.arrived:
             self.received.append(mail)
             self.arrived.notify_all()
+        if self._drop("DATA", server):
+            # The mail was taken (and may be delivered); the client never hears so.
+            return "421 4.4.2 Connection dropped"
         return "250 OK"
 
     def authenticate(
@@ -1209,6 +1252,26 @@ class SmtpSink:
         with self._handler.lock:
             self._handler.refusal = None if reply is None else (stage, reply, recipient)
             self._handler.refused = 0
+
+    def drop_connection(self, stage: SmtpStage | None, sessions: int = 1) -> None:
+        """Fault injection: close the connection without an answer when ``stage`` (MAIL, RCPT or
+        DATA) arrives, in the next ``sessions`` SMTP sessions that reach it (None: stop dropping).
+
+        At DATA the message is read and recorded first, as by a server that took the mail and
+        then lost the connection before its 250: the client cannot know the mail arrived.
+        """
+        if sessions < 1:
+            msg = "drop the connection in at least one session"
+            raise ValueError(msg)
+        with self._handler.lock:
+            self._handler.drop = None if stage is None else (stage, sessions)
+            self._handler.dropped = 0
+
+    @property
+    def dropped(self) -> int:
+        """How many connections were closed by an injected drop so far."""
+        with self._handler.lock:
+            return self._handler.dropped
 
     def start(self) -> None:
         """Start a stopped sink again on the same port, keeping what it received (idempotent)."""

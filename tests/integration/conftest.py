@@ -93,6 +93,7 @@ def _servers_back_to_normal(request: pytest.FixtureRequest) -> Iterator[None]:
         wiki.set_fake_lag(None)
         wiki.set_readonly(None)
         wiki.set_ratelimit(None)
+        wiki.set_spam_regex(None)
         if not wiki.running:
             wiki.start()
     if "dovecot" in request.fixturenames:
