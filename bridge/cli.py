@@ -1,4 +1,4 @@
-"""The `email-wiki-bridge` command: `once`, `run` and `check`.
+"""The `email-wiki-bridge` command: `once`, `run`, `check`, `backfill` and the state commands.
 
 Exit codes: 0 success, 1 a mailbox or the wiki failed (the others still ran), 2 bad configuration.
 """
@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import signal
-import sqlite3
 import sys
 import tempfile
 import threading
@@ -22,17 +20,22 @@ import structlog
 
 from bridge import __version__
 from bridge.backfill import backfill
+from bridge.cli_state import state_command
+from bridge.cli_status import failures, status
 from bridge.config import Settings, load_settings
 from bridge.daemon import Daemon, release_quarantined, run_pass
 from bridge.errors import BridgeError, ConfigError
+from bridge.exitcodes import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from bridge.imap import ImapMailbox
+from bridge.lock import StateLock
 from bridge.logs import configure_logging
+from bridge.rebuild import guard_lost_state
 from bridge.state import SqliteStateStore
+from bridge.statefile import copy_file
 from bridge.wiki import WikiClient
 from bridge.wikisetup import install_templates
 
 DEFAULT_CONFIG = Path("/etc/email-wiki-bridge/config.toml")
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 log = structlog.get_logger("bridge.cli")
 
 
@@ -50,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
         "--dry-run",
         action="store_true",
         help="print what would be published, replied and moved; change nothing",
+    )
+    once.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait while another process works on the state, instead of exiting",
     )
     commands.add_parser("run", help="run as a daemon, polling every mailbox at its poll_interval")
     commands.add_parser("check", help="validate the config and log in to every mailbox and the wiki")
@@ -70,11 +78,24 @@ def _parser() -> argparse.ArgumentParser:
     release = actions.add_parser("release", help="publish a quarantined mail on the next pass")
     release.add_argument("mailbox", help="the mapping's name")
     release.add_argument("message_id", help="the Message-ID shown by `quarantine list`")
+    failures = commands.add_parser("failures", help="show failed and parked mail, or try it again")
+    failure_actions = failures.add_subparsers(dest="action", required=True)
+    failure_list = failure_actions.add_parser("list", help="list mail that could not be published, with why")
+    failure_list.add_argument("--mailbox", help="only this mapping")
+    failure_list.add_argument("--json", action="store_true", help="print JSON for scripts")
+    retry = failure_actions.add_parser("retry", help="try failed (and parked) mail again on the next pass")
+    retry.add_argument("mailbox", help="the mapping's name")
+    retry.add_argument("message_id", nargs="?", help="only this Message-ID (shown by `failures list`)")
+    state = commands.add_parser("state", help="repair the state store")
+    state_actions = state.add_subparsers(dest="action", required=True)
+    rebuild = state_actions.add_parser("rebuild", help="rebuild a mailbox's state from its pages on the wiki")
+    rebuild.add_argument("--mailbox", required=True, help="the mapping's name")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script and of `python -m bridge`; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     try:
         settings = load_settings(args.config)
@@ -89,20 +110,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "setup-wiki":
         return _setup_wiki(settings, only_missing=False)
     dry_run = args.command == "once" and args.dry_run
-    if not dry_run and args.command in ("once", "run", "backfill"):
-        # Missing templates are installed at start-up; a wiki that is down now must not keep the
-        # daemon from starting: its passes retry and report the wiki's state themselves.
-        _setup_wiki(settings, only_missing=True)
+    if dry_run or args.command not in ("once", "run", "backfill", "state"):
+        return _with_state(args, settings, dry_run)
+    # One process at a time writes the state; reading commands and dry runs need no lock.
+    lock = StateLock(settings.state.path, " ".join(["email-wiki-bridge", *argv]))
+    try:
+        lock.acquire(wait=args.command == "once" and args.wait, waiting=_tell_waiting)
+    except BridgeError as exc:
+        print(f"email-wiki-bridge: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    with lock:
+        if args.command != "state":
+            # Missing templates are installed at start-up; a wiki that is down now must not keep the
+            # daemon from starting: its passes retry and report the wiki's state themselves.
+            _setup_wiki(settings, only_missing=True)
+        return _with_state(args, settings, dry_run)
+
+
+def _tell_waiting(holder: str) -> None:
+    print(f"email-wiki-bridge: waiting for {holder} to finish with the state store", file=sys.stderr)
+
+
+def _with_state(args: argparse.Namespace, settings: Settings, dry_run: bool) -> int:
     with tempfile.TemporaryDirectory(prefix="ewb-dry-run-") as scratch:
         state_path = settings.state.path
-        if dry_run:
-            # The pass runs on a copy of the state, which is thrown away afterwards.
-            copy = Path(scratch) / "state.sqlite3"
-            if state_path.exists():
-                with sqlite3.connect(state_path) as source, sqlite3.connect(copy) as target:
-                    source.backup(target)
-            state_path = copy
         try:
+            if dry_run:
+                # The pass runs on a copy of the state, which is thrown away afterwards.
+                copy = Path(scratch) / "state.sqlite3"
+                copy_file(state_path, copy)
+                state_path = copy
             state = SqliteStateStore(state_path)
         except BridgeError as exc:
             print(f"email-wiki-bridge: {exc}", file=sys.stderr)
@@ -113,7 +150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command == "quarantine":
                 return _quarantine(settings, state, args)
             if args.command == "status":
-                return _status(settings, state, args.json)
+                return status(settings, state, args.json)
+            if args.command == "failures":
+                return failures(settings, state, args)
+            if args.command == "state":
+                return state_command(settings, state, args)
             if args.command == "backfill":
                 return _backfill(settings, state, args)
             Daemon(args.config, settings, state, os.environ).run()
@@ -130,9 +171,13 @@ def _once(settings: Settings, state: SqliteStateStore, dry_run: bool) -> int:
         for line in plan or []:
             print(f"would {line}")
         if result is None:
-            print(f"{mailbox.name}: FAILED (see the log)")
+            error = state.mailbox_status(mailbox.name).last_error
+            print(f"{mailbox.name}: FAILED: {error or 'see the log'}")
             exit_code = EXIT_FAILED
             continue
+        if result.failed:
+            # The pass went on, but mail is left behind: cron and scripts should hear of it.
+            exit_code = EXIT_FAILED
         print(
             f"{mailbox.name}: {result.published} published, {result.duplicates} already known, "
             f"{result.failed} failed, {result.quarantined} quarantined; {len(result.pages_created)} pages "
@@ -140,40 +185,6 @@ def _once(settings: Settings, state: SqliteStateStore, dry_run: bool) -> int:
             + (" (dry run: nothing was changed)" if dry_run else "")
         )
     return exit_code
-
-
-def _status(settings: Settings, state: SqliteStateStore, as_json: bool) -> int:
-    rows = [state.mailbox_status(mailbox.name) for mailbox in settings.mailboxes]
-    if as_json:
-        print(json.dumps([dataclasses.asdict(row) for row in rows], indent=2))
-        return EXIT_OK
-    header = (
-        "MAILBOX",
-        "LAST SUCCESS",
-        "LAST ERROR",
-        "BACKLOG",
-        "PAGES",
-        "PUBLISHED",
-        "QUARANTINED",
-        "FAILED",
-    )
-    table = [header] + [
-        (
-            row.mailbox,
-            row.last_success or "never",
-            f"{row.last_error_at}: {row.last_error}" if row.last_error else "-",
-            "?" if row.backlog is None else str(row.backlog),
-            str(row.pages),
-            str(row.published),
-            str(row.quarantined),
-            str(row.failed),
-        )
-        for row in rows
-    ]
-    widths = [max(len(line[column]) for line in table) for column in range(len(header))]
-    for line in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
-    return EXIT_OK
 
 
 def _backfill(settings: Settings, state: SqliteStateStore, args: argparse.Namespace) -> int:
@@ -189,6 +200,7 @@ def _backfill(settings: Settings, state: SqliteStateStore, args: argparse.Namesp
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     try:
+        guard_lost_state(mailbox, wiki, state)
         result = backfill(mailbox, wiki, state, args.since, args.until, stop=stop.is_set)
     except BridgeError as exc:
         print(

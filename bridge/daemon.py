@@ -15,12 +15,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bridge.config import MailboxSettings, Settings, load_settings
 from bridge.dryrun import PlanningSender, PlanningWiki
-from bridge.errors import BridgeError, ConfigError
+from bridge.errors import BridgeError, ConfigError, StateError
 from bridge.idle import IdleWatcher
 from bridge.imap import ImapMailbox
 from bridge.metrics import Metrics, serve
 from bridge.notify import Notifier
 from bridge.outbox import Outbox, Sender
+from bridge.rebuild import guard_lost_state
 from bridge.smtp import Mailer
 from bridge.state import QuarantinedMail, StateStore
 from bridge.sync import MailboxSync, PassResult
@@ -48,12 +49,16 @@ def run_pass(
     sender: Sender | None = mailer if plan is None else PlanningSender(plan)
     result: PassResult | None = None
     try:
+        guard_lost_state(mailbox, wiki, state)
         result = MailboxSync(mailbox, wiki, state, stop=stop, outbox=outbox, sender=sender, plan=plan).run()
-    except BridgeError as exc:
-        log.error("pass.failed", mailbox=mailbox.name, error=str(exc), kind=type(exc).__name__)
-        state.record_pass(mailbox.name, str(exc))
-    else:
         state.record_pass(mailbox.name, None, result.backlog)
+    except BridgeError as exc:
+        result = None
+        log.error("pass.failed", mailbox=mailbox.name, error=str(exc), kind=type(exc).__name__)
+        try:
+            state.record_pass(mailbox.name, str(exc))
+        except StateError as unrecorded:  # e.g. the disk is still full: the log is all there is
+            log.error("pass.unrecorded", mailbox=mailbox.name, error=str(unrecorded))
     finally:
         wiki.close()
         if mailer is not None:

@@ -98,8 +98,12 @@ def test_waiting_takes_the_lock_when_the_holder_lets_go(state_path: Path) -> Non
     acquired = threading.Event()
     second = StateLock(state_path, "email-wiki-bridge once --wait")
 
+    def tell(holder: str) -> None:
+        told.append(holder)
+        waiting.set()
+
     def wait_for_lock() -> None:
-        second.acquire(wait=True, waiting=lambda holder: (told.append(holder), waiting.set()))
+        second.acquire(wait=True, waiting=tell)
         acquired.set()
 
     waiter = threading.Thread(target=wait_for_lock)
