@@ -90,7 +90,6 @@ class WikiClient:
         self._csrf: str | None = None
         self._limits: UploadLimits | None = None
         self._max_article_size: int | None = None
-        self._max_article_size: int | None = None
         self._clock = time.monotonic
         self._last_write = float("-inf")
         self.rights: frozenset[str] = frozenset()
@@ -330,26 +329,6 @@ class WikiClient:
             text=str(revision["slots"]["main"]["content"]),
             revision=int(revision["revid"]),
         )
-
-    def max_article_size(self) -> int:
-        """Return the largest page the wiki stores, in bytes of wikitext (`$wgMaxArticleSize`; asked once)."""
-        if self._max_article_size is None:
-            self._ensure_login()
-            body = self._call("GET", {"action": "query", "meta": "siteinfo", "siprop": "general"})
-            self._raise_for(body, "describe its page size limit")
-            # Wikis older than MediaWiki 1.28 do not say; theirs is the same 2 MB default.
-            self._max_article_size = int(body["query"]["general"].get("maxarticlesize", 2048 * 1024))
-        return self._max_article_size
-
-    def page_length(self, title: str) -> int | None:
-        """Return a page's current size in bytes (without reading its text), or None when it is missing."""
-        self._ensure_login()
-        body = self._call("GET", {"action": "query", "prop": "info", "titles": title})
-        self._raise_for(body, f"measure {title!r}")
-        pages = body.get("query", {}).get("pages", [])
-        if not pages or pages[0].get("missing") or pages[0].get("invalid"):
-            return None
-        return int(pages[0].get("length", 0))
 
     def max_article_size(self) -> int:
         """Return the largest page the wiki stores, in bytes of wikitext (`$wgMaxArticleSize`; asked once)."""

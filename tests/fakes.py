@@ -180,7 +180,6 @@ class FakeWiki(WikiClient):
         self.reads = 0
         self._revision = 0
         self.max_article_bytes = 2048 * 1024  # MediaWiki's default $wgMaxArticleSize
-        self.max_article_bytes = 2048 * 1024  # MediaWiki's default $wgMaxArticleSize
 
     # -- what the test does to the wiki ------------------------------------------------------
 
@@ -230,15 +229,6 @@ class FakeWiki(WikiClient):
                 raise WikiUnavailableError(f"the answer to write {self.writes} was lost (injected)")
             return None
         return self._apply(title, page.text + text, fault)
-
-    def max_article_size(self) -> int:
-        """Return the page size limit the test set (`max_article_bytes`)."""
-        return self.max_article_bytes
-
-    def page_length(self, title: str) -> int | None:
-        """Return a page's size in bytes of UTF-8, or None when it does not exist."""
-        page = self.pages.get(normalize_title(title))
-        return None if page is None else len(page.text.encode())
 
     def max_article_size(self) -> int:
         """Return the page size limit the test set (`max_article_bytes`)."""

@@ -32,12 +32,6 @@ LABELS: dict[str, dict[str, str]] = {
         "shortened": "This mail is too long for a wiki page and is shortened here; the full text: {link}",
         "shortened_not_uploaded": "This mail is too long for a wiki page and is shortened here; "
         "its full text could not be uploaded ({reason}).",
-        "part": "part {number}",
-        "continued_on": "Continued on {link}.",
-        "continued_from": "Continued from {link}.",
-        "shortened": "This mail is too long for a wiki page and is shortened here; the full text: {link}",
-        "shortened_not_uploaded": "This mail is too long for a wiki page and is shortened here; "
-        "its full text could not be uploaded ({reason}).",
         "variant": "This mail carries the same Message-ID as {link} ({message_id}) but other content; "
         "it is shown as a message of its own.",
         "earlier_message": "an earlier message",
@@ -61,13 +55,6 @@ LABELS: dict[str, dict[str, str]] = {
         "hidden": "(Adresse verborgen)",
         "continues": "Diese Unterhaltung geht auf {link} weiter, wo eine spätere Mail sie mit einem "
         "anderen Thread verbunden hat.",
-        "part": "Teil {number}",
-        "continued_on": "Fortsetzung: {link}",
-        "continued_from": "Fortsetzung von {link}",
-        "shortened": "Diese Mail ist für eine Wiki-Seite zu lang und hier gekürzt; "
-        "der vollständige Text: {link}",
-        "shortened_not_uploaded": "Diese Mail ist für eine Wiki-Seite zu lang und hier gekürzt; "
-        "ihr vollständiger Text konnte nicht hochgeladen werden ({reason}).",
         "part": "Teil {number}",
         "continued_on": "Fortsetzung: {link}",
         "continued_from": "Fortsetzung von {link}",

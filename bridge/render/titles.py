@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from bridge.render.labels import label
 from bridge.subjects import base_subject
 
 MAX_TITLE_BYTES = 255
@@ -22,9 +23,14 @@ _TILDES = re.compile(r"~{3,}")
 _SPACES = re.compile(r"[\s_]+")
 
 
-def page_title(prefix: str, subject: str, attempt: int = 1) -> str:
-    """Return the legal title for a thread: `prefix/cleaned subject`, ` (n)` added for attempt n > 1."""
-    suffix = "" if attempt <= 1 else f" ({attempt})"
+def page_title(prefix: str, subject: str, attempt: int = 1, part: int = 1, language: str = "en") -> str:
+    """Return the legal title for a thread: `prefix/cleaned subject`, ` (n)` added for attempt n > 1.
+
+    Part k > 1 of a long thread (a continuation page) is `prefix/subject (part k)`, or
+    `(Teil k)` in German, before any attempt suffix.
+    """
+    part_suffix = "" if part <= 1 else f" ({label(language, 'part', number=str(part))})"
+    suffix = part_suffix + ("" if attempt <= 1 else f" ({attempt})")
     budget = MAX_TITLE_BYTES - len(prefix.encode()) - 1 - len(suffix.encode())
     segment = _truncate_utf8(_clean_segment(subject), budget).rstrip()
     # A segment of dots would make the title a relative path (`Prefix/..`), which is illegal.
