@@ -23,7 +23,7 @@ from bridge.notify import Notifier
 from bridge.outbox import Outbox, Sender
 from bridge.rebuild import guard_lost_state
 from bridge.smtp import Mailer
-from bridge.state import QuarantinedMail, StateStore
+from bridge.state import MailboxStatus, QuarantinedMail, StateStore
 from bridge.sync import MailboxSync, PassResult
 from bridge.wiki import WikiClient
 
@@ -52,11 +52,15 @@ def run_pass(
         guard_lost_state(mailbox, wiki, state)
         result = MailboxSync(mailbox, wiki, state, stop=stop, outbox=outbox, sender=sender, plan=plan).run()
         state.record_pass(mailbox.name, None, result.backlog)
-    except BridgeError as exc:
+    except Exception as exc:  # a bug must not stop the other mailboxes, nor hide from `status`
         result = None
-        log.error("pass.failed", mailbox=mailbox.name, error=str(exc), kind=type(exc).__name__)
+        expected = isinstance(exc, BridgeError)
+        error = str(exc) if expected else f"unexpected error ({type(exc).__name__}: {exc}); please report it"
+        log.error(
+            "pass.failed", mailbox=mailbox.name, error=error, kind=type(exc).__name__, exc_info=not expected
+        )
         try:
-            state.record_pass(mailbox.name, str(exc))
+            state.record_pass(mailbox.name, error)
         except StateError as unrecorded:  # e.g. the disk is still full: the log is all there is
             log.error("pass.unrecorded", mailbox=mailbox.name, error=str(unrecorded))
     finally:
@@ -64,8 +68,18 @@ def run_pass(
         if mailer is not None:
             mailer.close()
         if metrics is not None:
-            metrics.record_pass(mailbox.name, result, wiki.edits, wiki.retries)
+            metrics.record_pass(
+                mailbox.name, result, wiki.edits, wiki.retries, _status_or_none(state, mailbox)
+            )
     return result
+
+
+def _status_or_none(state: StateStore, mailbox: MailboxSettings) -> MailboxStatus | None:
+    """The mailbox's state for the gauges; an unreadable store leaves them as they were."""
+    try:
+        return state.mailbox_status(mailbox.name)
+    except StateError:
+        return None
 
 
 def release_quarantined(mailbox: MailboxSettings, state: StateStore, entry: QuarantinedMail) -> None:

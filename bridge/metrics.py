@@ -1,7 +1,9 @@
 """Prometheus metrics and a health endpoint, served on loopback by default (no mail content).
 
 `/metrics` is the Prometheus text format; `/healthz` answers 200 while every mailbox's passes
-succeed, and 503 naming the mailboxes that have failed for longer than the configured time.
+succeed, and 503 naming the mailboxes that have failed for longer than the configured time, with
+each one's last error. Mail that failed or is parked does not make the service unhealthy (the
+others are published); it is counted in the gauges and named in the health text.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, make_wsgi_app
 
+from bridge.state import MailboxStatus
 from bridge.sync import PassResult
 
 
@@ -44,16 +47,33 @@ class Metrics:
         )
         self.backlog = gauge("backlog_messages", "Mails in the folders not yet read")
         self.idle_connected = gauge("idle_connected", "IMAP IDLE connections up (per mailbox)")
+        self.failed_now = gauge("failed_messages", "Mails that failed and wait for their next try")
+        self.parked_now = gauge("parked_messages", "Mails that failed max_attempts times (failures list)")
+        self.pass_failing = gauge("pass_failing", "1 while the mailbox's passes abort, else 0")
         self._failing_since: dict[str, float] = {}
+        self._last_error: dict[str, str] = {}
+        self._parked: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def record_pass(
-        self, mailbox: str, result: PassResult | None, wiki_edits: int, wiki_retries: int
+        self,
+        mailbox: str,
+        result: PassResult | None,
+        wiki_edits: int,
+        wiki_retries: int,
+        status: MailboxStatus | None = None,
     ) -> None:
-        """Count what one pass did (None: the pass failed)."""
+        """Count what one pass did (None: the pass failed) and show the mailbox's state after it."""
         self.wiki_edits.labels(mailbox).inc(wiki_edits)
         self.wiki_retries.labels(mailbox).inc(wiki_retries)
+        self.pass_failing.labels(mailbox).set(0 if result is not None else 1)
         with self._lock:
+            if status is not None:
+                self.failed_now.labels(mailbox).set(status.failed - status.parked)
+                self.parked_now.labels(mailbox).set(status.parked)
+                self._parked[mailbox] = status.parked
+                if status.last_error:
+                    self._last_error[mailbox] = status.last_error
             if result is None:
                 self.passes_failed.labels(mailbox).inc()
                 self._failing_since.setdefault(mailbox, time.time())
@@ -74,6 +94,18 @@ class Metrics:
         with self._lock:
             return sorted(m for m, since in self._failing_since.items() if moment - since > failure_seconds)
 
+    def health_text(self, failure_seconds: float, now: float | None = None) -> tuple[bool, str]:
+        """Return whether the service is healthy, and a text naming failing mailboxes and parked mail."""
+        failing = self.unhealthy(failure_seconds, now)
+        with self._lock:
+            lines = [f"failing: {name}: {self._last_error.get(name, 'see the log')}" for name in failing]
+            lines += [
+                f"parked: {name}: {count} mail(s), see `email-wiki-bridge failures list`"
+                for name, count in sorted(self._parked.items())
+                if count
+            ]
+        return not failing, "\n".join(lines or ["ok"]) + "\n"
+
 
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
@@ -86,9 +118,8 @@ def serve(metrics: Metrics, address: tuple[str, int], failure_seconds: Callable[
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/healthz":
-            failing = metrics.unhealthy(failure_seconds())
-            status = "503 Service Unavailable" if failing else "200 OK"
-            body = ("failing: " + ", ".join(failing) if failing else "ok") + "\n"
+            healthy, body = metrics.health_text(failure_seconds())
+            status = "200 OK" if healthy else "503 Service Unavailable"
             start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
             return [body.encode()]
         result: Iterable[bytes] = prometheus(environ, start_response)

@@ -241,7 +241,12 @@ def test_metrics_healthz_and_status_json(service: ServiceSpace) -> None:
     assert time.monotonic() - first_failure > 10
     unhealthy = service.get("/healthz")
     assert unhealthy.status_code == 503
-    assert unhealthy.text.strip() == "failing: broken"
+    assert unhealthy.text.startswith("failing: broken: ")
+    assert "refused the login" in unhealthy.text
+    assert "wrong-password" not in unhealthy.text
+    assert service.metric("ewb_pass_failing", "broken") == 1
+    assert service.metric("ewb_pass_failing", "sales") == 0
+    assert service.metric("ewb_parked_messages", "sales") == 0
 
     completed = service.cli("status", "--json")
     assert completed.returncode == 0, completed.stderr

@@ -22,6 +22,7 @@ from bridge.errors import MailboxError
 from bridge.metrics import Metrics, serve
 from bridge.notify import Notifier
 from bridge.oauth import DEFAULT_LIFETIME, TokenSource
+from bridge.state import MailboxStatus
 from bridge.sync import PassResult
 
 UNIT = Path(__file__).resolve().parents[2] / "systemd" / "email-wiki-bridge.service"
@@ -222,13 +223,43 @@ def test_metrics_server_answers_metrics_and_healthz() -> None:
         assert 'ewb_messages_published_total{mailbox="sales"} 1.0' in text
         healthy = requests.get(f"{base}/healthz", timeout=5)
         assert (healthy.status_code, healthy.text) == (200, "ok\n")
-        metrics.record_pass("broken", None, 0, 0)
+        metrics.record_pass("broken", None, 0, 0, _status("broken", last_error="the wiki cannot be reached"))
+        metrics.record_pass("sales", PassResult(mailbox="sales"), 0, 0, _status("sales", failed=3, parked=2))
+        parked = requests.get(f"{base}/healthz", timeout=5)
+        # Parked mail is named but does not make the service unhealthy: the other mail is published.
+        assert (parked.status_code, parked.text) == (
+            200,
+            "parked: sales: 2 mail(s), see `email-wiki-bridge failures list`\n",
+        )
+        text = requests.get(f"{base}/metrics", timeout=5).text
+        assert 'ewb_parked_messages{mailbox="sales"} 2.0' in text
+        assert 'ewb_failed_messages{mailbox="sales"} 1.0' in text
+        assert 'ewb_pass_failing{mailbox="broken"} 1.0' in text
+        assert 'ewb_pass_failing{mailbox="sales"} 0.0' in text
         threshold[0] = -1.0  # any failure is too long now
         failing = requests.get(f"{base}/healthz", timeout=5)
-        assert (failing.status_code, failing.text) == (503, "failing: broken\n")
+        assert failing.status_code == 503
+        assert failing.text.splitlines()[0] == "failing: broken: the wiki cannot be reached"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _status(
+    mailbox: str, *, failed: int = 0, parked: int = 0, last_error: str | None = None
+) -> MailboxStatus:
+    return MailboxStatus(
+        mailbox=mailbox,
+        last_success=None,
+        last_error=last_error,
+        last_error_at=None,
+        backlog=0,
+        pages=0,
+        published=0,
+        quarantined=0,
+        failed=failed,
+        parked=parked,
+    )
 
 
 # -- the systemd unit ----------------------------------------------------------------------------
