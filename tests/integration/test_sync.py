@@ -377,10 +377,19 @@ def test_unparseable_mail_stays_and_is_recorded(space: Space, reader: WikiReader
 
     state = SqliteStateStore(space.state_path)
     [failure] = state.failures("sales")
-    state.close()
     assert failure.reason == "the mail is empty" and failure.uid == 1
+    # Its next try is a minute away: the next pass leaves it alone …
     again = space.run_pass()
-    assert again.failed == 1 and again.published == 0
+    assert again.fetched == 0 and again.failed == 0
+    # … until it is due (here: made due by hand, as `failures retry` does).
+    assert state.retry_failures("sales") == 1
+    state.close()
+    retried = space.run_pass()
+    assert retried.failed == 1 and retried.published == 0
+    state = SqliteStateStore(space.state_path)
+    [failure] = state.failures("sales")
+    state.close()
+    assert failure.attempts == 2 and not failure.parked
 
 
 def test_daemon_publishes_and_stops_on_sigterm(space: Space, reader: WikiReader) -> None:
