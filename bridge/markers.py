@@ -14,8 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bridge.render.escape import escape_wikitext
-from bridge.render.page import merge_marker, message_marker
+from bridge.render.page import continuation_marker, merge_marker, message_marker
 
 _ATTRIBUTE = re.compile(r'\bdata-(message-id|merged-into|continued-on)="([^"]*)"')
 
@@ -29,15 +28,10 @@ class PageMarkers:
     continued_on: str | None = None
 
 
-def _continued_marker(title: str) -> str:
-    # The same form as render.page's continuation marker (written through the same escaping).
-    return f'data-continued-on="{escape_wikitext(title)}"'
-
-
 _WRITERS: dict[str, Callable[[str], str]] = {
     "message-id": message_marker,
     "merged-into": merge_marker,
-    "continued-on": _continued_marker,
+    "continued-on": continuation_marker,
 }
 
 

@@ -986,4 +986,20 @@ class SqliteStateStore(ReplyTables, ThreadPartTables):
                             "WHERE id = ? AND merged_into IS NULL",
                             (threads[target], note, threads[page.title]),
                         )
+            # Continuation pages: each chain's parts are numbered from its first page on.
+            following = {
+                page.title: page.continued_on
+                for page in pages
+                if page.title in threads and page.continued_on in threads
+            }
+            for first in following.keys() - set(following.values()):
+                previous, number = first, 1
+                while (current := following.get(previous)) is not None and number <= len(following):
+                    number += 1
+                    db.execute(
+                        "INSERT OR IGNORE INTO thread_parts (thread_id, first_id, previous_id, part, link) "
+                        "VALUES (?, ?, ?, ?, 'done')",
+                        (threads[current], threads[first], threads[previous], number),
+                    )
+                    previous = current
         return added

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bridge.markers import read_markers
-from bridge.render.page import merge_marker, message_marker, render_merge_note
+from bridge.render.page import merge_marker, message_marker, render_continuation_link, render_merge_note
 
 HOSTILE_IDS = [
     "plain@example.de",
@@ -56,8 +56,8 @@ def test_merge_and_continuation_notes_are_read() -> None:
     assert markers.merged_into == "Sales/Mail/Oldest"
     assert markers.continued_on is None
     assert merge_marker("Sales/Mail/Oldest") in text
-    continued = read_markers(_block("b@x") + '\n<div data-continued-on="Sales/Mail/Long (part 2)">')
-    assert continued.continued_on == "Sales/Mail/Long (part 2)"
+    continued = read_markers(_block("b@x") + render_continuation_link("Sales/Mail/Long: Q&A (part 2)", "de"))
+    assert continued.continued_on == "Sales/Mail/Long: Q&A (part 2)"
 
 
 def test_page_without_markers() -> None:

@@ -170,3 +170,25 @@ def test_wiki_check_is_remembered_per_prefix(tmp_path: Path) -> None:
         assert not store.wiki_checked("support", "Sales/Mail")
     finally:
         store.close()
+
+
+def test_import_ledger_numbers_continuation_parts(tmp_path: Path) -> None:
+    """Pages linked by continuation notes become parts 1, 2, 3; mail of the thread goes to the last."""
+    store = SqliteStateStore(tmp_path / "state.sqlite3")
+    try:
+        pages = [
+            LedgerPage("Long (part 2)", 2, (LedgerMessage("b@x"),), continued_on="Long (part 3)"),
+            LedgerPage("Long", 1, (LedgerMessage("a@x", ("root@x",)),), continued_on="Long (part 2)"),
+            LedgerPage("Long (part 3)", 3, (LedgerMessage("c@x"),)),
+        ]
+        store.import_ledger("sales", pages)
+        ids = store.threads_for_ids("sales", ["root@x", "a@x", "b@x", "c@x"])
+        [last] = set(ids.values())
+        assert store.thread_page(last) == "Long (part 3)"
+        part = store.thread_part(last)
+        assert part.number == 3
+        assert store.thread_page(part.first_id) == "Long"
+        assert part.previous_id is not None and store.thread_page(part.previous_id) == "Long (part 2)"
+        assert store.pending_part_links("sales") == []
+    finally:
+        store.close()
