@@ -3,6 +3,7 @@ readers are not, and concurrent passes on one state never double a mail or end i
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 from tests.integration.service_support import BridgeProcess, marker_counts, page_texts, wait_until
@@ -35,6 +36,10 @@ def test_writers_are_refused_while_the_daemon_runs_and_readers_are_not(space: Sp
             assert f"--config {space.config_path} run, since " in refused.stderr
             assert str(space.state_path) in refused.stderr
             assert "Traceback" not in refused.stderr
+        # A reload (SIGHUP) keeps the lock.
+        daemon.send(signal.SIGHUP)
+        daemon.wait_for_event("daemon.reloaded", timeout=60)
+        assert f"is in use by process {daemon.pid} on " in space.cli("once").stderr
         for args in (["status", "--json"], ["failures", "list"], ["quarantine", "list"]):
             reading = space.cli(*args)
             assert reading.returncode == 0, (args, reading.stderr)
