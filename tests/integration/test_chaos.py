@@ -1,0 +1,312 @@
+"""Crashes and network faults, all in one seeded run: the bridge as a real `once` subprocess,
+SIGKILLed at seeded moments or running behind fault proxies (tests/faultproxy.py) that lose
+wiki answers after MediaWiki saved the edit, cut IMAP connections half-way and lose the SMTP
+server's answer to DATA, while mail keeps arriving and a person edits the thread pages.
+
+The proxies inject faults the real servers cannot produce themselves; the servers are real.
+After a final clean pass: every mail is on the wiki exactly once, every human edit is still
+there, nobody got the same link reply twice, and no reply was forgotten (a reply is either sent
+or, after a crash in the middle of the SMTP dialogue, recorded as uncertain).
+
+A failure names the seed (SEED) and the run schedule printed with ``-s``; the same seed gives
+the same mail, the same schedule and the same fault draws.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import random
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.faultproxy import FaultProxy, Faults, Moment
+from tests.integration.service_support import (
+    BridgeProcess,
+    ServiceSpace,
+    marker_counts,
+    message_statuses,
+    multiappend,
+    page_texts,
+    state_rows,
+)
+from tests.integration.support import WikiReader, unique
+from tests.mailgen import TEAM_ADDRESS, GeneratedMailbox, generate_mailbox, normalize
+from tests.servers import LOOPBACK, DovecotServer, MediaWikiServer, SmtpSink, wiki_login
+
+SEED = 20261130
+MAILS = 200
+RUNS = 36
+"""Passes under faults or kills before the final clean passes; mail arrives before each of the
+first two thirds of them, so later passes append to pages made by earlier ones."""
+HUMAN_EDIT_RATE = 0.35
+
+WIKI_FAULTS = Faults(lose=0.2)
+IMAP_FAULTS = Faults(cut=0.2, cut_within=30_000)
+SMTP_FAULTS = Faults(lose=0.2, request_end=b"\r\n.\r\n")
+"""The SMTP proxy drops the connection once the server has the whole message: the answer to DATA."""
+NO_FAULTS = Faults()
+KILL_WITHIN = {"wiki": 25, "imap": 8, "smtp": 30}
+"""A kill falls on a request or answer drawn from the first this many of a pass, per proxy."""
+
+
+@dataclass
+class Proxies:
+    """One fault proxy in front of each real server."""
+
+    wiki: FaultProxy
+    imap: FaultProxy
+    smtp: FaultProxy
+
+    def disarm(self) -> bool:
+        """Remove unfired tripwires; return whether one was still armed."""
+        return any([self.wiki.disarm(), self.imap.disarm(), self.smtp.disarm()])
+
+
+@dataclass
+class Human:
+    """A person (Alice) appending notes to thread pages through the real wiki, not the proxy."""
+
+    mediawiki: MediaWikiServer
+    session: requests.Session
+    notes: dict[str, list[str]] = field(default_factory=dict)
+
+    def append_note(self, title: str) -> None:
+        """Append a uniquely numbered note to `title` and remember it."""
+        note = f"Human note {sum(map(len, self.notes.values())) + 1}: Alice checked this thread."
+        token = self.session.get(
+            self.mediawiki.api_url,
+            params={"action": "query", "meta": "tokens", "format": "json"},
+            timeout=30,
+        ).json()["query"]["tokens"]["csrftoken"]
+        answer = self.session.post(
+            self.mediawiki.api_url,
+            data={
+                "action": "edit",
+                "title": title,
+                "appendtext": f"\n\n{note}\n",
+                "nocreate": "1",
+                "summary": "note",
+                "token": token,
+                "format": "json",
+            },
+            timeout=30,
+        ).json()
+        assert answer.get("edit", {}).get("result") == "Success", answer
+        self.notes.setdefault(title, []).append(note)
+
+
+@dataclass
+class Outcome:
+    """What the runs under faults did."""
+
+    schedule: list[str] = field(default_factory=list)
+    exit_codes: Counter[int] = field(default_factory=Counter)
+    kills: int = 0
+
+
+@pytest.fixture
+def proxies(dovecot: DovecotServer, mediawiki: MediaWikiServer, smtp_sink: SmtpSink) -> Iterator[Proxies]:
+    """Seeded fault proxies in front of the session's MediaWiki, Dovecot and SMTP sink."""
+    with (
+        FaultProxy(LOOPBACK, mediawiki.port, seed=SEED + 1) as wiki,
+        FaultProxy(dovecot.host, dovecot.port, seed=SEED + 2) as imap,
+        FaultProxy(smtp_sink.host, smtp_sink.port, seed=SEED + 3) as smtp,
+    ):
+        yield Proxies(wiki=wiki, imap=imap, smtp=smtp)
+
+
+@pytest.fixture
+def service(
+    dovecot: DovecotServer, mediawiki: MediaWikiServer, proxies: Proxies, tmp_path: Path
+) -> Iterator[ServiceSpace]:
+    """A config whose wiki, IMAP and SMTP addresses are the proxies; processes die with the test."""
+    # The bridge sees the wiki only through the proxy: the config writer takes its api_url from
+    # this view of the server, whose port is the proxy's.
+    through_proxy = dataclasses.replace(mediawiki, port=proxies.wiki.port)
+    space = ServiceSpace(dovecot=dovecot, mediawiki=through_proxy, directory=tmp_path)
+    yield space
+    space.close()
+
+
+def _with_return_path(mailbox: GeneratedMailbox) -> list[bytes]:
+    """The mails as delivered: the final MTA prepends Return-Path (without it no reply is sent)."""
+    delivered = []
+    for raw, spec in zip(mailbox.mails, mailbox.specs, strict=True):
+        delivered.append(f"Return-Path: <{spec.sender.address}>\r\n".encode() + raw)
+    return delivered
+
+
+@dataclass(frozen=True)
+class Trouble:
+    """What goes wrong during one run: fault rates per proxy, and maybe a SIGKILL at the
+    `kill_after`-th request or answer passing through the `kill_at` proxy."""
+
+    name: str
+    wiki: Faults = NO_FAULTS
+    imap: Faults = NO_FAULTS
+    smtp: Faults = NO_FAULTS
+    kill_at: str = ""
+    moment: Moment = Moment.ANSWER
+    kill_after: int = 0
+
+
+def _trouble(rng: random.Random) -> Trouble:
+    """Pick the next run's trouble from the seeded schedule."""
+    kind = rng.choice(["faults", "mail faults", "kill wiki", "kill wiki", "kill imap", "kill smtp"])
+    if kind == "faults":
+        return Trouble(kind, wiki=WIKI_FAULTS, imap=IMAP_FAULTS, smtp=SMTP_FAULTS)
+    if kind == "mail faults":  # the wiki works, so passes get as far as sending replies
+        return Trouble(kind, imap=IMAP_FAULTS, smtp=SMTP_FAULTS)
+    proxy = kind.removeprefix("kill ")
+    # Before the request reaches the wiki, or after the wiki acted and before the bridge knows.
+    moment = rng.choice([Moment.REQUEST, Moment.ANSWER]) if proxy == "wiki" else Moment.ANSWER
+    after = rng.randint(1, KILL_WITHIN[proxy])
+    return Trouble(f"{kind} {moment.value} #{after}", kill_at=proxy, moment=moment, kill_after=after)
+
+
+def _run(service: ServiceSpace, proxies: Proxies, trouble: Trouble) -> int:
+    """One `once` pass under `trouble`; returns its exit code."""
+    proxies.wiki.set_faults(trouble.wiki)
+    proxies.imap.set_faults(trouble.imap)
+    proxies.smtp.set_faults(trouble.smtp)
+    victim: list[BridgeProcess] = []
+    if trouble.kill_at:
+        # The tripwire fires from a proxy thread; the child needs far longer to import than
+        # Popen takes to return, so `victim` is filled before the first connection.
+        proxy = getattr(proxies, trouble.kill_at)
+        proxy.trip(trouble.kill_after, trouble.moment, lambda: victim[0].send(signal.SIGKILL))
+    process = service.start("once")
+    victim.append(process)
+    code = process.wait(180)
+    proxies.disarm()
+    assert not any("Traceback" in line for line in process.raw_stderr), process.log_tail(60)
+    assert code in (0, 1, -signal.SIGKILL), process.log_tail()
+    return code
+
+
+def _waves(rng: random.Random, mails: list[bytes]) -> list[list[bytes]]:
+    """Split the mail into arrivals before each of the first two thirds of the runs."""
+    arriving = RUNS * 2 // 3
+    cuts = sorted(rng.randrange(len(mails)) for _ in range(arriving - 1))
+    bounds = [0, *cuts, len(mails)]
+    return [mails[a:b] for a, b in itertools.pairwise(bounds)] + [[]] * (RUNS - arriving)
+
+
+def _chaos(
+    service: ServiceSpace, proxies: Proxies, human: Human, mails: list[bytes], folder: str, prefix: str
+) -> Outcome:
+    """Deliver the mail in waves and run passes under seeded faults and kills."""
+    rng = random.Random(SEED)  # noqa: S311 - a reproducible schedule, not secrets
+    reader = WikiReader(human.mediawiki)
+    outcome = Outcome()
+    for run, wave in enumerate(_waves(rng, mails)):
+        if wave:
+            multiappend(service.dovecot, "team-sales", folder, wave)
+        titles = reader.titles(prefix)
+        if titles and rng.random() < HUMAN_EDIT_RATE:
+            human.append_note(rng.choice(titles))
+        trouble = _trouble(rng)
+        started = time.monotonic()
+        code = _run(service, proxies, trouble)
+        outcome.kills += code == -signal.SIGKILL
+        outcome.exit_codes[code] += 1
+        outcome.schedule.append(
+            f"run {run}: {len(wave)} new, {trouble.name} -> exit {code} ({time.monotonic() - started:.1f} s)"
+        )
+    proxies.wiki.set_faults(NO_FAULTS)
+    proxies.imap.set_faults(NO_FAULTS)
+    proxies.smtp.set_faults(NO_FAULTS)
+    print("\n".join(outcome.schedule))
+    return outcome
+
+
+def test_sigkills_lost_answers_and_cut_connections_publish_every_mail_once_and_keep_human_edits(
+    service: ServiceSpace,
+    proxies: Proxies,
+    mediawiki: MediaWikiServer,
+    smtp_sink: SmtpSink,
+    record_property: Callable[[str, object], None],
+) -> None:
+    """Seeded kills and faults over 28 passes, then clean passes: exactly once everywhere."""
+    generated = generate_mailbox(seed=SEED, messages=MAILS)
+    name = unique("Chaos")
+    folder, prefix = f"{name}-in", f"{name}/Mail"
+    mailbox: dict[str, Any] = service.mailbox(
+        "chaos",
+        folder,
+        prefix,
+        host=proxies.imap.host,
+        port=proxies.imap.port,
+        address=TEAM_ADDRESS,
+        reply="every",
+        reply_max_age_days=3650,
+        batch_size=20,
+    )
+    smtp = {
+        "host": proxies.smtp.host,
+        "port": proxies.smtp.port,
+        "security": "none",
+        "from_address": "wiki-bridge@example.de",
+        "max_replies_per_sender_per_hour": 1000,
+    }
+    service.write_config([mailbox], smtp=smtp)
+    human = Human(mediawiki, wiki_login(mediawiki, mediawiki.human_user, mediawiki.human_password))
+
+    outcome = _chaos(service, proxies, human, _with_return_path(generated), folder, prefix)
+
+    final = service.cli("once")
+    assert final.returncode == 0, final.stderr[-3000:]
+    again = service.cli("once")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "chaos: 0 published" in again.stdout, again.stdout
+    summary = (
+        f"{outcome.kills} kills, exit codes {dict(outcome.exit_codes)}, wiki {proxies.wiki.stats}, "
+        f"imap {proxies.imap.stats}, smtp {proxies.smtp.stats}"
+    )
+    record_property("chaos", summary)
+    print(summary)
+    # The faults really happened (else this test would prove nothing).
+    assert outcome.kills >= 5, outcome.schedule
+    assert proxies.wiki.stats.lost >= 3 and proxies.imap.stats.cut >= 2, summary
+    assert proxies.smtp.stats.lost >= 1, summary
+
+    # Every mail on the wiki exactly once, and every person's note still there.
+    texts = page_texts(mediawiki, prefix)
+    counts = marker_counts(texts.values())
+    assert sorted(mid for mid, count in counts.items() if count != 1) == []
+    assert set(counts) == set(generated.message_ids)
+    assert message_statuses(service.state_path) == {"done": MAILS}
+    assert human.notes, "no human edit happened"
+    for title, notes in human.notes.items():
+        assert [note for note in notes if texts[title].count(note) != 1] == [], title
+
+    # Link replies: at most one per person and message, and none forgotten.
+    sent = Counter(
+        (parseaddr(str(mail.message["To"]))[1].lower(), normalize(str(mail.message["In-Reply-To"])))
+        for mail in smtp_sink.messages
+    )
+    assert [key for key, count in sent.items() if count > 1] == []
+    expected = {
+        (spec.sender.address.lower(), spec.normalized_id)
+        for spec in generated.specs
+        if spec.sender.address != TEAM_ADDRESS
+    }
+    rows = state_rows(
+        service.state_path,
+        "SELECT recipient, message_id, status FROM replies WHERE mailbox = 'chaos' AND kind = 'link'",
+    )
+    statuses = {(recipient, message_id): status for recipient, message_id, status in rows}
+    assert set(sent) <= expected
+    assert sorted(expected - set(statuses)) == [], "replies never planned"
+    assert {key for key, status in statuses.items() if status == "sent"} == set(sent)
+    assert Counter(statuses.values()).keys() <= {"sent", "uncertain"}, Counter(statuses.values())
