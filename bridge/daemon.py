@@ -92,8 +92,14 @@ def release_quarantined(mailbox: MailboxSettings, state: StateStore, entry: Quar
             state.release(mailbox.name, entry.message_id, entry.folder, entry.uidvalidity, 0)
         else:
             status = imap.select(entry.folder, writable=True)
-            imap.remove_flags([entry.uid], [mailbox.quarantine_flag])
-            state.release(mailbox.name, entry.message_id, entry.folder, status.uidvalidity, entry.uid)
+            uids = [entry.uid]
+            if status.uidvalidity != entry.uidvalidity:
+                # The folder was renumbered since: the recorded UID names another mail, or none.
+                uids = imap.find_message(entry.message_id)
+            if uids:
+                imap.remove_flags(uids, [mailbox.quarantine_flag])
+            uid = min(uids, default=0)
+            state.release(mailbox.name, entry.message_id, entry.folder, status.uidvalidity, uid)
     log.info("quarantine.released", mailbox=mailbox.name, message_id=entry.message_id)
 
 

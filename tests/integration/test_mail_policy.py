@@ -176,6 +176,38 @@ def test_allowed_senders_quarantine_by_flag_and_release(space: Space, reader: Wi
     assert passed(space).published == 0
 
 
+def test_release_after_the_folder_was_renumbered_publishes_the_mail(space: Space, reader: WikiReader) -> None:
+    """Quarantined, then the server rebuilds the folder (new UIDVALIDITY, other UIDs), read again,
+    then released: the release finds the mail by its Message-ID, clears its keyword, and the next
+    pass publishes it. (Found by tests/unit/test_state_machine.py: the recorded UID now named
+    another mail, so the released one stayed flagged and was never read again.)"""
+    allowed = f"{unique('allowed')}@example.de"
+    refused = f"{unique('refused')}@example.de"
+    refused_raw = mail(refused, "Rechnung offen", "Eve <eve@evil.example>")
+    allowed_raw = mail(allowed, "Angebot Förderband")
+    space.append(refused_raw)
+    space.append(allowed_raw)
+    space.write_config(allowed_senders=["*@example.de"])
+    assert (passed(space).published, on_wiki(reader, space)) == (1, {allowed})
+
+    folder = space.folders[0]
+    client = IMAPClient(space.dovecot.host, port=space.dovecot.port, ssl=False, timeout=10)
+    client.login(space.user, space.dovecot.users[space.user])
+    try:
+        client.delete_folder(folder)
+        client.create_folder(folder)
+    finally:
+        client.logout()
+    space.append(allowed_raw)  # now UID 1, where the quarantined mail was
+    space.append(refused_raw, flags=["$WikiQuarantine"])
+    assert passed(space).published == 0
+
+    assert refused in cli_ok(space, "quarantine", "release", "sales", refused)
+    assert folder_mail(space.dovecot, space.user, folder) == {allowed: frozenset(), refused: frozenset()}
+    assert passed(space).published == 1
+    assert on_wiki(reader, space) == {allowed, refused}
+
+
 @pytest.mark.parametrize(
     ("server", "after_publish"), [("move", "keep"), ("move", "flag"), ("no-move", "keep")]
 )
