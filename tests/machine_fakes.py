@@ -3,8 +3,9 @@
 On top of the in-memory IMAP account and wiki of tests/fakes.py: keyword flags and header search
 (what the quarantine in flag mode and its release use), a wiki write or a state-store call after
 which the process dies, a stop event that is set mid-pass, and an SMTP server that takes every
-reply and notes which message it links to. A crash is a `BaseException`, as SIGKILL would be:
-no `except Exception` in the bridge can catch it and carry on.
+reply and notes which message it links to; and the settings of the mapping the machine runs.
+A crash is a `BaseException`, as SIGKILL would be: no `except Exception` in the bridge can catch
+it and carry on.
 """
 
 from __future__ import annotations
@@ -18,12 +19,48 @@ from email import policy as email_policy
 from email.message import EmailMessage
 from typing import Any
 
+from bridge.config import MailboxSettings, ReplyMode, Secret, SmtpSettings, TlsSettings
 from bridge.imap import FolderStatus
 from bridge.state import SqliteStateStore
 from bridge.wiki import EditResult
 from tests.fakes import FakeMailbox, FakeWiki, message_id_field
 
 _ANCHOR = re.compile(r"msg-[0-9a-f]{16}")
+
+
+def mapping_settings(
+    name: str, folders: tuple[str, ...], prefix: str, reply: ReplyMode, batch_size: int, refused: int
+) -> MailboxSettings:
+    """The mapping the machine runs: link replies on, every person but p<refused>@example.org allowed."""
+    return MailboxSettings(
+        name=name,
+        host="imap.example.org",
+        port=993,
+        security="tls",
+        username="team",
+        password=Secret("unused"),
+        folders=folders,
+        page_prefix=prefix,
+        categories=("Mail archive",),
+        tls=TlsSettings(),
+        batch_size=batch_size,
+        address="team@example.org",
+        reply=reply,
+        allowed_senders=tuple(f"p{n}@example.org" for n in range(3) if n != refused),
+    )
+
+
+SMTP_SETTINGS = SmtpSettings(
+    host="smtp.example.org",
+    port=587,
+    security="starttls",
+    from_address="wiki@example.org",
+    username="",
+    password=Secret(""),
+    tls=TlsSettings(),
+    # Rows are timed by the wall clock, the outbox by the test's clock: no hourly limit may interfere.
+    max_replies_per_sender_per_hour=1_000_000,
+)
 
 
 class Crash(BaseException):

@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from bridge import daemon
-from bridge.config import MailboxSettings, ReplyMode, Secret, SmtpSettings, TlsSettings
+from bridge.config import ReplyMode
 from bridge.errors import WikiUnavailableError
 from bridge.outbox import Outbox
 from bridge.render.page import message_anchor
@@ -46,12 +46,14 @@ from bridge.sync import MailboxSync
 from bridge.variants import original_of
 from tests.fakes import FakeWiki, normalize_title
 from tests.machine_fakes import (
+    SMTP_SETTINGS,
     Crash,
     CrashingState,
     CrashingWiki,
     QuarantineMailbox,
     RecordingSender,
     StopAfter,
+    mapping_settings,
 )
 from tests.unit.test_sync_properties import (
     ALL_STYLES,
@@ -71,38 +73,6 @@ NOW = BASE_DATE + timedelta(days=5)  # generated mail is at most ~3.5 days young
 MAX_SETTLING_PASSES = 8
 _MARKERS = re.compile(r'data-message-id="([^"]*)"')
 WikiFault = Literal["before", "after", "crash"]
-
-
-def _settings(reply: ReplyMode, batch_size: int) -> MailboxSettings:
-    return MailboxSettings(
-        name=NAME,
-        host="imap.example.org",
-        port=993,
-        security="tls",
-        username="team",
-        password=Secret("unused"),
-        folders=FOLDERS,
-        page_prefix=PREFIX,
-        categories=("Mail archive",),
-        tls=TlsSettings(),
-        batch_size=batch_size,
-        address="team@example.org",
-        reply=reply,
-        allowed_senders=tuple(f"p{n}@example.org" for n in range(3) if n != REFUSED_PERSON),
-    )
-
-
-SMTP = SmtpSettings(
-    host="smtp.example.org",
-    port=587,
-    security="starttls",
-    from_address="wiki@example.org",
-    username="",
-    password=Secret(""),
-    tls=TlsSettings(),
-    # Rows are timed by the wall clock, the outbox by NOW: no hourly limit may interfere here.
-    max_replies_per_sender_per_hour=1_000_000,
-)
 
 
 def _delivered(mail: Mail, received: bool = True) -> bytes:
@@ -132,7 +102,7 @@ class BridgeMachine(RuleBasedStateMachine):
         self.wiki = CrashingWiki()
         self.sender = RecordingSender()
         self.pool: Conversation = Conversation(())
-        self.settings = _settings("every", 50)
+        self.settings = mapping_settings(NAME, FOLDERS, PREFIX, "every", 50, REFUSED_PERSON)
         self.undelivered: list[Mail] = []
         self.delivered: list[Mail] = []  # each generated mail (or variant) once, in delivery order
         self.contents: dict[str, set[Mail]] = {}  # Message-ID → the distinct mails sent under it
@@ -151,7 +121,7 @@ class BridgeMachine(RuleBasedStateMachine):
         """Draw the conversation whose mail will arrive, and the mapping's reply mode and batch size."""
         self.pool = pool
         self.undelivered = list(pool.mails)
-        self.settings = _settings(reply, batch_size)
+        self.settings = mapping_settings(NAME, FOLDERS, PREFIX, reply, batch_size, REFUSED_PERSON)
 
     # -- the bridge ------------------------------------------------------------------------------
 
@@ -159,7 +129,7 @@ class BridgeMachine(RuleBasedStateMachine):
         """Run one pass as the daemon does; return False when a fault or a crash ended it early."""
         outbox = Outbox(
             self.settings,
-            SMTP,
+            SMTP_SETTINGS,
             state,
             frozenset({"wiki@example.org", "team@example.org"}),
             lambda title: f"https://wiki.example.org/{title}",
@@ -218,7 +188,8 @@ class BridgeMachine(RuleBasedStateMachine):
     @precondition(lambda self: any(m.index % 3 != REFUSED_PERSON for m in self.delivered))
     @rule(data=st.data(), folder=st.sampled_from(FOLDERS), marks=st.integers(1, 3))
     def deliver_other_content(self, data: st.DataObject, folder: str, marks: int) -> None:
-        """A mail that reuses a delivered mail's Message-ID for other content (of an allowed sender).
+        """A mail that reuses a delivered mail's Message-ID for other content (of an allowed sender:
+        see the known gap in tests/unit/test_machine_examples.py).
 
         Sizes are kept apart: by design a known id of the recorded size is taken for a copy
         without fetching its body (docs/ARCHITECTURE.md, "Identity is Message-ID plus content").
@@ -231,6 +202,10 @@ class BridgeMachine(RuleBasedStateMachine):
             {len(_delivered(variant, r)) for r in (True, False)} & sizes
         ):
             variant = dataclasses.replace(variant, body=variant.body + "!")
+        self.arrive_changed(variant, folder)
+
+    def arrive_changed(self, variant: Mail, folder: str) -> None:
+        """Deliver `variant`: a delivered mail's Message-ID with other content."""
         self.delivered.append(variant)
         self._deliver(variant, folder)
 
@@ -358,12 +333,16 @@ class BridgeMachine(RuleBasedStateMachine):
                 assert (on_wiki[mid], len(variants)) == (1, len(mails) - 1), (mid, on_wiki)
 
     def _check_quarantine_flags(self) -> None:
-        """Every mailbox copy of held mail carries the quarantine keyword, under whatever UID it has now."""
-        for folder, box in self.mailbox.folders.items():
-            for uid, raw in box.mails.items():
-                mid = self.id_of[raw]
-                if self._refused(mid) and mid not in self.released:
-                    assert self.settings.quarantine_flag in self.mailbox.flags.get((folder, uid), set()), mid
+        """Held mail carries the quarantine keyword, under whatever UID it has now (at least one copy:
+        a copy read in the same batch is skipped as a duplicate and left unflagged)."""
+        flagged = {
+            self.id_of[raw]
+            for folder, box in self.mailbox.folders.items()
+            for uid, raw in box.mails.items()
+            if self.settings.quarantine_flag in self.mailbox.flags.get((folder, uid), set())
+        }
+        held = {mid for mid in self.contents if self._refused(mid) and mid not in self.released}
+        assert held <= flagged, held - flagged
 
     def _check_replies(self) -> None:
         """Each published message has its link reply: sent once, uncertain, or (reply = first) suppressed."""
@@ -390,7 +369,7 @@ class BridgeMachine(RuleBasedStateMachine):
 
 BridgeMachine.TestCase.settings = settings(
     # More than the usual 60-100: a run takes ~40 ms, and the sequences that matter are long (the
-    # release bug below needs quarantine, renumbering, a pass and a release in this order).
+    # release bug in test_machine_examples.py needs quarantine, renumbering, a pass, a release).
     max_examples=200,
     stateful_step_count=30,
     deadline=None,
@@ -399,28 +378,3 @@ BridgeMachine.TestCase.settings = settings(
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
 )
 TestBridgeMachine = BridgeMachine.TestCase
-
-
-def test_a_mail_released_after_its_folder_was_renumbered_is_published() -> None:
-    """The first bug the machine found, kept as its shrunk example.
-
-    m2 (of the refused sender) is quarantined, the server renumbers INBOX, a pass reads it again
-    (still quarantined), then it is released. The release used to record the old UID under the
-    new UIDVALIDITY, so the next pass read whichever mail now has that UID (here m0, a known
-    duplicate) and m2 was never published.
-    """
-    machine = BridgeMachine()
-    root = Mail(0, (), "chain", "Meeting", 1, "")
-    pool = Conversation(
-        (root, Mail(1, (0,), "parent", "Meeting", 2, ""), Mail(2, (0,), "parent", "Meeting", 3, ""))
-    )
-    machine.start(pool, "every", 50)
-    machine.arrive(pool.mails[2], "INBOX")
-    machine.arrive(root, "INBOX")
-    machine.run_pass()
-    box = machine.mailbox.folders["INBOX"]
-    machine.mailbox.renumber("INBOX", box.uidvalidity + 1, list(reversed(box.mails.values())))
-    machine.run_pass()
-    [entry] = machine.state.quarantined(NAME, status="quarantined")
-    machine.release_entry(entry)
-    machine.teardown()  # settles and checks that every delivered mail is published once
