@@ -8,10 +8,13 @@ lost to a bad label.
 
 from __future__ import annotations
 
-import email.errors
+import base64
+import binascii
 import email.header
 import email.message
+import email.utils
 import mimetypes
+import quopri
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +25,8 @@ from bridge.model import Attachment, CalendarEvent
 MAX_NESTING = 50
 _TEXT_PLAIN, _TEXT_HTML = "text/plain", "text/html"
 _FOLDING = re.compile(r"\r?\n(?=[ \t])")
+_ENCODED_WORD = re.compile(r"=\?([^?\s]*)\?([bBqQ])\?([^?\s]*)\?=")
+_BETWEEN_WORDS = re.compile(r"(?<=\?=)[ \t]+(?==\?[^?\s]*\?[bBqQ]\?)")
 _ALIASES = {"unknown-8bit": "utf-8", "x-unknown": "utf-8", "8bit": "utf-8", "ascii": "us-ascii"}
 
 
@@ -57,7 +62,8 @@ def decode_text(data: bytes, declared: str | None) -> str:
     }:
         try:
             return data.decode(charset)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, UnicodeError, ValueError):
+            # Unknown names, non-text codecs (`base64`), codecs that reject the bytes (`idna`).
             pass
     try:
         return data.decode("utf-8")
@@ -97,14 +103,30 @@ def header_str(value: object) -> str:
 
 
 def decode_header_text(value: object) -> str:
-    """Decode RFC 2047 encoded words (also where clients misuse them, as in file names)."""
+    """Decode RFC 2047 encoded words (also where clients misuse them, as in file names).
+
+    Word by word, so one broken word does not leave the others encoded: a bogus or unknown
+    charset falls back like body text (UTF-8, else Windows-1252), a payload that is not valid
+    base64 or quoted-printable stays as written. White space between two encoded words goes.
+    """
     text = header_str(value)
     if "=?" not in text:
         return text
+    return _ENCODED_WORD.sub(_decode_word, _BETWEEN_WORDS.sub("", text))
+
+
+def _decode_word(match: re.Match[str]) -> str:
+    charset, encoding, payload = match.group(1), match.group(2).lower(), match.group(3)
+    # RFC 2231 lets a charset carry a language (`utf-8*de`).
+    charset = charset.split("*", 1)[0]
     try:
-        return str(email.header.make_header(email.header.decode_header(text)))
-    except (UnicodeDecodeError, LookupError, email.errors.HeaderParseError):
-        return text
+        if encoding == "b":
+            data = base64.b64decode(payload + "=" * (-len(payload) % 4))
+        else:
+            data = quopri.decodestring(payload.replace("_", " ").encode("ascii"), header=False)
+    except (binascii.Error, ValueError):
+        return match.group(0)
+    return decode_text(data, charset)
 
 
 def unflow(text: str, delsp: bool) -> str:
@@ -162,7 +184,8 @@ def _calendar_text(part: email.message.Message) -> str:
 
 def _filename(part: email.message.Message) -> str:
     name = part.get_filename() or part.get_param("name")
-    return decode_header_text(name if isinstance(name, str) else "").strip()
+    # An RFC 2231 `name*=` parameter comes as (charset, language, text).
+    return decode_header_text(email.utils.collapse_rfc2231_value(name) if name else "").strip()
 
 
 def _visit(part: email.message.Message, content: MimeContent, depth: int) -> None:
@@ -176,7 +199,8 @@ def _visit(part: email.message.Message, content: MimeContent, depth: int) -> Non
             _visit(child, content, depth + 1)
         return
     if kind == "message/rfc822":
-        nested = part.get_payload()
+        # Only a parsed inner mail is a list; anything else would be decoded by its charset.
+        nested = part.get_payload() if part.is_multipart() else None
         inner = nested[0] if isinstance(nested, list) and nested else None
         if isinstance(inner, email.message.Message):
             content.forwarded.append(inner)
@@ -199,7 +223,7 @@ def _visit(part: email.message.Message, content: MimeContent, depth: int) -> Non
         return
     payload = part.get_payload(decode=True)
     data = payload if isinstance(payload, bytes) else b""
-    content_id = (part.get("Content-ID") or "").strip().strip("<>") or None
+    content_id = header_str(part.get("Content-ID")).strip().strip("<>") or None
     content.attachments.append(
         Attachment(
             filename=_filename(part) or _default_name(kind),

@@ -1,8 +1,8 @@
 """Message-ID handling (pure): extraction from messy headers and one canonical form.
 
 Real headers are sloppy: ids without angle brackets, folded or duplicated References, comments
-and garbage between ids, upper-case domains. Every id the bridge stores or compares passes
-through `normalize_id`, so two spellings of one id never count as two messages.
+and garbage between ids, upper-case domains, 8-bit and NUL bytes. Every id the bridge stores or
+compares passes through `normalize_id`, so two spellings of one id never count as two messages.
 """
 
 from __future__ import annotations
@@ -13,7 +13,10 @@ import hashlib
 import re
 
 _BRACKETED = re.compile(r"<([^<>]*)>")
-_WHITESPACE = re.compile(r"\s+")
+_FOLDING = re.compile(r"[ \t\r\n]+")
+# Anything but printable ASCII: 8-bit bytes however they were decoded, NUL and other controls.
+_NOT_PRINTABLE = re.compile(r"[^\x21-\x7e]+")
+_ALNUM = re.compile(r"[A-Za-z0-9]")
 SYNTHETIC_DOMAIN = "email-wiki-bridge.invalid"
 THREAD_INDEX_DOMAIN = "thread-index.invalid"
 # Outlook's Thread-Index starts with a 22-byte header (6 bytes of time, a 16-byte GUID) shared by
@@ -25,12 +28,16 @@ def normalize_id(raw: str) -> str | None:
     """Return the canonical form of one id (no brackets or spaces, lower-case domain), or None.
 
     The local part keeps its case: RFC 5322 makes it case-sensitive, while domains are not.
+    Each run of 8-bit or control characters becomes one `?`: the same raw bytes arrive decoded
+    as UTF-8, as Windows-1252 or with replacement characters (the header-only IMAP fetch), and
+    must still give one id. An id with no letter or digit left on either side of the `@` is
+    none at all (a mail without one gets a synthesized id instead).
     """
-    text = _WHITESPACE.sub("", raw).strip("<>")
+    text = _NOT_PRINTABLE.sub("?", _FOLDING.sub("", raw)).strip("<>")
     if not text or "@" not in text:
         return None
     local, _, domain = text.rpartition("@")
-    if not local or not domain:
+    if not _ALNUM.search(local) or not _ALNUM.search(domain):
         return None
     return f"{local}@{domain.lower()}"
 
