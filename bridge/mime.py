@@ -184,8 +184,10 @@ def _calendar_text(part: email.message.Message) -> str:
 
 def _filename(part: email.message.Message) -> str:
     name = part.get_filename() or part.get_param("name")
-    # An RFC 2231 `name*=` parameter comes as (charset, language, text).
-    return decode_header_text(email.utils.collapse_rfc2231_value(name) if name else "").strip()
+    # An RFC 2231 `name*=` parameter comes as (charset, language, text); a plain one is final
+    # (collapsing it again would unquote `<…>` out of the name).
+    text = email.utils.collapse_rfc2231_value(name) if isinstance(name, tuple) else name or ""
+    return decode_header_text(text).strip()
 
 
 def _visit(part: email.message.Message, content: MimeContent, depth: int) -> None:

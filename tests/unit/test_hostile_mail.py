@@ -238,3 +238,17 @@ def test_empty_mail_is_refused_with_a_reason() -> None:
         assert str(error) == "the mail is empty"
     else:
         raise AssertionError("an empty mail was expected to be refused")
+
+
+def test_rfc2231_names_with_bogus_charsets_and_bracketed_names_are_kept() -> None:
+    """`name*=` with an unknown charset falls back like text; a plain `<a>.txt` keeps its brackets."""
+    names = []
+    for parameter in (b"name*=bogus''%FC.txt", b"name*=utf-8''%C3%BC.txt", b'name="<a>.txt"'):
+        raw = _mail(
+            b"Message-ID: <n@example.org>",
+            b"Content-Type: multipart/mixed; boundary=b",
+            body=b"--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\n"
+            b"Content-Type: application/octet-stream; " + parameter + b"\r\n\r\ndata\r\n--b--\r\n",
+        )
+        names.extend(attachment.filename for attachment in parse_message(raw).attachments)
+    assert names == ["ü.txt", "ü.txt", "<a>.txt"]
