@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 
 from bridge.model import Attachment, CalendarEvent
 
-# Only a guard against recursion bombs: real clients nest a handful of levels, odd ones more.
-MAX_NESTING = 50
 _TEXT_PLAIN, _TEXT_HTML = "text/plain", "text/html"
 _FOLDING = re.compile(r"\r?\n(?=[ \t])")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]*)\?([bBqQ])\?([^?\s]*)\?=")
@@ -157,7 +155,15 @@ def unflow(text: str, delsp: bool) -> str:
 def walk(message: email.message.Message) -> MimeContent:
     """Walk a parsed mail and collect its bodies, attachments, forwarded mails and events."""
     content = MimeContent()
-    _visit(message, content, depth=0)
+    # Depth first in document order, without recursion: hostile mail nests hundreds of levels,
+    # and the parts at the bottom are as much the mail as the others.
+    pending = [message]
+    while pending:
+        part = pending.pop()
+        if part.is_multipart() and part.get_content_type() != "message/rfc822":
+            pending.extend(reversed(list(_children(part))))
+        else:
+            _visit(part, content)
     return content
 
 
@@ -190,16 +196,10 @@ def _filename(part: email.message.Message) -> str:
     return decode_header_text(text).strip()
 
 
-def _visit(part: email.message.Message, content: MimeContent, depth: int) -> None:
-    """Collect one part; multipart/alternative keeps both bodies, the renderer picks the richer."""
-    if depth > MAX_NESTING:
-        return
+def _visit(part: email.message.Message, content: MimeContent) -> None:
+    """Collect one leaf part; multipart/alternative keeps both bodies, the renderer picks the richer."""
     kind = part.get_content_type()
     disposition = (part.get_content_disposition() or "").lower()
-    if part.is_multipart() and kind != "message/rfc822":
-        for child in _children(part):
-            _visit(child, content, depth + 1)
-        return
     if kind == "message/rfc822":
         # Only a parsed inner mail is a list; anything else would be decoded by its charset.
         nested = part.get_payload() if part.is_multipart() else None

@@ -201,16 +201,22 @@ def test_8bit_content_id_does_not_break_the_attachment() -> None:
     assert "attachment.png" in _render(message)
 
 
+def _nested(levels: int) -> bytes:
+    opening = b"".join(
+        b'Content-Type: multipart/mixed; boundary="d%d"\r\n\r\n--d%d\r\n' % (i, i) for i in range(levels)
+    )
+    head = b"From: a@example.org\r\nMessage-ID: <deep@example.org>\r\n"
+    return head + opening + b"Content-Type: text/plain\r\n\r\nbottom text\r\n"
+
+
+def test_text_at_the_bottom_of_600_nested_multiparts_is_kept() -> None:
+    """The walk once stopped at 50 levels and published such a mail as empty."""
+    assert parse_message(_nested(600)).body_text == "bottom text"
+
+
 def test_mime_nested_beyond_any_parser_is_refused_with_a_reason() -> None:
     """A thousand nested multiparts exhaust Python's parser: refused, and the reason says so."""
-    levels = b"".join(
-        b'Content-Type: multipart/mixed; boundary="d%d"\r\n\r\n--d%d\r\n' % (i, i) for i in range(1000)
-    )
-    raw = (
-        b"From: a@example.org\r\nMessage-ID: <deep@example.org>\r\n"
-        + levels
-        + b"Content-Type: text/plain\r\n\r\nx\r\n"
-    )
+    raw = _nested(1000)
     try:
         parse_message(raw)
     except MessageError as error:
