@@ -14,12 +14,15 @@ Fault modes, decided once per accepted connection from one seeded ``random.Rando
   ``b"\\r\\n.\\r\\n"`` is the end of an SMTP message, so the answer to DATA is lost.
 - **cut**: both sides are reset after a uniformly drawn number of bytes (both directions
   counted) below ``Faults.cut_within``: a request may be cut before the server saw all of it,
-  an answer in the middle.
+  an answer in the middle. As on a real broken path, the last bytes before the reset may be
+  lost with it.
 
 HTTP keep-alive: the proxy decides per connection, not per request. That suits MediaWiki under
 ``php -S``, which answers every request with ``Connection: close``, so each connection carries
 one request (and a client's keep-alive session simply opens a new connection each time).
 
+The proxy knows no protocol: a *request* is whatever the client sends until the server speaks,
+the *answer* begins with the server's next bytes (a greeting before any request is neither).
 Tripwires (:meth:`FaultProxy.trip`) call an action at the n-th request or answer passing through
 (counted over all connections), before it is forwarded, then reset the connection like a lost
 answer. Tests use them to SIGKILL the client at a seeded moment, e.g. after the wiki saved an
@@ -147,7 +150,7 @@ class FaultProxy:
         self._rng = random.Random(seed)  # noqa: S311 - reproducible fault schedule, not secrets
         self._lock = threading.Lock()
         self._faults = faults or Faults()
-        self._tripwires: list[_Tripwire] = []
+        self._tripwire: _Tripwire | None = None
         self.stats = ProxyStats()
         self._listener = socket.create_server((LOOPBACK, 0))
         self.host = LOOPBACK
@@ -170,13 +173,13 @@ class FaultProxy:
             msg = "a tripwire fires at the first event at the earliest (after >= 1)"
             raise ValueError(msg)
         with self._lock:
-            self._tripwires = [_Tripwire(moment, after, action)]
+            self._tripwire = _Tripwire(moment, after, action)
 
     def disarm(self) -> bool:
         """Remove an unfired tripwire; return whether there was one."""
         with self._lock:
-            armed = bool(self._tripwires)
-            self._tripwires = []
+            armed = self._tripwire is not None
+            self._tripwire = None
             return armed
 
     def close(self) -> None:
@@ -269,6 +272,8 @@ class FaultProxy:
         """Forward client bytes; return False when the connection ends here."""
         if not flow.awaiting_answer:
             flow.awaiting_answer = True
+            with self._lock:
+                self.stats.requests += 1
             if self._fire(Moment.REQUEST):
                 _reset(flow.client)
                 flow.server.close()
@@ -283,11 +288,12 @@ class FaultProxy:
             flow.awaiting_answer = False
             with self._lock:
                 self.stats.answers += 1
-            matches = flow.tail.endswith(flow.plan.request_end)
-            if self._fire(Moment.ANSWER) or (flow.plan.lose and matches):
-                if flow.plan.lose and matches:
-                    with self._lock:
-                        self.stats.lost += 1
+            tripped = self._fire(Moment.ANSWER)
+            lost = not tripped and flow.plan.lose and flow.tail.endswith(flow.plan.request_end)
+            if lost:
+                with self._lock:
+                    self.stats.lost += 1
+            if tripped or lost:
                 _reset(flow.client)
                 _drain(flow.server)
                 return False
@@ -309,15 +315,13 @@ class FaultProxy:
     def _fire(self, moment: Moment) -> bool:
         """Count a request or answer against the tripwire; run its action when it is due."""
         with self._lock:
-            if moment is Moment.REQUEST:
-                self.stats.requests += 1
-            wire = self._tripwires[0] if self._tripwires else None
+            wire = self._tripwire
             if wire is None or wire.moment is not moment:
                 return False
             wire.remaining -= 1
             if wire.remaining > 0:
                 return False
-            self._tripwires = []
+            self._tripwire = None
             self.stats.tripped += 1
         wire.action()
         return True
