@@ -123,7 +123,12 @@ class BatchReader:
             fingerprint = known.get(message_id) if message_id else None
             # A copy of the same bytes (a rescan, a second folder) is known without reading it;
             # other bytes under a known id are read to tell a copy from other content.
-            if message_id and fingerprint and fingerprint.raw_size in (None, probes[uid].size):
+            if (
+                message_id
+                and fingerprint
+                and not fingerprint.held
+                and fingerprint.raw_size in (None, probes[uid].size)
+            ):
                 seen_again[message_id] = uid
                 tally.duplicates += 1
                 self._log.debug("message.duplicate", folder=folder, uid=uid, message_id=message_id)
@@ -161,7 +166,11 @@ class BatchReader:
             same = (earlier is not None and earlier.content_hash in (None, digest)) or (
                 in_batch is not None and in_batch.content_hash == digest
             )
-            if not same and (earlier is not None or in_batch is not None):
+            if same and in_batch is None and earlier is not None and earlier.held:
+                # Held mail read again (a copy, a renumbered folder) goes back to the sender policy,
+                # which flags or moves this copy too.
+                same = False
+            elif not same and (earlier is not None or in_batch is not None):
                 original = message.message_id
                 message = as_variant(message, digest)
                 source = dataclasses.replace(source, variant_of=original)

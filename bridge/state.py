@@ -90,7 +90,7 @@ CREATE TABLE IF NOT EXISTS quarantine (
     folder TEXT NOT NULL, uidvalidity INTEGER NOT NULL, uid INTEGER NOT NULL,
     sender TEXT NOT NULL, subject TEXT NOT NULL, reason TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('quarantined', 'released')),
-    created_at TEXT NOT NULL,
+    created_at TEXT NOT NULL, content_hash TEXT, raw_size INTEGER,
     PRIMARY KEY (mailbox, message_id)
 );
 CREATE TABLE IF NOT EXISTS failures (
@@ -130,6 +130,8 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE failures ADD COLUMN parked INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE messages ADD COLUMN content_hash TEXT",
         "ALTER TABLE messages ADD COLUMN raw_size INTEGER",
+        "ALTER TABLE quarantine ADD COLUMN content_hash TEXT",
+        "ALTER TABLE quarantine ADD COLUMN raw_size INTEGER",
     ),
 }
 
@@ -173,6 +175,8 @@ class QuarantinedMail:
     reason: str
     status: str
     created_at: str
+    content_hash: str | None = None
+    raw_size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +207,7 @@ class Fingerprint:
 
     content_hash: str | None
     raw_size: int | None
+    held: bool = False  # in quarantine, not published
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,18 +446,25 @@ class SqliteStateStore(ReplyTables, ThreadPartTables):
         return found
 
     def fingerprints(self, mailbox: str, ids: Iterable[str]) -> dict[str, Fingerprint]:
-        """Return content hash and raw size of those of `ids` that are published (or being published)."""
+        """Return content hash and raw size of those of `ids` that are published, being published
+        or held in quarantine: another mail under such an id is a copy or a variant of that one.
+        """
         found: dict[str, Fingerprint] = {}
         for chunk in _chunks(sorted(set(ids))):
             marks = ",".join("?" * len(chunk))
+            # Quarantined rows first, so a published row of the same id overrides them below.
             rows = self._query(
-                f"SELECT message_id, content_hash, raw_size FROM messages "  # noqa: S608 - only placeholders are interpolated
+                f"SELECT message_id, content_hash, raw_size, 1 FROM quarantine "  # noqa: S608 - only placeholders are interpolated
+                f"WHERE mailbox = ? AND status = 'quarantined' AND message_id IN ({marks}) "
+                f"UNION ALL SELECT message_id, content_hash, raw_size, 0 FROM messages "
                 f"WHERE mailbox = ? AND message_id IN ({marks})",
-                (mailbox, *chunk),
+                (mailbox, *chunk, mailbox, *chunk),
             )
-            for message_id, digest, size in rows:
+            for message_id, digest, size, held in rows:
                 found[str(message_id)] = Fingerprint(
-                    None if digest is None else str(digest), None if size is None else int(str(size))
+                    None if digest is None else str(digest),
+                    None if size is None else int(str(size)),
+                    bool(held),
                 )
         return found
 
@@ -654,7 +666,8 @@ class SqliteStateStore(ReplyTables, ThreadPartTables):
             db.execute(
                 "INSERT OR IGNORE INTO quarantine "
                 "(mailbox, message_id, folder, uidvalidity, uid, sender, subject, "
-                "reason, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'quarantined', ?)",
+                "reason, status, created_at, content_hash, raw_size) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'quarantined', ?, ?, ?)",
                 (
                     entry.mailbox,
                     entry.message_id,
@@ -665,6 +678,8 @@ class SqliteStateStore(ReplyTables, ThreadPartTables):
                     entry.subject,
                     entry.reason,
                     _now(),
+                    entry.content_hash,
+                    entry.raw_size,
                 ),
             )
 

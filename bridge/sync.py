@@ -305,6 +305,8 @@ class MailboxSync:
                     reason=refusal.detail,
                     status="quarantined",
                     created_at="",
+                    content_hash=source.content_hash,
+                    raw_size=source.raw_size,
                 )
             )
             self._log.warning(
