@@ -362,12 +362,14 @@ class WikiReader:
     def _all(self, key: str, **params: Any) -> list[dict[str, Any]]:
         """Every item of a query list or generator, following API continuation."""
         items: list[dict[str, Any]] = []
+        request = params
         while True:
-            body = self.get(**params)
+            body = self.get(**request)
             items.extend(body.get("query", {}).get(key, []))
             if "continue" not in body:
                 return items
-            params = {**params, **body["continue"]}
+            # Only the latest continuation: a stale `rvcontinue` would skip pages of the next batch.
+            request = {**params, **body["continue"]}
 
     def bot_contributions(self, bot_user: str, prefix: str = "") -> list[dict[str, Any]]:
         """Every edit of the bridge's account (to pages under `prefix/` when given)."""

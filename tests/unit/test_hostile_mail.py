@@ -248,7 +248,7 @@ def test_empty_mail_is_refused_with_a_reason() -> None:
 
 def test_rfc2231_names_with_bogus_charsets_and_bracketed_names_are_kept() -> None:
     """`name*=` with an unknown charset falls back like text; a plain `<a>.txt` keeps its brackets."""
-    names = []
+    names: list[str] = []
     for parameter in (b"name*=bogus''%FC.txt", b"name*=utf-8''%C3%BC.txt", b'name="<a>.txt"'):
         raw = _mail(
             b"Message-ID: <n@example.org>",
