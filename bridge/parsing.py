@@ -1,4 +1,4 @@
-"""Raw RFC 5322 bytes -> `Message` (pure; the standard parser reads the headers, `mime` the parts).
+"""Raw RFC 5322 bytes -> `Message` (pure; mail-parser reads the mail, `headers` and `mime` its fields).
 
 Mail is hostile input, and one bad header or part must not cost the whole mail: `headers` and
 `mime` repair or replace what they cannot read. What is left to fail here is a mail with
@@ -12,6 +12,8 @@ import email.message
 from collections.abc import Sequence
 from datetime import datetime
 from email.policy import compat32
+
+import mailparser
 
 from bridge.errors import MessageError
 from bridge.headers import addresses, mail_date, original_id, original_references
@@ -34,13 +36,30 @@ def parse_message(raw: bytes, fallback_date: datetime | None = None) -> Message:
     if not raw.strip():
         raise MessageError("the mail is empty")
     try:
-        parsed = email.message_from_bytes(raw, policy=compat32)
+        parsed = _read(raw)
     except RecursionError as exc:
         # The standard parser recurses once per multipart level; a few hundred levels exhaust it.
         raise MessageError(
             "the mail's MIME parts are nested too deeply to be read (hundreds of levels)"
         ) from exc
     return _message(parsed, _body_bytes(raw), fallback_date, depth=0)
+
+
+def _read(raw: bytes) -> email.message.Message:
+    """The mail's message tree, as mail-parser reads it.
+
+    mail-parser also reads every header eagerly, and on hostile headers (thousands of encoded
+    words, 8-bit bytes where ASCII belongs) that can raise anything. The tree it wraps is the
+    standard parser's, so such a mail is read by the standard parser directly; `headers` and
+    `mime` then read the fields defensively either way.
+    """
+    try:
+        message: email.message.Message = mailparser.parse_from_bytes(raw).message
+    except RecursionError:
+        raise
+    except Exception:  # mail-parser raises unrelated types on broken headers (see above)
+        return email.message_from_bytes(raw, policy=compat32)
+    return message
 
 
 def _message(
