@@ -37,14 +37,14 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402 - after the sys.path set-up, like everything from the repository
 
-from bridge.config import LogSettings, MailboxSettings, Secret, TlsSettings, WikiSettings  # noqa: E402
-from bridge.imap import FolderStatus, HeaderProbe, ImapMailbox  # noqa: E402
-from bridge.logs import configure_logging  # noqa: E402
-from bridge.model import FetchedMail, FolderPosition  # noqa: E402
-from bridge.render.titles import page_title  # noqa: E402
-from bridge.state import IntendedMessage, SqliteStateStore, StateStore  # noqa: E402
-from bridge.sync import MailboxSync, PassResult  # noqa: E402
-from bridge.wiki import WikiClient  # noqa: E402
+from bridge.adapters.imap import FolderStatus, HeaderProbe, ImapMailbox  # noqa: E402
+from bridge.adapters.state.store import IntendedMessage, SqliteStateStore, StateStore  # noqa: E402
+from bridge.adapters.wiki import WikiClient  # noqa: E402
+from bridge.core.model import FetchedMail, FolderPosition  # noqa: E402
+from bridge.core.render.titles import page_title  # noqa: E402
+from bridge.service.config import LogSettings, MailboxSettings, Secret, TlsSettings, WikiSettings  # noqa: E402
+from bridge.service.logs import configure_logging  # noqa: E402
+from bridge.sync.mailbox_pass import MailboxSync, PassResult  # noqa: E402
 from tests.mailgen import (  # noqa: E402
     MailSpec,
     new_conversation,

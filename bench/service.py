@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-from bridge.render.page import message_marker  # noqa: E402
+from bridge.core.render.page import message_marker  # noqa: E402
 from tests.integration.support import WikiReader  # noqa: E402
 from tests.mailgen import generate_mailbox  # noqa: E402
 from tests.servers import (  # noqa: E402

@@ -16,11 +16,11 @@ from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import Literal
 
-from bridge.attachments import UploadLimits
+from bridge.adapters.imap import FolderStatus, HeaderProbe, ImapMailbox
+from bridge.adapters.wiki import EditResult, PageContent, WikiClient
+from bridge.core.attachments import UploadLimits
+from bridge.core.model import FetchedMail
 from bridge.errors import MailboxError, WikiUnavailableError
-from bridge.imap import FolderStatus, HeaderProbe, ImapMailbox
-from bridge.model import FetchedMail
-from bridge.wiki import EditResult, PageContent, WikiClient
 
 FaultMode = Literal["before", "after"]
 

@@ -19,10 +19,10 @@ from email import policy as email_policy
 from email.message import EmailMessage
 from typing import Any
 
-from bridge.config import MailboxSettings, ReplyMode, Secret, SmtpSettings, TlsSettings
-from bridge.imap import FolderStatus
-from bridge.state import SqliteStateStore
-from bridge.wiki import EditResult
+from bridge.adapters.imap import FolderStatus
+from bridge.adapters.state.store import SqliteStateStore
+from bridge.adapters.wiki import EditResult
+from bridge.service.config import MailboxSettings, ReplyMode, Secret, SmtpSettings, TlsSettings
 from tests.fakes import FakeMailbox, FakeWiki, message_id_field
 
 _ANCHOR = re.compile(r"msg-[0-9a-f]{16}")

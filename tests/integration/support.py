@@ -20,13 +20,13 @@ from typing import Any
 
 import requests
 
-from bridge.config import Settings, load_settings
-from bridge.daemon import run_pass as daemon_run_pass
+from bridge.adapters.state.store import SqliteStateStore
+from bridge.adapters.wiki import WikiClient
 from bridge.errors import BridgeError
-from bridge.state import SqliteStateStore
-from bridge.sync import MailboxSync, PassResult
-from bridge.wiki import WikiClient
-from bridge.wikisetup import install_templates
+from bridge.service.config import Settings, load_settings
+from bridge.service.daemon import run_pass as daemon_run_pass
+from bridge.sync.mailbox_pass import MailboxSync, PassResult
+from bridge.sync.wikisetup import install_templates
 from tests.servers import DovecotServer, MediaWikiServer, SmtpSink, append_mail
 
 _counter = itertools.count(1)

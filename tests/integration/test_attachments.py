@@ -21,7 +21,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import pytest
 import requests
 
-from bridge.render.labels import format_size
+from bridge.core.render.labels import format_size
 from tests.integration.support import Space, WikiReader, new_space, unique
 from tests.servers import DovecotServer, MediaWikiServer
 

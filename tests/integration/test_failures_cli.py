@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from bridge.render.page import message_marker
+from bridge.core.render.page import message_marker
 from tests.integration.service_support import marker_counts, page_texts
 from tests.integration.support import Space, make_mail, unique
 from tests.servers import MediaWikiServer

@@ -12,8 +12,8 @@ import random
 import re
 from typing import Any
 
+from bridge.core.parsing import parse_message
 from bridge.errors import MessageError
-from bridge.parsing import parse_message
 from tests.hostile import hostile_mails, normal_mail, normal_message_id
 from tests.integration.service_support import marker_counts, page_texts
 from tests.integration.support import Space

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.imap import ImapMailbox
+from bridge.adapters.imap import ImapMailbox
 from tests.integration.support import make_mail, new_space
 from tests.servers import DovecotServer, MediaWikiServer, append_mail, start_dovecot
 

@@ -23,11 +23,11 @@ from urllib.parse import quote, unquote
 
 import pytest
 
-from bridge.render.page import message_marker
-from bridge.render.templates import FIELD_TEMPLATE
-from bridge.sync import PassResult
-from bridge.wiki import WikiClient
-from bridge.wikisetup import install_templates
+from bridge.adapters.wiki import WikiClient
+from bridge.core.render.page import message_marker
+from bridge.core.render.templates import FIELD_TEMPLATE
+from bridge.sync.mailbox_pass import PassResult
+from bridge.sync.wikisetup import install_templates
 from tests.integration.support import Space, WikiReader, unique
 from tests.servers import DovecotServer, MediaWikiServer
 

@@ -15,12 +15,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bridge.backfill import backfill
-from bridge.render.page import continuation_marker, message_marker
-from bridge.render.titles import page_title
-from bridge.state import SqliteStateStore
-from bridge.wiki import WikiClient
-from bridge.wikisetup import install_templates
+from bridge.adapters.state.store import SqliteStateStore
+from bridge.adapters.wiki import WikiClient
+from bridge.core.render.page import continuation_marker, message_marker
+from bridge.core.render.titles import page_title
+from bridge.sync.backfill import backfill
+from bridge.sync.wikisetup import install_templates
 from tests.integration.support import Space, WikiReader, make_mail
 from tests.integration.test_attachments import download, file_info
 from tests.servers import MediaWikiServer

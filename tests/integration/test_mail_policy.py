@@ -17,7 +17,7 @@ import pytest
 from imapclient import IMAPClient
 from structlog.testing import capture_logs
 
-from bridge.sync import PassResult
+from bridge.sync.mailbox_pass import PassResult
 from tests.integration.support import (
     Space,
     WikiReader,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.render.page import merge_marker
+from bridge.core.render.page import merge_marker
 from tests.integration.support import Space, WikiReader, make_mail, new_space
 from tests.servers import DovecotServer, MediaWikiServer
 

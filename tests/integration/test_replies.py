@@ -17,8 +17,8 @@ import pytest
 import requests
 from structlog.testing import capture_logs
 
-from bridge.render.page import message_anchor
-from bridge.sync import PassResult
+from bridge.core.render.page import message_anchor
+from bridge.sync.mailbox_pass import PassResult
 from tests.integration.support import Space, WikiReader, make_mail, smtp_section, unique
 from tests.servers import MediaWikiServer, ReceivedMail, SmtpSink, SmtpStage
 

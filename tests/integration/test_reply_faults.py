@@ -17,14 +17,14 @@ from contextlib import closing
 
 import pytest
 
+from bridge.adapters.smtp import Mailer
+from bridge.adapters.state.store import SqliteStateStore
+from bridge.adapters.wiki import EditResult, WikiClient
+from bridge.core.render.page import message_anchor
 from bridge.errors import WikiUnavailableError
-from bridge.outbox import Outbox
-from bridge.render.page import message_anchor
-from bridge.smtp import Mailer
-from bridge.state import SqliteStateStore
-from bridge.sync import MailboxSync
-from bridge.wiki import EditResult, WikiClient
-from bridge.wikisetup import install_templates
+from bridge.sync.mailbox_pass import MailboxSync
+from bridge.sync.outbox import Outbox
+from bridge.sync.wikisetup import install_templates
 from tests.integration.support import Space, WikiReader, unique
 from tests.integration.test_replies import (
     TEAM_ADDRESS,

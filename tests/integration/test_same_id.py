@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
-from bridge.render.page import message_marker
+from bridge.core.render.page import message_marker
 from tests.integration.support import Space, WikiReader, new_space, unique
 from tests.servers import DovecotServer, MediaWikiServer
 

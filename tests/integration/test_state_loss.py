@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.render.page import message_marker
+from bridge.core.render.page import message_marker
 from tests.integration.service_support import marker_counts, page_texts
 from tests.integration.support import Space, WikiReader, make_mail
 from tests.servers import MediaWikiServer

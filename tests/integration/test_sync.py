@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from bridge.adapters.wiki import EditResult, WikiClient
+from bridge.core.msgid import normalize_id
+from bridge.core.render.titles import page_title
 from bridge.errors import WikiUnavailableError
-from bridge.msgid import normalize_id
-from bridge.render.titles import page_title
-from bridge.wiki import EditResult, WikiClient
 from tests.integration.support import Space, WikiReader, make_mail, new_space, plain_text
 from tests.servers import DovecotServer, MediaWikiServer, wiki_login
 
@@ -373,7 +373,7 @@ def test_unparseable_mail_stays_and_is_recorded(space: Space, reader: WikiReader
     space.append(make_mail("fine@example.de", "Fine"))
     result = space.run_pass()
     assert result.published == 1 and result.failed == 1
-    from bridge.state import SqliteStateStore
+    from bridge.adapters.state.store import SqliteStateStore
 
     state = SqliteStateStore(space.state_path)
     [failure] = state.failures("sales")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.render.page import message_marker
+from bridge.core.render.page import message_marker
 from tests.integration.support import Space, WikiReader, new_space, unique
 from tests.integration.test_attachments import png_image
 from tests.servers import DovecotServer, MediaWikiServer

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bridge import cli
-from bridge.config import Secret, Settings, load_settings
 from bridge.errors import ConfigError
+from bridge.service import cli
+from bridge.service.config import Secret, Settings, load_settings
 
 WIKI_SECRET = "wiki-secret-Äö-123"
 IMAP_SECRET = "imap-secret-xyz-789"

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import MailboxSettings, Secret, TlsSettings
+from bridge.adapters.imap import ImapMailbox
+from bridge.adapters.state.store import SqliteStateStore
+from bridge.core.render.page import continuation_marker, message_marker
 from bridge.errors import WikiUnavailableError
-from bridge.imap import ImapMailbox
-from bridge.render.page import continuation_marker, message_marker
-from bridge.state import SqliteStateStore
-from bridge.sync import MailboxSync, PassResult
+from bridge.service.config import MailboxSettings, Secret, TlsSettings
+from bridge.sync.mailbox_pass import MailboxSync, PassResult
 from tests.fakes import FakeMailbox, FakeWiki
 
 PREFIX = "Mail/Team"

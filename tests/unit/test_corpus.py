@@ -41,17 +41,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.attachments import UploadLimits, all_attachments, refusal_reason, wiki_file_name
+from bridge.core.attachments import UploadLimits, all_attachments, refusal_reason, wiki_file_name
+from bridge.core.mime import decode_text, parse_calendar, unflow
+from bridge.core.model import Attachment, CalendarEvent, Message
+from bridge.core.parsing import parse_message
+from bridge.core.render.escape import escape_wikitext, single_line
+from bridge.core.render.html import html_to_blocks
+from bridge.core.render.labels import format_size, label
+from bridge.core.render.page import FileRef, RenderOptions, message_marker, render_message
+from bridge.core.render.quotes import split_blocks, split_plain
+from bridge.core.render.templates import FIELD_TEMPLATE
 from bridge.errors import MessageError
-from bridge.mime import decode_text, parse_calendar, unflow
-from bridge.model import Attachment, CalendarEvent, Message
-from bridge.parsing import parse_message
-from bridge.render.escape import escape_wikitext, single_line
-from bridge.render.html import html_to_blocks
-from bridge.render.labels import format_size, label
-from bridge.render.page import FileRef, RenderOptions, message_marker, render_message
-from bridge.render.quotes import split_blocks, split_plain
-from bridge.render.templates import FIELD_TEMPLATE
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 EXPECTED: dict[str, dict[str, Any]] = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))

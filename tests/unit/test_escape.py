@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from bridge.render.escape import escape_wikitext, single_line
+from bridge.core.render.escape import escape_wikitext, single_line
 
 _NEVER_LITERAL = set("<>[]{}|~'=_")
 _BARE_AMPERSAND = re.compile(r"&(?!#\d+;)")

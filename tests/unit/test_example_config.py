@@ -7,7 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
-from bridge.config import MailboxSettings, SmtpSettings, WikiSettings, load_settings
+from bridge.service.config import MailboxSettings, SmtpSettings, WikiSettings, load_settings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "example.toml"
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 
 from hypothesis import HealthCheck, given, settings
 
-from bridge.attachments import all_attachments, wiki_file_name
+from bridge.core.attachments import all_attachments, wiki_file_name
+from bridge.core.model import Message
+from bridge.core.msgid import SYNTHETIC_DOMAIN, extract_ids
+from bridge.core.parsing import parse_message
+from bridge.core.render.html import WikitextWriter, html_to_blocks
+from bridge.core.render.page import FileRef, RenderOptions, message_marker, render_message
 from bridge.errors import MessageError
-from bridge.model import Message
-from bridge.msgid import SYNTHETIC_DOMAIN, extract_ids
-from bridge.parsing import parse_message
-from bridge.render.html import WikitextWriter, html_to_blocks
-from bridge.render.page import FileRef, RenderOptions, message_marker, render_message
 from tests.hostile import hostile_html, hostile_mail
 
 INTERNALDATE = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)

@@ -17,17 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import MailboxSettings, Secret, TlsSettings
+from bridge.adapters.imap import ImapMailbox
+from bridge.adapters.state.store import SqliteStateStore
+from bridge.adapters.wiki import EditResult
+from bridge.core.model import Message
+from bridge.core.parsing import parse_message
+from bridge.core.render.page import message_marker
+from bridge.core.retry import RetryPolicy
+from bridge.core.variants import as_variant, content_hash, original_of, variant_id
 from bridge.errors import WikiRefusedError
-from bridge.imap import ImapMailbox
-from bridge.model import Message
-from bridge.parsing import parse_message
-from bridge.render.page import message_marker
-from bridge.retry import RetryPolicy
-from bridge.state import SqliteStateStore
-from bridge.sync import MailboxSync, PassResult
-from bridge.variants import as_variant, content_hash, original_of, variant_id
-from bridge.wiki import EditResult
+from bridge.service.config import MailboxSettings, Secret, TlsSettings
+from bridge.sync.mailbox_pass import MailboxSync, PassResult
 from tests.fakes import FakeMailbox, FakeWiki
 
 PREFIX = "Mail/Team"
@@ -102,7 +102,7 @@ def test_any_exception_of_one_mail_fails_that_mail_alone(
             raise RecursionError("maximum recursion depth exceeded while parsing the To header")
         return parse_message(raw, internal_date)
 
-    monkeypatch.setattr("bridge.intake.parse_message", flaky_parse)
+    monkeypatch.setattr("bridge.sync.intake.parse_message", flaky_parse)
     for index in range(5):
         body = "poison" if index == 2 else f"Mail {index}"
         bench.mailbox.deliver("INBOX", mail(f"m{index}@example.org", body, subject=f"Thema {index}"))
@@ -128,7 +128,7 @@ def test_failed_mail_is_retried_after_its_pause_then_parked(
     def broken(raw: bytes, internal_date: datetime | None = None) -> Message:
         raise ValueError("the body cannot be decoded")
 
-    monkeypatch.setattr("bridge.intake.parse_message", broken)
+    monkeypatch.setattr("bridge.sync.intake.parse_message", broken)
     bench.mailbox.deliver("INBOX", mail("p@example.org", "x"))
     assert bench.run_pass().failed == 1
     assert bench.run_pass().fetched == 0  # its pause has not passed

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from bridge.adapters.lock import StateLock, lock_path
 from bridge.errors import StateError
-from bridge.lock import StateLock, lock_path
 
 _HOLD = """
 import sys
 from pathlib import Path
-from bridge.lock import StateLock
+from bridge.adapters.lock import StateLock
 lock = StateLock(Path(sys.argv[1]), "email-wiki-bridge run")
 lock.acquire()
 print("locked", flush=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.markers import read_markers
-from bridge.render.page import merge_marker, message_marker, render_continuation_link, render_merge_note
+from bridge.core.markers import read_markers
+from bridge.core.render.page import merge_marker, message_marker, render_continuation_link, render_merge_note
 
 HOSTILE_IDS = [
     "plain@example.de",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.msgid import SYNTHETIC_DOMAIN, extract_ids, normalize_id, synthesize_id
+from bridge.core.msgid import SYNTHETIC_DOMAIN, extract_ids, normalize_id, synthesize_id
 
 
 def test_normalize_strips_angle_brackets_and_whitespace() -> None:

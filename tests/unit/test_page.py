@@ -5,16 +5,16 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from bridge.model import Message
-from bridge.render.page import (
+from bridge.core.model import Message
+from bridge.core.render.page import (
     RenderOptions,
     message_anchor,
     message_marker,
     render_message,
     render_new_page,
 )
-from bridge.render.templates import FIELD_TEMPLATE
-from bridge.render.titles import NO_SUBJECT
+from bridge.core.render.templates import FIELD_TEMPLATE
+from bridge.core.render.titles import NO_SUBJECT
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 

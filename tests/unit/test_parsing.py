@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from bridge.core.msgid import SYNTHETIC_DOMAIN
+from bridge.core.parsing import parse_message
 from bridge.errors import MessageError
-from bridge.msgid import SYNTHETIC_DOMAIN
-from bridge.parsing import parse_message
 
 
 def _mail(headers: list[str], body: bytes, *, newline: bytes = b"\r\n") -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.render.page import (
+from bridge.core.render.page import (
     FileRef,
     RenderOptions,
     continuation_marker,
@@ -13,7 +13,7 @@ from bridge.render.page import (
     render_new_page,
     render_shortened_note,
 )
-from bridge.render.parts import (
+from bridge.core.render.parts import (
     ELLIPSIS,
     MAX_EXCERPT_BYTES,
     Rooms,
@@ -24,7 +24,7 @@ from bridge.render.parts import (
     section_cost,
     split_sections,
 )
-from bridge.render.titles import MAX_TITLE_BYTES, page_title
+from bridge.core.render.titles import MAX_TITLE_BYTES, page_title
 
 PREFIX = "Dev/Mail"
 

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.model import AutomationHeaders, Message
-from bridge.replies import (
+from bridge.core.model import AutomationHeaders, Message
+from bridge.core.replies import (
     ReplyContext,
     ReplyRules,
     ReplySeed,

@@ -26,11 +26,11 @@ from typing import Literal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.config import MailboxSettings, Secret, SmtpSettings, TlsSettings
+from bridge.adapters.state.store import SqliteStateStore
 from bridge.errors import MailError, MailUncertainError, WikiUnavailableError
-from bridge.outbox import Outbox
-from bridge.state import SqliteStateStore
-from bridge.sync import MailboxSync
+from bridge.service.config import MailboxSettings, Secret, SmtpSettings, TlsSettings
+from bridge.sync.mailbox_pass import MailboxSync
+from bridge.sync.outbox import Outbox
 from tests.fakes import FakeMailbox, FakeWiki, FaultMode
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from bridge.model import AutomationHeaders, Message
-from bridge.senders import authenticated, policy_refusal, sender_allowed
+from bridge.core.model import AutomationHeaders, Message
+from bridge.core.senders import authenticated, policy_refusal, sender_allowed
 
 TRUSTED = ("mx.example.de",)
 

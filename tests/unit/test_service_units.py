@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 import requests
 
+from bridge.adapters.oauth import DEFAULT_LIFETIME, TokenSource
+from bridge.adapters.state.store import MailboxStatus
 from bridge.errors import MailboxError
-from bridge.metrics import Metrics, serve
-from bridge.notify import Notifier
-from bridge.oauth import DEFAULT_LIFETIME, TokenSource
-from bridge.state import MailboxStatus
-from bridge.sync import PassResult
+from bridge.service.metrics import Metrics, serve
+from bridge.service.notify import Notifier
+from bridge.sync.mailbox_pass import PassResult
 
 UNIT = Path(__file__).resolve().parents[2] / "systemd" / "email-wiki-bridge.service"
 MAX_EXPOSURE = 2.0

@@ -9,10 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from bridge.adapters.state.store import (
+    SCHEMA_VERSION,
+    Fingerprint,
+    IntendedMessage,
+    PendingMessage,
+    SqliteStateStore,
+)
+from bridge.core.model import FolderPosition
+from bridge.core.retry import RetryPolicy
 from bridge.errors import StateError
-from bridge.model import FolderPosition
-from bridge.retry import RetryPolicy
-from bridge.state import SCHEMA_VERSION, Fingerprint, IntendedMessage, PendingMessage, SqliteStateStore
 
 POLICY = RetryPolicy()
 

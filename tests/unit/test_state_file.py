@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from bridge.adapters.state.file import check_file
+from bridge.adapters.state.store import IntendedMessage, LedgerMessage, LedgerPage, SqliteStateStore
 from bridge.errors import StateError
-from bridge.state import IntendedMessage, LedgerMessage, LedgerPage, SqliteStateStore
-from bridge.statefile import check_file
 
 
 def _filled_store(path: Path, messages: int = 300) -> None:

@@ -35,15 +35,15 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from bridge import daemon
-from bridge.config import ReplyMode
+from bridge.adapters.state.store import QuarantinedMail, SqliteStateStore, StateStore
+from bridge.core.render.page import message_anchor
+from bridge.core.render.titles import page_title
+from bridge.core.variants import original_of
 from bridge.errors import WikiUnavailableError
-from bridge.outbox import Outbox
-from bridge.render.page import message_anchor
-from bridge.render.titles import page_title
-from bridge.state import QuarantinedMail, SqliteStateStore, StateStore
-from bridge.sync import MailboxSync
-from bridge.variants import original_of
+from bridge.service import daemon
+from bridge.service.config import ReplyMode
+from bridge.sync.mailbox_pass import MailboxSync
+from bridge.sync.outbox import Outbox
 from tests.fakes import FakeWiki, normalize_title
 from tests.machine_fakes import (
     SMTP_SETTINGS,

@@ -6,7 +6,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bridge.state import SCHEMA_VERSION, IntendedMessage, SqliteStateStore
+from bridge.adapters.state.store import SCHEMA_VERSION, IntendedMessage, SqliteStateStore
 
 _V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

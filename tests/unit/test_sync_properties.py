@@ -31,13 +31,13 @@ import structlog
 from hypothesis import HealthCheck, Phase, event, example, given, note, settings
 from hypothesis import strategies as st
 
-from bridge.config import MailboxSettings, Secret, TlsSettings
+from bridge.adapters.imap import ImapMailbox
+from bridge.adapters.state.store import SqliteStateStore
+from bridge.core.render.page import merge_marker, message_marker
+from bridge.core.render.titles import page_title
 from bridge.errors import WikiUnavailableError
-from bridge.imap import ImapMailbox
-from bridge.render.page import merge_marker, message_marker
-from bridge.render.titles import page_title
-from bridge.state import SqliteStateStore
-from bridge.sync import MailboxSync, PassResult
+from bridge.service.config import MailboxSettings, Secret, TlsSettings
+from bridge.sync.mailbox_pass import MailboxSync, PassResult
 from tests.fakes import FakeMailbox, FakeWiki, FaultMode
 
 ReferenceStyle = Literal["chain", "parent", "truncated"]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime, timedelta
 
-from bridge.model import Message
-from bridge.msgid import thread_index_id
-from bridge.parsing import parse_message
-from bridge.subjects import base_subject, is_generic, subject_key
-from bridge.threads import KnownSubject, ThreadGroup, group_messages, subject_keys_of
+from bridge.core.model import Message
+from bridge.core.msgid import thread_index_id
+from bridge.core.parsing import parse_message
+from bridge.core.subjects import base_subject, is_generic, subject_key
+from bridge.core.threads import KnownSubject, ThreadGroup, group_messages, subject_keys_of
 
 CONVERSATION = bytes(range(22))
 DAY = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.model import Message
-from bridge.threads import ThreadGroup, group_messages, thread_ids_of
+from bridge.core.model import Message
+from bridge.core.threads import ThreadGroup, group_messages, thread_ids_of
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 

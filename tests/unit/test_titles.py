@@ -9,8 +9,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from bridge.render.titles import MAX_TITLE_BYTES, NO_SUBJECT, page_title
-from bridge.subjects import base_subject
+from bridge.core.render.titles import MAX_TITLE_BYTES, NO_SUBJECT, page_title
+from bridge.core.subjects import base_subject
 
 PREFIX = "Sales/Mail"
 _FORBIDDEN = set("#<>[]|{}")

@@ -15,9 +15,9 @@ import pytest
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from bridge.config import Secret, TlsSettings, WikiSettings
+from bridge.adapters.wiki import WikiClient
 from bridge.errors import WikiError, WikiUnavailableError
-from bridge.wiki import WikiClient
+from bridge.service.config import Secret, TlsSettings, WikiSettings
 
 API_URL = "https://wiki.example.org/w/api.php"
 SETTINGS = WikiSettings(

@@ -1,0 +1,1 @@
+"""Adapters: one module per protocol (IMAP, MediaWiki, SMTP, OAuth, the state store); all I/O lives here."""

@@ -1,0 +1,257 @@
+"""Thread pages as wikitext (pure): one section per message, each marked with its Message-ID.
+
+The marker `data-message-id="…"` is written in one canonical, escaped form, so the bridge can
+find on the page whether a message is already there (crash recovery) and later checks can read
+it from the parsed HTML. Mail content enters only through `escape_wikitext`, the HTML writer
+(which uses it) and titles the bridge chose itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from bridge.core.model import Attachment, CalendarEvent, Message
+from bridge.core.render.escape import escape_wikitext, single_line
+from bridge.core.render.html import WikitextWriter, html_to_blocks, html_to_text
+from bridge.core.render.labels import format_date, format_size, label
+from bridge.core.render.quotes import split_blocks, split_plain
+from bridge.core.render.templates import FIELD_TEMPLATE
+from bridge.core.render.titles import NO_SUBJECT
+from bridge.errors import MessageError
+
+AddressDisplay = Literal["full", "name", "none"]
+_PLAIN_STYLE = "white-space: pre-wrap; font-family: inherit; border: none; background: none; padding: 0;"
+
+
+@dataclass(frozen=True, slots=True)
+class FileRef:
+    """Where an attachment went: the wiki file title (`File:…`), or why it was not uploaded."""
+
+    title: str | None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RenderOptions:
+    """Per-mapping presentation choices."""
+
+    mailbox: str
+    language: str = "en"
+    show_addresses: AddressDisplay = "full"
+
+
+def message_anchor(message_id: str) -> str:
+    """Return the stable HTML id of a message's block (`#msg-…` links to it)."""
+    return "msg-" + hashlib.sha256(message_id.encode()).hexdigest()[:16]
+
+
+def message_marker(message_id: str) -> str:
+    """Return the exact attribute text that marks a message's block in the page's wikitext."""
+    return f'data-message-id="{escape_wikitext(message_id)}"'
+
+
+def render_message(
+    message: Message, options: RenderOptions, files: Mapping[str, FileRef] | None = None, note: str = ""
+) -> str:
+    """Return the wikitext section of one message; `note` is wikitext the bridge wrote, shown first."""
+    return _MessageRenderer(options, files or {}).section(message, note)
+
+
+def render_variant_note(original_id: str, page_title: str | None, language: str = "en") -> str:
+    """Return the note of a mail that reuses `original_id` for other content.
+
+    It links to the earlier message's block (on `page_title`, a title the bridge chose) when known.
+    """
+    earlier = label(language, "earlier_message")
+    link = f"[[:{page_title}#{message_anchor(original_id)}|{earlier}]]" if page_title else earlier
+    text = label(language, "variant", link=link, message_id=escape_wikitext(single_line(original_id)))
+    return f"<div class=\"ewb-variant-note\">''{text}''</div>"
+
+
+def join_sections(sections: Sequence[str]) -> str:
+    """Return rendered message sections as the text of an append (or the body of a new page)."""
+    return "\n\n".join(sections) + "\n"
+
+
+def render_new_page(
+    sections: Sequence[str], options: RenderOptions, categories: Sequence[str], previous: str | None = None
+) -> str:
+    """Return the full wikitext of a new thread page holding the rendered message `sections`.
+
+    A continuation page names the `previous` part of its thread (a title the bridge chose) first.
+    """
+    intro = f"''{label(options.language, 'intro', mailbox=escape_wikitext(single_line(options.mailbox)))}''"
+    if previous is not None:
+        link = label(options.language, "continued_from", link=f"[[{previous}]]")
+        intro = f"<div class=\"ewb-continued-from\">\n''{link}''\n</div>\n{intro}"
+    category_lines = [f"[[Category:{escape_wikitext(single_line(name))}]]" for name in categories]
+    return "\n".join([intro, *category_lines, "", join_sections(sections)])
+
+
+def continuation_marker(next_title: str) -> str:
+    """Return the exact attribute text that marks the link from a full page to its next part."""
+    return f'data-continued-on="{escape_wikitext(next_title)}"'
+
+
+def render_continuation_link(next_title: str, language: str = "en") -> str:
+    """Return the note appended to a thread page whose thread goes on on its next part `next_title`.
+
+    `next_title` is a title the bridge created (see `titles.page_title`), never mail text.
+    """
+    text = label(language, "continued_on", link=f"[[{next_title}]]")
+    return f"\n\n<div class=\"ewb-continued-on\" {continuation_marker(next_title)}>\n''{text}''\n</div>\n"
+
+
+def render_shortened_note(full_text: FileRef, language: str = "en") -> str:
+    """Return the note of a mail shortened to fit a page: a link to its full text, or why there is none."""
+    if full_text.title is None:
+        reason = escape_wikitext(single_line(full_text.reason))
+        text = label(language, "shortened_not_uploaded", reason=reason)
+    else:
+        text = label(language, "shortened", link=f"[[Media:{full_text.title.split(':', 1)[1]}]]")
+    return f"<div class=\"ewb-shortened\">''{text}''</div>"
+
+
+def merge_marker(into_title: str) -> str:
+    """Return the exact attribute text that marks the note pointing a page to `into_title`."""
+    return f'data-merged-into="{escape_wikitext(into_title)}"'
+
+
+def render_merge_note(into_title: str, language: str = "en") -> str:
+    """Return the note appended to a thread page whose conversation continues on `into_title`.
+
+    `into_title` is a title the bridge created (see `titles.page_title`), never mail text.
+    """
+    text = label(language, "continues", link=f"[[{into_title}]]")
+    return f"\n\n<div class=\"ewb-merge-note\" {merge_marker(into_title)}>\n''{text}''\n</div>\n"
+
+
+class _MessageRenderer:
+    def __init__(self, options: RenderOptions, files: Mapping[str, FileRef]) -> None:
+        self.options = options
+        self.files = files
+        self.language = options.language
+
+    def section(self, message: Message, note: str = "") -> str:
+        subject = single_line(message.subject) or NO_SUBJECT
+        return "\n".join(
+            [
+                f"== {escape_wikitext(subject)} ==",
+                f'<div class="ewb-message" id="{message_anchor(message.message_id)}" '
+                f"{message_marker(message.message_id)}>",
+                *([note] if note else []),
+                self.content(message),
+                "</div>",
+            ]
+        )
+
+    def content(self, message: Message) -> str:
+        """Header fields, body, folded quotes, invitations, attachments and forwarded mails."""
+        parts = [self.header(message)]
+        images = {
+            att.content_id: ref.title
+            for att in message.attachments
+            if att.content_id and (ref := self.files.get(att.sha256)) and ref.title
+        }
+        body, folded, used_images = self.body(message, images)
+        parts.append(f'<div class="ewb-body">\n{body}\n</div>')
+        if folded:
+            parts.append(
+                '<div class="mw-collapsible mw-collapsed ewb-quoted">\n'
+                f"''{label(self.language, 'quoted')}''\n"
+                f'<div class="mw-collapsible-content">\n{folded}\n</div>\n</div>'
+            )
+        parts.extend(self.event(event) for event in message.events)
+        listed = [att for att in message.attachments if att.content_id not in used_images]
+        if listed:
+            parts.append(self.attachments(listed))
+        for forwarded in message.forwarded:
+            subject = self.field(
+                label(self.language, "subject"), single_line(forwarded.subject) or NO_SUBJECT
+            )
+            parts.append(
+                f"<div class=\"ewb-forwarded\">\n'''{label(self.language, 'forwarded')}'''\n"
+                f"{subject}\n{self.content(forwarded)}\n</div>"
+            )
+        return "\n".join(parts)
+
+    def field(self, name: str, value: str, *, escaped: bool = False) -> str:
+        text = value if escaped else escape_wikitext(single_line(value))
+        return f"{{{{{FIELD_TEMPLATE}|label={escape_wikitext(name)}|value={text}}}}}"
+
+    def header(self, message: Message) -> str:
+        lines = [
+            self.field(label(self.language, "from"), self.person(message.sender_name, message.sender_address))
+        ]
+        for key, people in (("to", message.to), ("cc", message.cc)):
+            if people:
+                lines.append(
+                    self.field(label(self.language, key), ", ".join(self.person(*p) for p in people))
+                )
+        lines.append(self.field(label(self.language, "date"), format_date(message.date, self.language)))
+        return "\n".join(lines)
+
+    def person(self, name: str, address: str) -> str:
+        name, address = single_line(name), single_line(address)
+        display = self.options.show_addresses
+        if display == "full":
+            return (
+                f"{name} <{address}>"
+                if name and address
+                else name or address or label(self.language, "unknown_sender")
+            )
+        if display == "name":
+            return name or address.split("@", 1)[0] or label(self.language, "unknown_sender")
+        return name or label(self.language, "hidden")
+
+    def body(self, message: Message, images: Mapping[str, str]) -> tuple[str, str, set[str]]:
+        """Render the body: HTML through pandoc when it converts, plain text otherwise."""
+        if message.body_html.strip():
+            try:
+                blocks = html_to_blocks(message.body_html)
+            except MessageError:
+                blocks = []
+            writer = WikitextWriter(images)
+            new, quoted = split_blocks(blocks)
+            visible = writer.blocks(new)
+            # An HTML part with no text and no inline image (a lone <br>) loses to the text part.
+            if visible.strip() and (html_to_text(message.body_html).strip() or writer.used_images):
+                return visible, writer.blocks(quoted), writer.used_images
+        new_text, quoted_text = split_plain(message.body_text)
+        if not new_text.strip():
+            return f"''{label(self.language, 'empty')}''", "", set()
+        return _plain(new_text), _plain(quoted_text) if quoted_text else "", set()
+
+    def event(self, event: CalendarEvent) -> str:
+        when = " – ".join(part for part in (event.start, event.end) if part)
+        details = ", ".join(part for part in (when, event.location) if part)
+        text = escape_wikitext(single_line(f"{event.summary} ({details})" if details else event.summary))
+        return f"<div class=\"ewb-invitation\">'''{label(self.language, 'invitation')}:''' {text}</div>"
+
+    def attachments(self, attachments: Sequence[Attachment]) -> str:
+        lines = [f"<div class=\"ewb-attachments\">\n'''{label(self.language, 'attachments')}:'''"]
+        gallery: list[str] = []
+        for attachment in attachments:
+            name = escape_wikitext(single_line(attachment.filename))
+            size = format_size(attachment.size, self.language)
+            ref = self.files.get(attachment.sha256)
+            if ref is None or ref.title is None:
+                reason = escape_wikitext(single_line(ref.reason if ref else ""))
+                lines.append(f"* ''{name}'' ({size}) – {label(self.language, 'not_uploaded')}: {reason}")
+            elif attachment.content_type.startswith("image/"):
+                gallery.append(f"{ref.title}|{name} ({size})")
+            else:
+                lines.append(f"* [[Media:{ref.title.split(':', 1)[1]}|{name}]] ({size})")
+        if gallery:
+            lines.append('<gallery mode="packed" heights="120">\n' + "\n".join(gallery) + "\n</gallery>")
+        lines.append("</div>")
+        return "\n".join(lines)
+
+
+def _plain(text: str) -> str:
+    # <pre> keeps the mail's line breaks without wikitext's paragraph rules; the style makes it
+    # read like text rather than code.
+    return f'<pre class="ewb-text" style="{_PLAIN_STYLE}">{escape_wikitext(text)}</pre>'

@@ -1,0 +1,74 @@
+"""Subject normalisation (pure): reply/forward prefixes, list tags, generic subjects."""
+
+from __future__ import annotations
+
+import re
+
+from bridge.core.render.escape import single_line
+
+# Reply and forward markers of English, German and Nordic clients, optionally counted (Re[2]:),
+# and mailing-list tags such as "[team]" in front of or between them.
+_PREFIX = re.compile(
+    r"^\s*(?:(?:re|aw|antw|antwort|fwd?|wg|sv|vs|tr|rif)\s*(?:\[\d+\]|\(\d+\))?\s*:\s*|\[[^\[\]]{1,40}\]\s*)+",
+    re.IGNORECASE,
+)
+# Subjects too common to say anything about which conversation a mail belongs to.
+GENERIC_SUBJECTS = frozenset(
+    {
+        "",
+        "(no subject)",
+        "no subject",
+        "kein betreff",
+        "(kein betreff)",
+        "hallo",
+        "hello",
+        "hi",
+        "hey",
+        "moin",
+        "servus",
+        "question",
+        "questions",
+        "frage",
+        "fragen",
+        "kurze frage",
+        "quick question",
+        "info",
+        "infos",
+        "information",
+        "fyi",
+        "zur info",
+        "update",
+        "test",
+        "anfrage",
+        "request",
+        "meeting",
+        "termin",
+        "besprechung",
+        "danke",
+        "thanks",
+        "thank you",
+        "dringend",
+        "urgent",
+        "wichtig",
+        "important",
+        "status",
+        "todo",
+        "notiz",
+        "note",
+    }
+)
+
+
+def base_subject(subject: str) -> str:
+    """Strip reply/forward prefixes (Re:, AW:, Fwd:, WG:, SV:, Antw: …) and list tags, repeated."""
+    return _PREFIX.sub("", single_line(subject)).strip()
+
+
+def subject_key(subject: str) -> str:
+    """Return the form under which two subjects count as the same conversation."""
+    return " ".join(base_subject(subject).casefold().split())
+
+
+def is_generic(key: str) -> bool:
+    """Tell whether a subject key is too common to join threads by (`hallo`, `Question` …)."""
+    return key.strip(" .!?:-") in GENERIC_SUBJECTS

@@ -1,0 +1,351 @@
+"""The `email-wiki-bridge` command: `once`, `run`, `check`, `backfill` and the state commands.
+
+Exit codes: 0 success, 1 a mailbox or the wiki failed (the others still ran), 2 bad configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+import structlog
+
+from bridge import __version__
+from bridge.adapters.imap import ImapMailbox
+from bridge.adapters.lock import StateLock
+from bridge.adapters.state.file import copy_file
+from bridge.adapters.state.store import SqliteStateStore
+from bridge.adapters.wiki import WikiClient
+from bridge.errors import BridgeError, ConfigError
+from bridge.service.cli_state import state_command
+from bridge.service.cli_status import failures, status
+from bridge.service.config import Settings, load_settings
+from bridge.service.daemon import Daemon, release_quarantined, run_pass
+from bridge.service.exitcodes import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
+from bridge.service.logs import configure_logging
+from bridge.sync.backfill import backfill
+from bridge.sync.rebuild import guard_lost_state
+from bridge.sync.wikisetup import install_templates
+
+DEFAULT_CONFIG = Path("/etc/email-wiki-bridge/config.toml")
+log = structlog.get_logger("bridge.service.cli")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="email-wiki-bridge", description="Publish team mailboxes as thread pages on a MediaWiki."
+    )
+    parser.add_argument(
+        "--config", type=Path, default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})"
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    once = commands.add_parser("once", help="run one sync pass over every mailbox and exit")
+    once.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would be published, replied and moved; change nothing",
+    )
+    once.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait while another process works on the state, instead of exiting",
+    )
+    commands.add_parser("run", help="run as a daemon, polling every mailbox at its poll_interval")
+    commands.add_parser("check", help="validate the config and log in to every mailbox and the wiki")
+    commands.add_parser("setup-wiki", help="install or update the wiki templates the pages use")
+    status = commands.add_parser("status", help="show each mailbox's last pass, errors, backlog and pages")
+    status.add_argument("--json", action="store_true", help="print JSON for scripts")
+    backfill_command = commands.add_parser("backfill", help="import a mailbox's history, one edit per thread")
+    backfill_command.add_argument("--mailbox", required=True, help="the mapping's name")
+    backfill_command.add_argument("--since", type=date.fromisoformat, help="first day (YYYY-MM-DD)")
+    backfill_command.add_argument("--until", type=date.fromisoformat, help="day after the last (YYYY-MM-DD)")
+    backfill_command.add_argument(
+        "--edits-per-minute", type=int, help="throttle wiki edits (overrides wiki.edits_per_minute)"
+    )
+    quarantine = commands.add_parser("quarantine", help="show or release mail the sender policy held back")
+    actions = quarantine.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="list quarantined mail")
+    listing.add_argument("--all", action="store_true", help="include mail released before")
+    release = actions.add_parser("release", help="publish a quarantined mail on the next pass")
+    release.add_argument("mailbox", help="the mapping's name")
+    release.add_argument("message_id", help="the Message-ID shown by `quarantine list`")
+    failures = commands.add_parser("failures", help="show failed and parked mail, or try it again")
+    failure_actions = failures.add_subparsers(dest="action", required=True)
+    failure_list = failure_actions.add_parser("list", help="list mail that could not be published, with why")
+    failure_list.add_argument("--mailbox", help="only this mapping")
+    failure_list.add_argument("--json", action="store_true", help="print JSON for scripts")
+    retry = failure_actions.add_parser("retry", help="try failed (and parked) mail again on the next pass")
+    retry.add_argument("mailbox", help="the mapping's name")
+    retry.add_argument("message_id", nargs="?", help="only this Message-ID (shown by `failures list`)")
+    state = commands.add_parser("state", help="repair the state store")
+    state_actions = state.add_subparsers(dest="action", required=True)
+    rebuild = state_actions.add_parser("rebuild", help="rebuild a mailbox's state from its pages on the wiki")
+    rebuild.add_argument("--mailbox", required=True, help="the mapping's name")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script and of `python -m bridge`; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"email-wiki-bridge: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(settings.log)
+    for warning in settings.warnings:
+        log.warning("config.warning", detail=warning)
+    if args.command == "check":
+        return _check(settings)
+    if args.command == "setup-wiki":
+        return _setup_wiki(settings, only_missing=False)
+    dry_run = args.command == "once" and args.dry_run
+    if dry_run or args.command not in ("once", "run", "backfill", "state"):
+        return _with_state(args, settings, dry_run)
+    # One process at a time writes the state; reading commands and dry runs need no lock.
+    lock = StateLock(settings.state.path, " ".join(["email-wiki-bridge", *argv]))
+    try:
+        lock.acquire(wait=args.command == "once" and args.wait, waiting=_tell_waiting)
+    except BridgeError as exc:
+        print(f"email-wiki-bridge: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    with lock:
+        if args.command != "state":
+            # Missing templates are installed at start-up; a wiki that is down now must not keep the
+            # daemon from starting: its passes retry and report the wiki's state themselves.
+            _setup_wiki(settings, only_missing=True)
+        return _with_state(args, settings, dry_run)
+
+
+def _tell_waiting(holder: str) -> None:
+    print(f"email-wiki-bridge: waiting for {holder} to finish with the state store", file=sys.stderr)
+
+
+def _with_state(args: argparse.Namespace, settings: Settings, dry_run: bool) -> int:
+    with tempfile.TemporaryDirectory(prefix="ewb-dry-run-") as scratch:
+        state_path = settings.state.path
+        try:
+            if dry_run:
+                # The pass runs on a copy of the state, which is thrown away afterwards.
+                copy = Path(scratch) / "state.sqlite3"
+                copy_file(state_path, copy)
+                state_path = copy
+            state = SqliteStateStore(state_path)
+        except BridgeError as exc:
+            print(f"email-wiki-bridge: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        try:
+            if args.command == "once":
+                return _once(settings, state, dry_run)
+            if args.command == "quarantine":
+                return _quarantine(settings, state, args)
+            if args.command == "status":
+                return status(settings, state, args.json)
+            if args.command == "failures":
+                return failures(settings, state, args)
+            if args.command == "state":
+                return state_command(settings, state, args)
+            if args.command == "backfill":
+                return _backfill(settings, state, args)
+            Daemon(args.config, settings, state, os.environ).run()
+            return EXIT_OK
+        finally:
+            state.close()
+
+
+def _once(settings: Settings, state: SqliteStateStore, dry_run: bool) -> int:
+    exit_code = EXIT_OK
+    for mailbox in settings.mailboxes:
+        plan: list[str] | None = [] if dry_run else None
+        result = run_pass(mailbox, settings, state, plan=plan)
+        for line in plan or []:
+            print(f"would {line}")
+        if result is None:
+            error = state.mailbox_status(mailbox.name).last_error
+            print(f"{mailbox.name}: FAILED: {error or 'see the log'}")
+            exit_code = EXIT_FAILED
+            continue
+        if result.failed:
+            # The pass went on, but mail is left behind: cron and scripts should hear of it.
+            exit_code = EXIT_FAILED
+        print(
+            f"{mailbox.name}: {result.published} published, {result.duplicates} already known, "
+            f"{result.failed} failed, {result.quarantined} quarantined; {len(result.pages_created)} pages "
+            f"created, {len(set(result.pages_extended))} extended; {result.replies_sent} replies sent"
+            + (" (dry run: nothing was changed)" if dry_run else "")
+        )
+    return exit_code
+
+
+def _backfill(settings: Settings, state: SqliteStateStore, args: argparse.Namespace) -> int:
+    mailbox = next((m for m in settings.mailboxes if m.name == args.mailbox), None)
+    if mailbox is None:
+        print(f"email-wiki-bridge: no mailbox named {args.mailbox!r} in the config", file=sys.stderr)
+        return EXIT_CONFIG
+    wiki_settings = settings.wiki
+    if args.edits_per_minute is not None:
+        wiki_settings = dataclasses.replace(wiki_settings, edits_per_minute=args.edits_per_minute)
+    wiki = WikiClient(wiki_settings)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        guard_lost_state(mailbox, wiki, state)
+        result = backfill(mailbox, wiki, state, args.since, args.until, stop=stop.is_set)
+    except BridgeError as exc:
+        print(
+            f"email-wiki-bridge: backfill of {mailbox.name} stopped: {exc} (run it again to resume)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    finally:
+        wiki.close()
+    print(
+        f"{mailbox.name}: {result.published} published in {len(result.pages_created)} new and "
+        f"{len(set(result.pages_extended))} extended pages, {result.duplicates} already known, "
+        f"{result.failed} failed; {wiki.edits} wiki edits"
+        + (" (interrupted: run it again to resume)" if stop.is_set() else "")
+    )
+    return EXIT_FAILED if stop.is_set() or result.failed else EXIT_OK
+
+
+def _quarantine(settings: Settings, state: SqliteStateStore, args: argparse.Namespace) -> int:
+    if args.action == "list":
+        entries = state.quarantined(status=None if args.all else "quarantined")
+        for held in entries:
+            print(
+                f"{held.mailbox}\t{held.message_id}\t{held.sender}\t{held.created_at}\t{held.status}\t"
+                f"{held.subject}\t{held.reason}"
+            )
+        if not entries:
+            print("no quarantined mail")
+        return EXIT_OK
+    mailbox = next((m for m in settings.mailboxes if m.name == args.mailbox), None)
+    entry = next(
+        (e for e in state.quarantined(args.mailbox, "quarantined") if e.message_id == args.message_id), None
+    )
+    if mailbox is None or entry is None:
+        print(
+            f"email-wiki-bridge: no quarantined mail {args.message_id!r} in mailbox {args.mailbox!r}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    try:
+        release_quarantined(mailbox, state, entry)
+    except BridgeError as exc:
+        print(f"email-wiki-bridge: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"released {entry.message_id}: it is published on the next pass of {mailbox.name}")
+    return EXIT_OK
+
+
+def _setup_wiki(settings: Settings, only_missing: bool) -> int:
+    """Install the templates; at start-up (`only_missing`) quietly, as `setup-wiki` with a report."""
+    wiki = WikiClient(settings.wiki)
+    try:
+        for line in install_templates(wiki, only_missing=only_missing):
+            if not only_missing:
+                print(line)
+    except BridgeError as exc:
+        if only_missing:
+            log.warning("templates.not_installed", error=str(exc))
+        else:
+            print(f"email-wiki-bridge: cannot set up the wiki templates: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        wiki.close()
+    return EXIT_OK
+
+
+def _check(settings: Settings) -> int:
+    failures = 0
+    print(f"ok    config: {len(settings.mailboxes)} mailbox(es)")
+    wiki = WikiClient(settings.wiki)
+    try:
+        failures += _check_wiki(settings, wiki)
+    except BridgeError as exc:
+        failures += 1
+        print(f"FAIL  wiki: {exc}")
+    finally:
+        wiki.close()
+    for mailbox in settings.mailboxes:
+        try:
+            with ImapMailbox(mailbox) as imap:
+                counts = [f"{folder} ({imap.select(folder).exists})" for folder in mailbox.folders]
+            print(
+                f"ok    mailbox {mailbox.name}: logged in as {mailbox.username}; folders {', '.join(counts)}"
+            )
+        except BridgeError as exc:
+            failures += 1
+            print(f"FAIL  {exc}")
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+# Rights the bridge never needs; an account holding them is more powerful than it must be.
+_EXCESS_RIGHTS = (
+    "delete",
+    "editinterface",
+    "editsitejs",
+    "editsitecss",
+    "userrights",
+    "block",
+    "protect",
+    "import",
+)
+_GRANT_FIX = "grant it to the account (or to its bot password on Special:BotPasswords)"
+
+
+def _check_wiki(settings: Settings, wiki: WikiClient) -> int:
+    """Print one line per wiki check (login, rights, rights on each page prefix); return failures."""
+    wiki.login()
+    print(f"ok    wiki: logged in to {wiki.site_name()} as {wiki.username}")
+    failures = 0
+    for right, needed_for in (("edit", "editing pages"), ("createpage", "creating thread pages")):
+        if right in wiki.rights:
+            print(f"ok    wiki: right '{right}'")
+        else:
+            failures += 1
+            print(f"FAIL  wiki: the account lacks '{right}', needed for {needed_for}; {_GRANT_FIX}")
+    if "upload" in wiki.rights:
+        print("ok    wiki: right 'upload'")
+    else:
+        print(
+            f"WARN  wiki: no 'upload' right: attachments are listed on the pages, not uploaded; {_GRANT_FIX}"
+        )
+    if "bot" in wiki.rights:
+        print("ok    wiki: right 'bot' (edits are marked as bot edits)")
+    else:
+        print(
+            "WARN  wiki: no 'bot' right: every edit shows in recent changes; add the account to the bot group"
+        )
+    excess = [right for right in _EXCESS_RIGHTS if right in wiki.rights]
+    if excess:
+        print(
+            f"WARN  wiki: the account has rights it never needs: {', '.join(excess)}; use a bot password "
+            "with only the grants the README lists"
+        )
+    for mailbox in settings.mailboxes:
+        probe = f"{mailbox.page_prefix}/Email-wiki-bridge rights check"
+        allowed = wiki.allowed_actions(probe, ("edit", "create"))
+        if all(allowed.values()):
+            print(
+                f"ok    wiki: may create and edit pages under {mailbox.page_prefix}/ (mailbox {mailbox.name})"
+            )
+        else:
+            failures += 1
+            missing = ", ".join(action for action, ok in allowed.items() if not ok)
+            print(
+                f"FAIL  wiki: may not {missing} pages under {mailbox.page_prefix}/ (mailbox {mailbox.name}); "
+                "check the namespace's protection and $wgNamespaceProtection"
+            )
+    return failures

@@ -1,0 +1,131 @@
+"""The reporting commands: `status` and `failures list|retry` (read the state without its lock).
+
+`failures retry` makes one small write that the running daemon picks up on its next pass, so it
+needs no lock either: SQLite keeps the two writers apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+
+from bridge.adapters.state.store import Failure, MailboxStatus, SqliteStateStore
+from bridge.core.render.escape import single_line
+from bridge.service.config import Settings
+from bridge.service.exitcodes import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
+
+
+def failing(row: MailboxStatus) -> bool:
+    """Tell whether a mailbox's passes abort: its last error is newer than its last success."""
+    if row.last_error_at is None:
+        return False
+    return row.last_success is None or row.last_error_at > row.last_success
+
+
+def _health(row: MailboxStatus) -> str:
+    if failing(row):
+        return "FAILING"
+    return "ok" if row.last_success else "not run yet"
+
+
+def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    table = [tuple(header), *(tuple(row) for row in rows)]
+    widths = [max(len(line[column]) for line in table) for column in range(len(header))]
+    for line in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+
+
+def status(settings: Settings, state: SqliteStateStore, as_json: bool) -> int:
+    """Print per mailbox: health, last pass and error, backlog, pages, and mail published, held, failed."""
+    rows = [state.mailbox_status(mailbox.name) for mailbox in settings.mailboxes]
+    if as_json:
+        print(json.dumps([{**dataclasses.asdict(row), "failing": failing(row)} for row in rows], indent=2))
+        return EXIT_OK
+    _print_table(
+        (
+            "MAILBOX",
+            "HEALTH",
+            "LAST SUCCESS",
+            "LAST ERROR",
+            "BACKLOG",
+            "PAGES",
+            "PUBLISHED",
+            "QUARANTINED",
+            "FAILED",
+            "PARKED",
+        ),
+        [
+            (
+                row.mailbox,
+                _health(row),
+                row.last_success or "never",
+                f"{row.last_error_at}: {row.last_error}" if row.last_error else "-",
+                "?" if row.backlog is None else str(row.backlog),
+                str(row.pages),
+                str(row.published),
+                str(row.quarantined),
+                str(row.failed),
+                str(row.parked),
+            )
+            for row in rows
+        ],
+    )
+    return EXIT_OK
+
+
+def _mailbox_names(settings: Settings, name: str | None) -> list[str] | None:
+    names = [mailbox.name for mailbox in settings.mailboxes]
+    if name is None:
+        return names
+    if name not in names:
+        print(f"email-wiki-bridge: no mailbox named {name!r} in the config", file=sys.stderr)
+        return None
+    return [name]
+
+
+def _next_try(failure: Failure) -> str:
+    if failure.parked:
+        return "parked"
+    return f"next try {failure.next_attempt_at}" if failure.next_attempt_at else "next pass"
+
+
+def failures(settings: Settings, state: SqliteStateStore, args: argparse.Namespace) -> int:
+    """`failures list`: every recorded failure; `failures retry`: make them due on the next pass."""
+    names = _mailbox_names(settings, args.mailbox)
+    if names is None:
+        return EXIT_CONFIG
+    if args.action == "retry":
+        count = state.retry_failures(args.mailbox, args.message_id)
+        if not count:
+            what = f"no failed mail {args.message_id!r}" if args.message_id else "no failed mail"
+            print(f"email-wiki-bridge: {what} in mailbox {args.mailbox!r}", file=sys.stderr)
+            return EXIT_FAILED
+        print(f"{count} failed mail(s) of {args.mailbox} will be tried again on its next pass")
+        return EXIT_OK
+    found = [failure for name in names for failure in state.failures(name)]
+    if args.json:
+        print(json.dumps([dataclasses.asdict(failure) for failure in found], indent=2))
+        return EXIT_OK
+    if not found:
+        print("no failed mail")
+        return EXIT_OK
+    _print_table(
+        ("MAILBOX", "FOLDER", "UID", "MESSAGE-ID", "ATTEMPTS", "STATUS", "LAST TRY", "REASON"),
+        [
+            (
+                f.mailbox,
+                f.folder,
+                str(f.uid),
+                f.message_id or "-",
+                str(f.attempts),
+                _next_try(f),
+                f.last_seen,
+                single_line(f.reason),
+            )
+            for f in found
+        ],
+    )
+    return EXIT_OK

@@ -1,0 +1,1 @@
+"""The sync pass: reading a folder, publishing thread groups, replies, backfill and rebuild."""

@@ -1,0 +1,228 @@
+"""Link replies of one mapping: deciding who gets one, and sending them at most once.
+
+Before a thread's wiki edit, each message's reply is drafted in the state store with what
+composing it needs (`ReplySeed`) and the loop rule that forbids it, if any. When the message is
+confirmed (by the edit's answer, or at the start of the next pass by recovery finding its marker
+on the page) the draft becomes a reply row: `intended` with its composed bytes, or `suppressed`
+with the reason; a draft whose intent was discarded is dropped. Sending marks a reply `sending`
+first and `sent` after the server's 250. A refusal or a connection lost before the mail data was
+sent puts it back to `intended` for the next pass; a connection lost after that, or a reply found
+`sending` at the start of a pass (a crash at an unknown point), makes it `uncertain`: the server
+may have it, so it is never sent again and nobody gets the same reply twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import structlog
+
+from bridge.adapters.state.replies import ReplyDraft, ReplyIntent
+from bridge.adapters.state.store import StateStore
+from bridge.core.model import Message
+from bridge.core.render.page import message_anchor
+from bridge.core.replies import (
+    ReplyContext,
+    ReplyRules,
+    ReplySeed,
+    ReplyTexts,
+    compose_refusal,
+    compose_reply,
+    limit_reason,
+    loop_reason,
+    refusal_reason,
+    suppression_reason,
+)
+from bridge.core.senders import Refusal
+from bridge.errors import MailError, MailUncertainError
+from bridge.service.config import MailboxSettings, SmtpSettings
+
+log = structlog.get_logger("bridge.sync.outbox")
+LINK, REFUSAL = "link", "refusal"
+
+
+class Sender(Protocol):
+    """What the outbox needs of an SMTP session (`smtp.Mailer`, or a dry-run recorder)."""
+
+    def send(self, message: bytes, recipient: str) -> None: ...
+
+
+class Outbox:
+    """Plans and sends the replies of one mapping."""
+
+    def __init__(
+        self,
+        settings: MailboxSettings,
+        smtp: SmtpSettings | None,
+        state: StateStore,
+        own_addresses: frozenset[str],
+        page_url: Callable[[str], str],
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.smtp = smtp
+        self.state = state
+        self.page_url = page_url
+        self.now = now
+        self.rules = ReplyRules(
+            own_addresses=own_addresses,
+            max_age=timedelta(days=settings.reply_max_age_days),
+            per_sender_per_hour=smtp.max_replies_per_sender_per_hour if smtp else 0,
+        )
+        self.texts = ReplyTexts.load(settings.language, settings.reply_templates)
+        self.suppressed = 0
+        self._log = log.bind(mailbox=settings.name)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether this mapping sends link replies at all."""
+        return self.smtp is not None and self.settings.reply != "never"
+
+    def _recent(self, recipient: str) -> int:
+        """How many replies `recipient` got or is due within the last hour (over all mailboxes)."""
+        return self.state.replies_since(recipient, self.now() - timedelta(hours=1)) if recipient else 0
+
+    def _context(self, page_title: str, message_id: str) -> ReplyContext:
+        assert self.smtp is not None
+        page = self.page_url(page_title)
+        return ReplyContext(
+            from_address=self.smtp.from_address,
+            reply_to=self.settings.address,
+            mailbox=self.settings.name,
+            page_url=page,
+            message_url=f"{page}#{message_anchor(message_id)}",
+        )
+
+    def draft_link_replies(self, messages: Sequence[Message]) -> None:
+        """Before the wiki edit of `messages`, record the reply each sender is to get once it is confirmed.
+
+        The loop rules are decided now, from the parsed mail; recovery, which knows only message
+        ids, can then still reply to a message whose edit it finds on the page.
+        """
+        if not self.enabled:
+            return
+        drafts = [
+            ReplyDraft(
+                message_id=message.message_id,
+                recipient=message.sender_address.lower(),
+                seed=ReplySeed.of(message).to_json(),
+                reason=loop_reason(message, self.rules.own_addresses),
+            )
+            for message in messages
+            if message.sender_address
+        ]
+        self.state.record_reply_drafts(self.settings.name, drafts)
+
+    def drop_discarded_drafts(self) -> None:
+        """Drop the drafts of messages whose intent was discarded: publishing them again drafts anew.
+
+        Called where no edit is in flight (at the start of a pass, after recovery).
+        """
+        dropped = self.state.drop_orphaned_reply_drafts(self.settings.name)
+        if dropped:
+            self._log.info("reply.drafts_dropped", count=dropped)
+
+    def promote_confirmed(self) -> None:
+        """Turn the drafts of confirmed messages into due replies, or suppressed ones with the reason."""
+        for confirmed in self.state.confirmed_reply_drafts(self.settings.name):
+            draft = confirmed.draft
+            seed = ReplySeed.from_json(draft.seed)
+            reason = draft.reason or self._not_now(seed, draft.recipient, confirmed.thread_id)
+            payload = None
+            if reason is None:
+                context = self._context(confirmed.page_title, seed.message_id)
+                payload = compose_reply(seed, context, self.texts, self.now()).as_bytes()
+            new = self.state.promote_reply_draft(
+                self.settings.name, draft.message_id, confirmed.thread_id, reason, payload
+            )
+            self._count_suppressed(new, draft.message_id, LINK, reason)
+
+    def _not_now(self, seed: ReplySeed, recipient: str, thread_id: int) -> str | None:
+        """What forbids the reply at the time of confirmation: settings, the limits, `reply = "first"`."""
+        if not self.enabled:
+            return "link replies are switched off"
+        reason = limit_reason(seed.date, self.rules, self.now(), self._recent(recipient))
+        first = self.settings.reply == "first"
+        if (
+            reason is None
+            and first
+            and self.state.replied_in_thread(self.settings.name, thread_id, recipient)
+        ):
+            reason = "already told about this thread (reply = first)"
+        return reason
+
+    def plan_refusal(self, message: Message, refusal: Refusal) -> None:
+        """Record the mail telling a refused sender why (`reply_unpublished`), unless a loop rule says no.
+
+        The loop rules and the hourly limit per recipient bound what a forged From can cause.
+        """
+        recipient = message.sender_address.lower()
+        if self.smtp is None or not self.settings.reply_unpublished or not recipient:
+            return
+        reason = suppression_reason(message, self.rules, self.now(), self._recent(recipient))
+        payload = None
+        if reason is None:
+            context = ReplyContext(self.smtp.from_address, self.settings.address, self.settings.name, "", "")
+            reason_text = refusal_reason(refusal.code, self.settings.language)
+            seed = ReplySeed.of(message)
+            payload = compose_refusal(seed, reason_text, context, self.texts, self.now()).as_bytes()
+        new = self.state.record_reply(
+            self.settings.name, message.message_id, recipient, REFUSAL, None, reason, payload
+        )
+        self._count_suppressed(new, message.message_id, REFUSAL, reason)
+
+    def _count_suppressed(self, new: bool, message_id: str, kind: str, reason: str | None) -> None:
+        if new and reason is not None:
+            self.suppressed += 1
+            self._log.info("reply.suppressed", message_id=message_id, kind=kind, reason=reason)
+
+    def send_due(self, sender: Sender) -> tuple[int, int]:
+        """Send every due reply; return (sent, still due).
+
+        A temporary failure (server down, 4xx) or a lost connection stops sending until the next
+        pass; a permanent refusal of one recipient (5xx) marks that reply `refused` and goes on.
+        """
+        sent = 0
+        due = self.state.open_replies(self.settings.name)
+        for index, reply in enumerate(due):
+            if reply.status == "sending":
+                self._uncertain(reply, "a crash interrupted sending")
+                continue
+            self._set(reply, "sending")
+            try:
+                sender.send(reply.payload, reply.recipient)
+            except MailUncertainError as exc:
+                self._uncertain(reply, str(exc))
+                return sent, len(due) - index - 1
+            except MailError as exc:
+                if exc.permanent:
+                    # This recipient or mail is refused for good; the others still go out.
+                    self._set(reply, "refused")
+                    self._log.warning(
+                        "reply.refused", message_id=reply.message_id, kind=reply.kind, error=str(exc)
+                    )
+                    continue
+                self._set(reply, "intended")
+                self._log.warning(
+                    "reply.deferred", message_id=reply.message_id, kind=reply.kind, error=str(exc)
+                )
+                return sent, len(due) - index
+            self._set(reply, "sent")
+            self._log.info("reply.sent", message_id=reply.message_id, kind=reply.kind)
+            sent += 1
+        return sent, 0
+
+    def _set(self, reply: ReplyIntent, status: str) -> None:
+        self.state.set_reply_status(self.settings.name, reply.message_id, reply.recipient, reply.kind, status)
+
+    def _uncertain(self, reply: ReplyIntent, cause: str) -> None:
+        """The server may have the reply: never send it again (a lost reply beats a doubled one)."""
+        self._set(reply, "uncertain")
+        self._log.warning(
+            "reply.uncertain",
+            message_id=reply.message_id,
+            kind=reply.kind,
+            detail=f"{cause}; not sent again to avoid a duplicate",
+        )
