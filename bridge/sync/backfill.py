@@ -2,10 +2,11 @@
 
 Two phases keep the wiki's load minimal and memory bounded: first only the threading headers
 of the whole range are read and grouped into threads, then each thread's mails are fetched and
-published with ONE edit (the whole known thread at once), oldest thread first. Everything goes
-through the same exactly-once machinery as a normal pass, so an interrupted backfill (even
-SIGKILL) is resumed by running it again: published mail is skipped by its Message-ID. No link
-replies are sent for history, and the mail itself is never flagged or moved.
+published with ONE edit (the whole known thread at once), oldest thread first. The planner and
+the executor of a normal pass plan and publish the groups, with the same exactly-once machinery,
+so an interrupted backfill (even SIGKILL) is resumed by running it again: published mail is
+skipped by its Message-ID. No link replies are sent for history, and the mail itself is never
+flagged or moved.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from bridge.adapters.state.store import StateStore
 from bridge.adapters.wiki import WikiClient
 from bridge.core.model import Message
 from bridge.core.parsing import parse_message
-from bridge.core.threads import ThreadGroup, group_messages, thread_ids_of
+from bridge.core.threads import ThreadGroup
 from bridge.core.variants import content_hash
 from bridge.service.config import MailboxSettings
-from bridge.sync.intake import FailureLog, Source, describe_failure
-from bridge.sync.mailbox_pass import MailboxSync, PassResult
+from bridge.sync.actions import Action, MergeNote, PublishGroup, Source
+from bridge.sync.executor import FailureLog, PassResult
+from bridge.sync.mailbox_pass import MailboxSync
+from bridge.sync.planner import Batch, describe_failure
 
 log = structlog.get_logger("bridge.sync.backfill")
 _HEADER_BATCH = 500
@@ -87,23 +90,30 @@ def backfill(
     result = PassResult(mailbox=settings.name)
     sync.recover()
     with ImapMailbox(quiet) as imap:
-        plan: list[tuple[str, int, list[ThreadGroup], dict[str, Source]]] = []
+        plan: list[tuple[str, list[Action], dict[str, Source]]] = []
         for folder in quiet.folders:
             status = imap.select(folder)
             uids = imap.uids_between(since, until)
-            groups, sources = _plan_folder(imap, state, quiet, folder, status.uidvalidity, uids, result)
-            plan.append((folder, status.uidvalidity, groups, sources))
-        progress = Progress(total=sum(len(g.messages) for _, _, groups, _ in plan for g in groups), out=out)
-        for folder, _uidvalidity, groups, sources in plan:
+            actions, sources = _plan_folder(imap, sync, folder, status.uidvalidity, uids, result)
+            plan.append((folder, actions, sources))
+        progress = Progress(
+            total=sum(len(a.group.messages) for _, actions, _ in plan for a in actions if isinstance(a, PublishGroup)),
+            out=out,
+        )
+        for folder, actions, sources in plan:
             imap.select(folder)
-            for group in groups:
+            for index, action in enumerate(actions):
+                if not isinstance(action, PublishGroup):
+                    continue
                 if stop():
                     progress.finish()
                     return result
-                full = _fetch_group(imap, folder, group, sources, state, sync.failures, result)
+                full = _fetch_group(imap, folder, action, sources, state, sync.executor.failures, result)
                 if full is not None:
-                    sync.publish_group(full, sources, result)
-                progress.advance(len(group.messages))
+                    # The group's merge note, if any, follows it in the plan.
+                    notes = [a for a in actions[index + 1 : index + 2] if isinstance(a, MergeNote)]
+                    sync.executor.run(None, [full, *notes], result)
+                progress.advance(len(action.group.messages))
         progress.finish()
     log.info(
         "backfill.finished",
@@ -119,15 +129,14 @@ def backfill(
 
 def _plan_folder(
     imap: ImapMailbox,
-    state: StateStore,
-    settings: MailboxSettings,
+    sync: MailboxSync,
     folder: str,
     uidvalidity: int,
     uids: list[int],
     result: PassResult,
-) -> tuple[list[ThreadGroup], dict[str, Source]]:
-    """Read the threading headers of `uids` and group the mails not yet published into threads."""
-    headers: list[Message] = []
+) -> tuple[list[Action], dict[str, Source]]:
+    """Read the threading headers of `uids` and plan the mails not yet published as thread groups."""
+    headers = Batch()
     sources: dict[str, Source] = {}
     for start in range(0, len(uids), _HEADER_BATCH):
         for uid, raw in imap.thread_headers(uids[start : start + _HEADER_BATCH]).items():
@@ -139,46 +148,44 @@ def _plan_folder(
                 # Its id is derived from the body too; it is read in full in the second phase.
                 message = dataclasses.replace(message, message_id=f"uid-{folder}-{uid}@backfill.invalid")
             if message.message_id not in sources:
-                headers.append(message)
-                sources[message.message_id] = Source(folder, uid, uidvalidity)
-    known = state.known_message_ids(settings.name, sources)
+                headers.messages[message.message_id] = message
+                sources[message.message_id] = headers.sources[message.message_id] = Source(folder, uid, uidvalidity)
+    known = sync.state.known_message_ids(sync.settings.name, sources)
     result.duplicates += len(known)
-    fresh = [m for m in headers if m.message_id not in known]
-    known_threads = state.threads_for_ids(settings.name, thread_ids_of(fresh))
-    return group_messages(fresh, known_threads), sources
+    for message_id in known:
+        del headers.messages[message_id], headers.sources[message_id]
+    return sync.plan_groups(headers, by_subject=False), sources
 
 
 def _fetch_group(
     imap: ImapMailbox,
     folder: str,
-    group: ThreadGroup,
+    planned: PublishGroup,
     sources: dict[str, Source],
     state: StateStore,
     failures: FailureLog,
     result: PassResult,
-) -> ThreadGroup | None:
+) -> PublishGroup | None:
     """Fetch and parse the full mails of a planned group; None when none of them is publishable."""
+    group = planned.group
     by_uid = {sources[m.message_id].uid: m.message_id for m in group.messages}
     messages: list[Message] = []
     for mail in imap.fetch(folder, sorted(by_uid)):
         result.fetched += 1
-        planned = by_uid[mail.uid]
+        header_id = by_uid[mail.uid]
         try:
             message = parse_message(mail.raw, mail.internal_date)
         except Exception as exc:  # one mail must never stop the backfill
-            failures.record(sources[planned], None, describe_failure("reading the mail", exc), result)
+            failures.record(sources[header_id], None, describe_failure("reading the mail", exc), result)
             continue
         # Recorded with the message, so a later pass tells this copy from other content by size.
         sources[message.message_id] = dataclasses.replace(
-            sources[planned], raw_size=len(mail.raw), content_hash=content_hash(message)
+            sources[header_id], raw_size=len(mail.raw), content_hash=content_hash(message)
         )
         messages.append(message)
     known = state.known_message_ids(failures.mailbox, [m.message_id for m in messages])
-    fresh = [m for m in messages if m.message_id not in known]
+    fresh = sorted((m for m in messages if m.message_id not in known), key=lambda m: (m.date, m.message_id))
     if not fresh:
         return None
-    return ThreadGroup(
-        messages=tuple(sorted(fresh, key=lambda m: (m.date, m.message_id))),
-        thread_id=group.thread_id,
-        also_linked=group.also_linked,
-    )
+    full = ThreadGroup(messages=tuple(fresh), thread_id=group.thread_id, also_linked=group.also_linked)
+    return dataclasses.replace(planned, group=full, sources=tuple(sources[m.message_id] for m in fresh))

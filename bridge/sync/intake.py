@@ -1,17 +1,15 @@
-"""Reading one batch of a folder: which mails are new, parsing them, recording the ones that fail.
+"""Reading one batch of a folder: which mails may be new, fetching and parsing them, nothing written.
 
 Whatever one mail raises while it is read (any exception, not a list of known ones) fails that
-mail alone: it is recorded with a reason naming what went wrong, logged with its UID and
-Message-ID, and the batch goes on. A mail whose Message-ID is known is a duplicate when its
+mail alone: the plan records it with a reason naming what went wrong, it is logged with its UID
+and Message-ID, and the batch goes on. A mail whose Message-ID is known is a duplicate when its
 content is the same (the copy in Sent, a second delivery); other content under a known id is
-published as a variant (see `bridge.core.variants`).
+published as a variant (see `bridge.core.variants`). The decisions are the planner's.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Protocol
 
 import structlog
@@ -21,74 +19,18 @@ from bridge.adapters.state.store import StateStore
 from bridge.core.model import Message
 from bridge.core.msgid import extract_ids
 from bridge.core.parsing import parse_message
-from bridge.core.retry import RetryPolicy
-from bridge.core.variants import as_variant, content_hash
-from bridge.errors import MessageError
+from bridge.core.variants import content_hash
 from bridge.service.config import MailboxSettings
+from bridge.sync.actions import Action, RecordFailure, Source
+from bridge.sync.planner import Batch, describe_failure, plan_identities, plan_known_copies, variant_candidates
 
 log = structlog.get_logger("bridge.sync.intake")
 
 
-@dataclass(frozen=True, slots=True)
-class Source:
-    """Where a message was read (folder, UID, UIDVALIDITY), and what identifies its content."""
-
-    folder: str
-    uid: int
-    uidvalidity: int
-    raw_size: int | None = None
-    content_hash: str | None = None
-    variant_of: str | None = None
-
-
 class Tally(Protocol):
-    """The counts of a pass that reading a batch adds to (`sync.PassResult` is one)."""
+    """The count of a pass that reading a batch adds to (`PassResult` is one)."""
 
     fetched: int
-    duplicates: int
-    failed: int
-
-
-@dataclass
-class Batch:
-    """The publishable mails of one batch, by Message-ID, with where each was read."""
-
-    messages: dict[str, Message] = field(default_factory=dict)
-    sources: dict[str, Source] = field(default_factory=dict)
-
-
-def describe_failure(stage: str, exc: BaseException) -> str:
-    """A reason a person can act on: the stage, and the error's own sentence or its kind and text."""
-    if isinstance(exc, MessageError):
-        return str(exc)
-    detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else "no detail given"
-    return f"{stage} failed unexpectedly ({type(exc).__name__}: {detail}); this is a bug of the bridge"
-
-
-class FailureLog:
-    """Records mail that cannot be published: reason, tries so far, when to try again."""
-
-    def __init__(self, settings: MailboxSettings, state: StateStore) -> None:
-        self.mailbox = settings.name
-        self.state = state
-        self.policy = RetryPolicy(settings.max_attempts)
-        self._log = log.bind(mailbox=settings.name)
-
-    def record(self, source: Source, message_id: str | None, reason: str, tally: Tally) -> None:
-        """Record one failed mail; it stays in its mailbox and is retried, then parked."""
-        tally.failed += 1
-        attempts = self.state.record_failure(
-            self.mailbox, source.folder, source.uidvalidity, source.uid, message_id, reason, self.policy
-        )
-        parked = self.policy.parks(attempts)
-        self._log.warning(
-            "message.parked" if parked else "message.failed",
-            folder=source.folder,
-            uid=source.uid,
-            message_id=message_id,
-            reason=reason,
-            attempts=attempts,
-        )
 
 
 def _first_id(probe: HeaderProbe) -> str | None:
@@ -100,44 +42,26 @@ def _first_id(probe: HeaderProbe) -> str | None:
 
 
 class BatchReader:
-    """Turns a batch of UIDs into publishable messages, skipping duplicates and isolating failures."""
+    """Reads a batch of UIDs; the planner tells duplicates, variants and failures apart."""
 
-    def __init__(self, settings: MailboxSettings, state: StateStore, failures: FailureLog) -> None:
+    def __init__(self, settings: MailboxSettings, state: StateStore) -> None:
         self.mailbox = settings.name
         self.moves_mail = settings.after_publish != "keep"
         self.state = state
-        self.failures = failures
         self._log = log.bind(mailbox=settings.name)
 
     def read(
         self, imap: ImapMailbox, folder: str, uidvalidity: int, uids: Sequence[int], tally: Tally
-    ) -> Batch:
-        """Fetch the mails of `uids` that may be new and return those to publish."""
+    ) -> tuple[list[Action], Batch]:
+        """Fetch the mails of `uids` that may be new: the plan's skips and failures, and the rest."""
         probes = imap.message_id_headers(uids)
         first_ids = {uid: _first_id(probe) for uid, probe in probes.items()}
         known = self.state.fingerprints(self.mailbox, filter(None, first_ids.values()))
-        to_fetch: list[int] = []
-        seen_again: dict[str, int] = {}
-        for uid in uids:
-            message_id = first_ids.get(uid)
-            fingerprint = known.get(message_id) if message_id else None
-            # A copy of the same bytes (a rescan, a second folder) is known without reading it;
-            # other bytes under a known id are read to tell a copy from other content.
-            if (
-                message_id
-                and fingerprint
-                and not fingerprint.held
-                and fingerprint.raw_size in (None, probes[uid].size)
-            ):
-                seen_again[message_id] = uid
-                tally.duplicates += 1
-                self._log.debug("message.duplicate", folder=folder, uid=uid, message_id=message_id)
-            else:
-                to_fetch.append(uid)
-        self.state.clear_failures(self.mailbox, [(folder, uidvalidity, uid) for uid in seen_again.values()])
-        if seen_again and self.moves_mail:
-            # After a renumbering, pending flags and moves follow their mail to its new UID.
-            self.state.relocate_mail_actions(self.mailbox, folder, seen_again)
+        sizes = {uid: probe.size for uid, probe in probes.items()}
+        to_fetch, skips = plan_known_copies(folder, uidvalidity, uids, first_ids, sizes, known, self.moves_mail)
+        actions: list[Action] = list(skips)
+        for skip in skips:
+            self._log.debug("message.duplicate", folder=folder, uid=skip.source.uid, message_id=skip.message_id)
         parsed: list[tuple[Message, Source]] = []
         for mail in imap.fetch(folder, to_fetch):
             tally.fetched += 1
@@ -147,46 +71,13 @@ class BatchReader:
                 source = Source(folder, mail.uid, uidvalidity, len(mail.raw), content_hash(message))
             except Exception as exc:  # one mail must never stop the mailbox
                 self._log.warning("message.unreadable", folder=folder, uid=mail.uid, exc_info=True)
-                self.failures.record(
-                    source, first_ids.get(mail.uid), describe_failure("reading the mail", exc), tally
-                )
+                reason = describe_failure("reading the mail", exc)
+                actions.append(RecordFailure(source, first_ids.get(mail.uid), reason))
                 continue
             parsed.append((message, source))
-        return self._settle_identities(parsed, tally)
-
-    def _settle_identities(self, parsed: list[tuple[Message, Source]], tally: Tally) -> Batch:
-        """Drop true duplicates; give other content under a known (or repeated) id a variant id."""
         stored = self.state.fingerprints(self.mailbox, (message.message_id for message, _ in parsed))
-        batch = Batch()
-        copies: list[Source] = []
-        for message, source in parsed:
-            digest = source.content_hash or ""
-            earlier = stored.get(message.message_id)
-            in_batch = batch.sources.get(message.message_id)
-            same = (earlier is not None and earlier.content_hash in (None, digest)) or (
-                in_batch is not None and in_batch.content_hash == digest
-            )
-            if same and in_batch is None and earlier is not None and earlier.held:
-                # Held mail read again (a copy, a renumbered folder) goes back to the sender policy,
-                # which flags or moves this copy too.
-                same = False
-            elif not same and (earlier is not None or in_batch is not None):
-                original = message.message_id
-                message = as_variant(message, digest)
-                source = dataclasses.replace(source, variant_of=original)
-                same = message.message_id in batch.sources
-            if same:
-                tally.duplicates += 1
-                copies.append(source)
-                continue
-            batch.messages[message.message_id] = message
-            batch.sources[message.message_id] = source
-        for variant in self.state.known_message_ids(
-            self.mailbox, [mid for mid, s in batch.sources.items() if s.variant_of]
-        ):
-            tally.duplicates += 1
-            copies.append(batch.sources.pop(variant))
-            del batch.messages[variant]
+        variants = self.state.known_message_ids(self.mailbox, variant_candidates(parsed))
+        batch, copies = plan_identities(parsed, stored, variants)
         for message_id, source in batch.sources.items():
             if source.variant_of:
                 self._log.info(
@@ -196,5 +87,4 @@ class BatchReader:
                     message_id=message_id,
                     original=source.variant_of,
                 )
-        self.state.clear_failures(self.mailbox, [(s.folder, s.uidvalidity, s.uid) for s in copies])
-        return batch
+        return [*actions, *copies], batch

@@ -1,72 +1,60 @@
-"""The orchestrator: one sync pass of one mailbox mapping, wiring IMAP, parsing, threading,
-rendering, the wiki and the state store.
+"""One sync pass of one mailbox mapping: read each batch, plan it, carry the plan out (or print it).
 
 Exactly-once protocol (see docs/ARCHITECTURE.md): per thread touched by new mail, one wiki edit.
 The intent is recorded before the edit and confirmed after it; a pass cut short leaves
 `pending` rows that the next pass checks against the page itself before writing anything again.
 A folder's read position only advances past mail that is published, a duplicate, or recorded
-as failed, so nothing is skipped and nothing is lost.
+as failed, so nothing is skipped and nothing is lost. A dry run (`plan`) reads the same and
+returns the plan instead: it writes nothing, to the mailbox, the wiki or the store.
 """
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import structlog
 
 from bridge.adapters.imap import FolderStatus, ImapMailbox
-from bridge.adapters.state.store import IntendedMessage, QuarantinedMail, StateStore
+from bridge.adapters.state.store import StateStore
 from bridge.adapters.wiki import WikiClient
-from bridge.core.attachments import all_attachments, refusal_reason, wiki_file_name
-from bridge.core.model import Attachment, FolderPosition, Message
-from bridge.core.render.escape import single_line
-from bridge.core.render.page import (
-    FileRef,
-    RenderOptions,
-    merge_marker,
-    message_marker,
-    render_merge_note,
-    render_message,
-    render_variant_note,
-)
-from bridge.core.senders import policy_refusal
-from bridge.core.subjects import subject_key
-from bridge.core.threads import ThreadGroup, group_messages, subject_keys_of, thread_ids_of
-from bridge.errors import BridgeError, WikiRefusedError
+from bridge.core.model import FolderPosition, Message
+from bridge.core.render.page import message_marker
+from bridge.core.threads import subject_keys_of, thread_ids_of
 from bridge.service.config import MailboxSettings
-from bridge.sync.continuation import Placement, ThreadPages
-from bridge.sync.intake import BatchReader, FailureLog, Source, describe_failure
+from bridge.sync.actions import Action, PublishGroup, Quarantine, RecordFailure, Skip, Source
+from bridge.sync.executor import Executor, PassResult
+from bridge.sync.intake import BatchReader
 from bridge.sync.outbox import Outbox, Sender
+from bridge.sync.planner import Batch, PlanSettings, plan_groups, plan_mail_action, plan_policy
 
+__all__ = ["MailboxSync", "PassResult"]
 log = structlog.get_logger("bridge.sync.mailbox_pass")
-
-
-@dataclass
-class PassResult:
-    """What one pass of one mailbox did."""
-
-    mailbox: str
-    fetched: int = 0
-    published: int = 0
-    duplicates: int = 0
-    failed: int = 0
-    quarantined: int = 0
-    replies_sent: int = 0
-    replies_due: int = 0
-    replies_suppressed: int = 0
-    backlog: int = 0
-    pages_created: list[str] = field(default_factory=list)
-    pages_extended: list[str] = field(default_factory=list)
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def tally(result: PassResult, actions: Sequence[Action]) -> PassResult:
+    """Count what a plan would do, as a pass carrying it out would count it."""
+    for action in actions:
+        if isinstance(action, Skip):
+            result.duplicates += 1
+        elif isinstance(action, RecordFailure):
+            result.failed += 1
+        elif isinstance(action, Quarantine):
+            result.quarantined += 1
+        elif isinstance(action, PublishGroup):
+            result.published += len(action.group.messages)
+            if action.page is None:
+                result.pages_created.append(action.new_title)
+            else:
+                result.pages_extended.append(action.page)
+    return result
 
 
 class MailboxSync:
@@ -81,7 +69,6 @@ class MailboxSync:
         open_mailbox: Callable[[MailboxSettings], ImapMailbox] = ImapMailbox,
         outbox: Outbox | None = None,
         sender: Sender | None = None,
-        plan: list[str] | None = None,
     ) -> None:
         self.settings = settings
         self.wiki = wiki
@@ -90,15 +77,14 @@ class MailboxSync:
         self._open_mailbox = open_mailbox
         self.outbox = outbox
         self.sender = sender
-        # In a dry run, mailbox changes are described here instead of carried out.
-        self.plan = plan
         self._log = log.bind(mailbox=settings.name)
-        self.failures = FailureLog(settings, state)
-        self.reader = BatchReader(settings, state, self.failures)
-        self.render_options = RenderOptions(
-            mailbox=settings.name, language=settings.language, show_addresses=settings.show_addresses
+        self.reader = BatchReader(settings, state)
+        self.plan_settings = PlanSettings(
+            settings,
+            can_mail=outbox is not None and outbox.smtp is not None,
+            own_addresses=outbox.rules.own_addresses if outbox is not None else frozenset(),
         )
-        self.pages = ThreadPages(settings, wiki, state, self.render_options)
+        self.executor = Executor(settings, wiki, state, outbox, self._regroup, self.stop)
 
     def run(self) -> PassResult:
         """Run one pass over every folder of the mapping; raise on mailbox- or wiki-wide failure."""
@@ -108,7 +94,7 @@ class MailboxSync:
             for folder in self.settings.folders:
                 if self.stop.is_set():
                     break
-                self._sync_folder(imap, folder, result)
+                self._sync_folder(imap, folder, result, None)
         # Refusals go out even where link replies are off; send_due has nothing to do otherwise.
         if self.outbox is not None and self.outbox.smtp is not None and self.sender is not None:
             result.replies_sent, result.replies_due = self.outbox.send_due(self.sender)
@@ -127,19 +113,20 @@ class MailboxSync:
         )
         return result
 
-    # -- recovery ----------------------------------------------------------------------------
+    def plan(self) -> tuple[PassResult, list[Action]]:
+        """Plan a pass without carrying it out (a dry run): read everything, write nothing.
 
-    def _write_merge_notes(self) -> None:
-        """Give each merged thread's page its note; a note already on the page is not added again."""
-        for note in self.state.pending_merge_notes(self.settings.name):
-            page = self.wiki.page_content(note.page_title)
-            if page is not None and merge_marker(note.into_title) not in page.text:
-                summary = f"Conversation continues on [[{note.into_title}]] ({self.settings.name} mailbox)"
-                self.wiki.append_to_page(
-                    note.page_title, render_merge_note(note.into_title, self.settings.language), summary
-                )
-            self.state.merge_note_done(note.thread_id)
-            self._log.info("thread.merged", page=note.page_title, into=note.into_title)
+        Each batch is planned from the store as it is; mail of a later batch answering mail of
+        an earlier one is planned as if the earlier one were not published yet.
+        """
+        result = PassResult(mailbox=self.settings.name)
+        actions: list[Action] = []
+        with self._open_mailbox(self.settings) as imap:
+            for folder in self.settings.folders:
+                self._sync_folder(imap, folder, result, actions)
+        return tally(result, actions), actions
+
+    # -- recovery ----------------------------------------------------------------------------
 
     def recover(self) -> None:
         """Settle intents of a pass that was cut short: the page itself tells what happened."""
@@ -160,17 +147,20 @@ class MailboxSync:
             # Replies of mail confirmed just now (or before a crash cut the pass short) become due.
             self.outbox.drop_discarded_drafts()
             self.outbox.promote_confirmed()
-        self.pages.settle()
-        self._write_merge_notes()
+        self.executor.pages.settle()
+        self.executor.write_merge_notes()
 
-    # -- reading -----------------------------------------------------------------------------
+    # -- reading and planning ----------------------------------------------------------------
 
-    def _sync_folder(self, imap: ImapMailbox, folder: str, result: PassResult) -> None:
+    def _sync_folder(
+        self, imap: ImapMailbox, folder: str, result: PassResult, plan: list[Action] | None
+    ) -> None:
+        """Read, plan and carry out (or with `plan`, only plan) the new mail of one folder."""
         name = self.settings.name
         policy = bool(self.settings.allowed_senders or self.settings.require_authenticated)
         # Read-only unless mail may be flagged or moved: a read-only folder silently ignores
         # the \\Deleted of a COPY-based move on servers without MOVE.
-        writable = self.plan is None and (self.settings.after_publish != "keep" or policy)
+        writable = plan is None and (self.settings.after_publish != "keep" or policy)
         status = imap.select(folder, writable=writable)
         position = self.state.folder_position(name, folder)
         last_uid = 0
@@ -182,7 +172,8 @@ class MailboxSync:
             self._log.warning(
                 "folder.uidvalidity_changed", folder=folder, old=position.uidvalidity, new=status.uidvalidity
             )
-            self.state.unhook_mail_actions(name, folder)
+            if plan is None:
+                self.state.unhook_mail_actions(name, folder)
         else:
             last_uid = self._starting_point(status)
         retry = self._retry_uids(folder, status.uidvalidity, last_uid)
@@ -194,8 +185,11 @@ class MailboxSync:
             new_uids = [uid for uid in considered if uid in since]
         for done, batch in enumerate(_chunks(retry + new_uids, self.settings.batch_size)):
             if not self.stop.is_set():
-                self._sync_batch(imap, folder, status.uidvalidity, batch, result)
-                self._apply_mail_actions(imap, folder)
+                actions = self._plan_batch(imap, folder, status.uidvalidity, batch, result)
+                if plan is not None:
+                    plan.extend(actions)
+                else:
+                    self.executor.run(imap, actions, result)
             if self.stop.is_set():
                 # The batch may have been cut short: it is read again next time (known mail is
                 # skipped), so the position stays before it.
@@ -204,10 +198,12 @@ class MailboxSync:
             highest = max(batch)
             if highest > last_uid:
                 last_uid = highest
-                self.state.save_folder_position(name, folder, FolderPosition(status.uidvalidity, last_uid))
-        self._apply_mail_actions(imap, folder)
-        last_uid = max(last_uid, *considered) if considered else last_uid
-        self.state.save_folder_position(name, folder, FolderPosition(status.uidvalidity, last_uid))
+                if plan is None:
+                    self.state.save_folder_position(name, folder, FolderPosition(status.uidvalidity, last_uid))
+        if plan is None:
+            self.executor.mail_actions(imap, folder)
+            last_uid = max(last_uid, *considered) if considered else last_uid
+            self.state.save_folder_position(name, folder, FolderPosition(status.uidvalidity, last_uid))
 
     def _starting_point(self, status: FolderStatus) -> int:
         """Where a folder read for the first time starts: `start_at = "now"` skips all mail there."""
@@ -234,257 +230,42 @@ class MailboxSync:
         uids.update(q.uid for q in released if q.message_id not in known)
         return sorted(uids)
 
-    def _apply_mail_actions(self, imap: ImapMailbox, folder: str) -> None:
-        """Flag or move published mail (only ever after its wiki write was confirmed)."""
-        action = self.settings.after_publish
-        uids = self.state.pending_mail_actions(self.settings.name, folder)
-        if action == "keep" or not uids:
-            return
-        if self.plan is not None:
-            target = (
-                f"move to {self.settings.archive_folder!r}"
-                if action == "move"
-                else f"flag {self.settings.publish_flag}"
-            )
-            self.plan.append(f"{self.settings.name}: {target}: {len(uids)} mail(s) in {folder!r}")
-        elif action == "flag":
-            imap.add_flags(uids, [self.settings.publish_flag])
-        else:
-            imap.move(uids, self.settings.archive_folder)
-        self.state.mail_actions_done(self.settings.name, folder, uids)
-        self._log.info("mail.after_publish", folder=folder, action=action, count=len(uids))
-
-    def _sync_batch(
+    def _plan_batch(
         self, imap: ImapMailbox, folder: str, uidvalidity: int, uids: Sequence[int], result: PassResult
-    ) -> None:
-        batch = self.reader.read(imap, folder, uidvalidity, uids, result)
-        self._apply_sender_policy(imap, batch.messages, batch.sources, result)
-        for group in self._group(list(batch.messages.values())):
-            if self.stop.is_set():
-                return
-            self.publish_group(group, batch.sources, result)
+    ) -> list[Action]:
+        """Read one batch and plan it: skips and failures, quarantines, thread groups, mail actions."""
+        actions, batch = self.reader.read(imap, folder, uidvalidity, uids, result)
+        statuses: dict[str, str] = {}
+        if self.settings.allowed_senders or self.settings.require_authenticated:
+            statuses = self.state.quarantine_status(self.settings.name, batch.messages)
+        batch, refused = plan_policy(batch, statuses, self.plan_settings)
+        actions += refused
+        actions += self.plan_groups(batch)
+        if self.settings.after_publish != "keep":
+            pending = self.state.pending_mail_actions(self.settings.name, folder)
+            mail = plan_mail_action(self.settings, folder, pending, actions)
+            actions += [mail] if mail is not None else []
+        return actions
 
-    def _apply_sender_policy(
-        self, imap: ImapMailbox, messages: dict[str, Message], sources: dict[str, Source], result: PassResult
-    ) -> None:
-        """Keep mail that fails the sender policy off the wiki: quarantine it (flag or move), record why."""
-        settings = self.settings
-        if not settings.allowed_senders and not settings.require_authenticated:
-            return
-        statuses = self.state.quarantine_status(settings.name, messages)
-        for message_id in list(messages):
-            message = messages[message_id]
-            if statuses.get(message_id) == "released":
-                continue
-            try:
-                refusal = policy_refusal(
-                    message,
-                    settings.allowed_senders,
-                    settings.require_authenticated,
-                    settings.trusted_authserv_ids,
-                )
-            except Exception as exc:  # one mail must never stop the mailbox
-                reason = describe_failure("checking the sender", exc)
-                self.failures.record(sources.pop(message_id), message_id, reason, result)
-                del messages[message_id]
-                continue
-            if refusal is None:
-                continue
-            source = sources.pop(message_id)
-            del messages[message_id]
-            result.quarantined += 1
-            self.state.quarantine_mail(
-                QuarantinedMail(
-                    mailbox=settings.name,
-                    message_id=message_id,
-                    folder=source.folder,
-                    uidvalidity=source.uidvalidity,
-                    uid=source.uid,
-                    sender=message.sender_address,
-                    subject=single_line(message.subject),
-                    reason=refusal.detail,
-                    status="quarantined",
-                    created_at="",
-                    content_hash=source.content_hash,
-                    raw_size=source.raw_size,
-                )
-            )
-            self._log.warning(
-                "message.quarantined",
-                folder=source.folder,
-                uid=source.uid,
-                message_id=message_id,
-                reason=refusal.detail,
-            )
-            if self.plan is not None:
-                self.plan.append(
-                    f"{settings.name}: quarantine uid {source.uid} in {source.folder!r}: {refusal}"
-                )
-            elif settings.quarantine == "flag":
-                imap.add_flags([source.uid], [settings.quarantine_flag])
-            else:
-                imap.move([source.uid], settings.quarantine_folder)
-            if self.outbox is not None:
-                self.outbox.plan_refusal(message, refusal)
+    def plan_groups(self, batch: Batch, by_subject: bool | None = None) -> list[Action]:
+        """Plan a batch's thread groups, joining threads known from earlier passes (and by subject).
 
-    def _group(self, messages: list[Message]) -> list[ThreadGroup]:
-        """Group a batch, joining threads known from earlier passes (and by subject when enabled)."""
+        `by_subject` overrides the mapping's `thread_by_subject` (history is threaded by references).
+        """
         name = self.settings.name
+        messages: list[Message] = list(batch.messages.values())
         known_threads = self.state.threads_for_ids(name, thread_ids_of(messages))
-        if not self.settings.thread_by_subject:
-            return group_messages(messages, known_threads)
-        known_subjects = self.state.known_subjects(name, subject_keys_of(messages))
-        window = timedelta(days=self.settings.subject_window_days)
-        return group_messages(messages, known_threads, window, known_subjects)
+        pages = {t: p for t in set(known_threads.values()) if (p := self.state.thread_page(t)) is not None}
+        subjects = None
+        if self.settings.thread_by_subject if by_subject is None else by_subject:
+            subjects = self.state.known_subjects(name, subject_keys_of(messages))
+            pages |= {
+                s.thread_id: p
+                for s in subjects.values()
+                if (p := self.state.thread_page(s.thread_id)) is not None
+            }
+        return plan_groups(batch, known_threads, pages, self.plan_settings, subjects)
 
-    # -- publishing --------------------------------------------------------------------------
-
-    def publish_group(self, group: ThreadGroup, sources: dict[str, Source], result: PassResult) -> None:
-        """Upload, render and publish one thread group with one edit, recording intent and outcome."""
-        name = self.settings.name
-        if group.thread_id is not None:
-            # An earlier group of the same batch may have merged one of these threads meanwhile.
-            linked = sorted({self.state.merge_target(t) for t in (group.thread_id, *group.also_linked)})
-            group = ThreadGroup(group.messages, linked[0], tuple(linked[1:]))
-        files = self._upload_files(group.messages)
-        sections: list[str] = []
-        messages: list[Message] = []
-        for message in group.messages:
-            try:
-                sections.append(self._fitted(message, sources[message.message_id], files))
-            except Exception as exc:  # one mail must never stop the mailbox
-                self._log.warning("message.unrenderable", message_id=message.message_id, exc_info=True)
-                reason = describe_failure("rendering the mail", exc)
-                self.failures.record(sources[message.message_id], message.message_id, reason, result)
-                continue
-            messages.append(message)
-        if not messages:
-            return
-        intents = [
-            IntendedMessage(
-                message_id=m.message_id,
-                linked_ids=m.links,
-                folder=sources[m.message_id].folder,
-                uid=sources[m.message_id].uid,
-                content_hash=sources[m.message_id].content_hash,
-                raw_size=sources[m.message_id].raw_size,
-            )
-            for m in messages
-        ]
-        if group.thread_id is not None:
-            # Recorded before the edit: if its answer is lost, recovery still knows the threads joined.
-            for newer in group.also_linked:
-                self.state.mark_merged(newer, into=group.thread_id)
-        if self.outbox is not None:
-            # Drafted before the edit: if its answer is lost, recovery confirms the mail and still replies.
-            self.outbox.draft_link_replies(messages)
-        published: set[str] = set()
-
-        def confirmed(placement: Placement) -> None:
-            self._confirmed(placement, group, sources, result)
-            published.update(m.message_id for m in placement.messages)
-
-        try:
-            self.pages.publish(group.thread_id, messages, sections, intents, confirmed)
-        except WikiRefusedError as exc:
-            # Parts confirmed before the refusal stay published.
-            messages = [m for m in messages if m.message_id not in published]
-            self.state.discard_pending(name, [m.message_id for m in messages])
-            if len(messages) == 1:
-                self.failures.record(
-                    sources[messages[0].message_id], messages[0].message_id, str(exc), result
-                )
-                return
-            # One of them may be what the wiki refuses: publish them one by one, so only that one fails.
-            self._log.info("group.refused_split", messages=len(messages), reason=str(exc))
-            for message in messages:
-                for single in self._group([message]):
-                    self.publish_group(single, sources, result)
-            return
-        if group.also_linked:
-            self._write_merge_notes()
-
-    def _confirmed(
-        self, placement: Placement, group: ThreadGroup, sources: dict[str, Source], result: PassResult
-    ) -> None:
-        """Record what one edit put on one page: messages done, replies due, failures cleared."""
-        name = self.settings.name
-        edit, messages = placement.edit, placement.messages
-        self.state.confirm(
-            name,
-            placement.thread_id,
-            edit.title,
-            [m.message_id for m in messages],
-            edit.revision,
-            mail_action=self.settings.after_publish != "keep",
-        )
-        if self.outbox is not None:
-            self.outbox.promote_confirmed()
-        key = subject_key(group.first.subject)
-        self.state.record_subject(name, key, placement.thread_id, group.last_date)
-        (result.pages_created if placement.created else result.pages_extended).append(edit.title)
-        published = [sources[message.message_id] for message in messages]
-        self.state.clear_failures(name, [(s.folder, s.uidvalidity, s.uid) for s in published])
-        for message in messages:
-            source = sources[message.message_id]
-            self._log.info(
-                "message.published",
-                folder=source.folder,
-                uid=source.uid,
-                message_id=message.message_id,
-                page=edit.title,
-                revision=edit.revision,
-            )
-        result.published += len(messages)
-
-    def _fitted(self, message: Message, source: Source, files: dict[str, FileRef]) -> str:
-        """The message's section; a mail larger than a whole page is shortened, its full text a file."""
-
-        def render(shortened: Message, note: str) -> str:
-            return self._render(shortened, source, files, note)
-
-        return self.pages.fit(message, self._render(message, source, files), render, self._upload)
-
-    def _render(self, message: Message, source: Source, files: dict[str, FileRef], note: str = "") -> str:
-        """The message's section; a variant says which earlier message shares its Message-ID."""
-        if source.variant_of is not None:
-            threads = self.state.threads_for_ids(self.settings.name, [source.variant_of])
-            thread_id = threads.get(source.variant_of)
-            page = self.state.thread_page(thread_id) if thread_id is not None else None
-            note = render_variant_note(source.variant_of, page, self.settings.language) + note
-        return render_message(message, self.render_options, files, note)
-
-    def _upload_files(self, messages: Sequence[Message]) -> dict[str, FileRef]:
-        """Upload the attachments of `messages` (idempotent: files are named by content)."""
-        return self._upload([a for m in messages for a in all_attachments(m)])
-
-    def _upload(self, attachments: Sequence[Attachment]) -> dict[str, FileRef]:
-        """Upload files (or find them on the wiki by content); say why where the wiki will not take one."""
-        files: dict[str, FileRef] = {}
-        if not attachments:
-            return files
-        limits = self.wiki.upload_limits()
-        max_bytes = self.settings.max_attachment_mb * 1024 * 1024
-        for attachment in attachments:
-            if attachment.sha256 in files:
-                continue
-            reason = refusal_reason(attachment, limits, max_bytes, self.settings.language)
-            if reason is None:
-                try:
-                    sha1 = hashlib.sha1(attachment.data).hexdigest()  # noqa: S324 - MediaWiki's own file key
-                    title = self.wiki.file_with_sha1(sha1) or self.wiki.upload(
-                        wiki_file_name(attachment),
-                        attachment.data,
-                        f"Attachment from the {self.settings.name} mailbox",
-                    )
-                except Exception as exc:  # one mail must never stop the mailbox
-                    if isinstance(exc, BridgeError) and not isinstance(exc, WikiRefusedError):
-                        raise
-                    reason = describe_failure("uploading the file", exc)
-                else:
-                    files[attachment.sha256] = FileRef(title)
-                    self._log.info("attachment.uploaded", file=title, size=attachment.size)
-                    continue
-            files[attachment.sha256] = FileRef(None, reason)
-            self._log.info("attachment.refused", filename_length=len(attachment.filename), reason=reason)
-        return files
+    def _regroup(self, message: Message, source: Source) -> list[Action]:
+        """Plan one message of a refused group again as its own group."""
+        return self.plan_groups(Batch({message.message_id: message}, {message.message_id: source}))

@@ -31,12 +31,12 @@ from bridge.core.replies import (
     compose_refusal,
     compose_reply,
     limit_reason,
-    loop_reason,
     refusal_reason,
     suppression_reason,
 )
 from bridge.core.senders import Refusal
 from bridge.errors import MailError, MailUncertainError
+from bridge.sync.actions import Reply
 from bridge.service.config import MailboxSettings, SmtpSettings
 
 log = structlog.get_logger("bridge.sync.outbox")
@@ -95,23 +95,22 @@ class Outbox:
             message_url=f"{page}#{message_anchor(message_id)}",
         )
 
-    def draft_link_replies(self, messages: Sequence[Message]) -> None:
-        """Before the wiki edit of `messages`, record the reply each sender is to get once it is confirmed.
+    def draft_link_replies(self, replies: Sequence[Reply]) -> None:
+        """Before the wiki edit of their mail, record the link replies the plan decided on.
 
-        The loop rules are decided now, from the parsed mail; recovery, which knows only message
-        ids, can then still reply to a message whose edit it finds on the page.
+        The loop rules were decided by the planner, from the parsed mail; recovery, which knows
+        only message ids, can then still reply to a message whose edit it finds on the page.
         """
         if not self.enabled:
             return
         drafts = [
             ReplyDraft(
-                message_id=message.message_id,
-                recipient=message.sender_address.lower(),
-                seed=ReplySeed.of(message).to_json(),
-                reason=loop_reason(message, self.rules.own_addresses),
+                message_id=reply.message.message_id,
+                recipient=reply.recipient,
+                seed=ReplySeed.of(reply.message).to_json(),
+                reason=reply.forbidden,
             )
-            for message in messages
-            if message.sender_address
+            for reply in replies
         ]
         self.state.record_reply_drafts(self.settings.name, drafts)
 

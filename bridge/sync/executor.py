@@ -1,0 +1,366 @@
+"""The executor: carries out a plan's actions with the exactly-once protocol (see docs/ARCHITECTURE.md).
+
+Per thread group, one wiki edit per page: the intent is recorded before the edit and confirmed
+after it; link replies are drafted before the edit, due once it is confirmed, sent at the end of
+the pass; mail is flagged or moved only after its edit was confirmed. One mail that cannot be
+rendered, or that the wiki refuses, fails alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+
+from bridge.adapters.imap import ImapMailbox
+from bridge.adapters.state.store import IntendedMessage, QuarantinedMail, StateStore
+from bridge.adapters.wiki import WikiClient
+from bridge.core.attachments import all_attachments, refusal_reason, wiki_file_name
+from bridge.core.model import Attachment, Message
+from bridge.core.render.escape import single_line
+from bridge.core.render.page import FileRef, RenderOptions, merge_marker, render_merge_note, render_message
+from bridge.core.render.page import render_variant_note
+from bridge.core.retry import RetryPolicy
+from bridge.core.subjects import subject_key
+from bridge.core.threads import ThreadGroup
+from bridge.errors import BridgeError, WikiRefusedError
+from bridge.service.config import MailboxSettings
+from bridge.sync.actions import Action, MailAction, MergeNote, PublishGroup, Quarantine, RecordFailure, Reply
+from bridge.sync.actions import Skip, Source
+from bridge.sync.continuation import Placement, ThreadPages
+from bridge.sync.outbox import Outbox
+from bridge.sync.planner import describe_failure
+
+log = structlog.get_logger("bridge.sync.executor")
+
+
+@dataclass
+class PassResult:
+    """What one pass of one mailbox did."""
+
+    mailbox: str
+    fetched: int = 0
+    published: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    quarantined: int = 0
+    replies_sent: int = 0
+    replies_due: int = 0
+    replies_suppressed: int = 0
+    backlog: int = 0
+    pages_created: list[str] = field(default_factory=list)
+    pages_extended: list[str] = field(default_factory=list)
+
+
+class FailureLog:
+    """Records mail that cannot be published: reason, tries so far, when to try again."""
+
+    def __init__(self, settings: MailboxSettings, state: StateStore) -> None:
+        self.mailbox = settings.name
+        self.state = state
+        self.policy = RetryPolicy(settings.max_attempts)
+        self._log = log.bind(mailbox=settings.name)
+
+    def record(self, source: Source, message_id: str | None, reason: str, result: PassResult) -> None:
+        """Record one failed mail; it stays in its mailbox and is retried, then parked."""
+        result.failed += 1
+        attempts = self.state.record_failure(
+            self.mailbox, source.folder, source.uidvalidity, source.uid, message_id, reason, self.policy
+        )
+        self._log.warning(
+            "message.parked" if self.policy.parks(attempts) else "message.failed",
+            folder=source.folder,
+            uid=source.uid,
+            message_id=message_id,
+            reason=reason,
+            attempts=attempts,
+        )
+
+
+# Plans one message again as its own group (its thread looked up afresh), for a refused group.
+Regroup = Callable[[Message, Source], list[Action]]
+
+
+class Executor:
+    """Carries out the plans of one mapping's pass against the mailbox, the wiki and the store."""
+
+    def __init__(
+        self,
+        settings: MailboxSettings,
+        wiki: WikiClient,
+        state: StateStore,
+        outbox: Outbox | None,
+        regroup: Regroup,
+        stop: threading.Event,
+    ) -> None:
+        self.settings = settings
+        self.wiki = wiki
+        self.state = state
+        self.outbox = outbox
+        self.regroup = regroup
+        self.stop = stop
+        self.failures = FailureLog(settings, state)
+        self.render_options = RenderOptions(
+            mailbox=settings.name, language=settings.language, show_addresses=settings.show_addresses
+        )
+        self.pages = ThreadPages(settings, wiki, state, self.render_options)
+        self._published = False
+        self._log = log.bind(mailbox=settings.name)
+
+    def run(self, imap: ImapMailbox | None, actions: Sequence[Action], result: PassResult) -> None:
+        """Carry out `actions` in order; once the pass is asked to stop, no further group is published."""
+        skips: list[Skip] = []
+        for action in actions:
+            if isinstance(action, Skip):
+                skips.append(action)
+                continue
+            self._skip(skips, result)
+            skips = []
+            match action:
+                case RecordFailure(source=source, message_id=message_id, reason=reason):
+                    self.failures.record(source, message_id, reason, result)
+                case Quarantine():
+                    assert imap is not None
+                    self._quarantine(imap, action, result)
+                case Reply(kind="refusal", refusal=refusal) if refusal is not None:
+                    if self.outbox is not None:
+                        self.outbox.plan_refusal(action.message, refusal)
+                case Reply():
+                    if self.outbox is not None:
+                        self.outbox.draft_link_replies([action])
+                case MailAction(folder=folder):
+                    assert imap is not None
+                    self.mail_actions(imap, folder)
+                case PublishGroup() if not self.stop.is_set():
+                    self._published = self.publish(action, result)
+                case MergeNote() if not self.stop.is_set() and self._published:
+                    self.write_merge_notes()
+        self._skip(skips, result)
+
+    def _skip(self, skips: Sequence[Skip], result: PassResult) -> None:
+        """Known mail: its failures are cleared, and pending mail actions follow it to its new UID."""
+        if not skips:
+            return
+        result.duplicates += len(skips)
+        self.state.clear_failures(self.settings.name, [(s.source.folder, s.source.uidvalidity, s.source.uid) for s in skips])
+        relocated = {s.message_id: s.source.uid for s in skips if s.relocate}
+        if relocated:
+            self.state.relocate_mail_actions(self.settings.name, skips[0].source.folder, relocated)
+
+    def _quarantine(self, imap: ImapMailbox, action: Quarantine, result: PassResult) -> None:
+        """Record the refused mail, then flag or move it."""
+        source, message = action.source, action.message
+        result.quarantined += 1
+        self.state.quarantine_mail(
+            QuarantinedMail(
+                mailbox=self.settings.name,
+                message_id=message.message_id,
+                folder=source.folder,
+                uidvalidity=source.uidvalidity,
+                uid=source.uid,
+                sender=message.sender_address,
+                subject=single_line(message.subject),
+                reason=action.refusal.detail,
+                status="quarantined",
+                created_at="",
+                content_hash=source.content_hash,
+                raw_size=source.raw_size,
+            )
+        )
+        self._log.warning(
+            "message.quarantined",
+            folder=source.folder,
+            uid=source.uid,
+            message_id=message.message_id,
+            reason=action.refusal.detail,
+        )
+        if action.verb == "flag":
+            imap.add_flags([source.uid], [action.target])
+        else:
+            imap.move([source.uid], action.target)
+
+    def mail_actions(self, imap: ImapMailbox, folder: str) -> None:
+        """Flag or move published mail whose wiki write is confirmed (the store says which)."""
+        action = self.settings.after_publish
+        uids = self.state.pending_mail_actions(self.settings.name, folder)
+        if action == "keep" or not uids:
+            return
+        if action == "flag":
+            imap.add_flags(uids, [self.settings.publish_flag])
+        else:
+            imap.move(uids, self.settings.archive_folder)
+        self.state.mail_actions_done(self.settings.name, folder, uids)
+        self._log.info("mail.after_publish", folder=folder, action=action, count=len(uids))
+
+    def write_merge_notes(self) -> None:
+        """Give each merged thread's page its note; a note already on the page is not added again."""
+        for note in self.state.pending_merge_notes(self.settings.name):
+            page = self.wiki.page_content(note.page_title)
+            if page is not None and merge_marker(note.into_title) not in page.text:
+                summary = f"Conversation continues on [[{note.into_title}]] ({self.settings.name} mailbox)"
+                self.wiki.append_to_page(
+                    note.page_title, render_merge_note(note.into_title, self.settings.language), summary
+                )
+            self.state.merge_note_done(note.thread_id)
+            self._log.info("thread.merged", page=note.page_title, into=note.into_title)
+
+    # -- publishing --------------------------------------------------------------------------
+
+    def publish(self, action: PublishGroup, result: PassResult) -> bool:
+        """Upload, render and publish one thread group, recording intent and outcome.
+
+        Return whether the group is on the wiki as planned (its merge note may follow).
+        """
+        group = action.group
+        sources = {m.message_id: s for m, s in zip(group.messages, action.sources, strict=True)}
+        thread_id, also_linked = group.thread_id, group.also_linked
+        if thread_id is not None:
+            # An earlier group of the same batch may have merged one of these threads meanwhile.
+            linked = sorted({self.state.merge_target(t) for t in (thread_id, *also_linked)})
+            thread_id, also_linked = linked[0], tuple(linked[1:])
+        files = self._upload([a for m in group.messages for a in all_attachments(m)])
+        sections: list[str] = []
+        messages: list[Message] = []
+        for message in group.messages:
+            try:
+                sections.append(self._fitted(message, sources[message.message_id], files))
+            except Exception as exc:  # one mail must never stop the mailbox
+                self._log.warning("message.unrenderable", message_id=message.message_id, exc_info=True)
+                reason = describe_failure("rendering the mail", exc)
+                self.failures.record(sources[message.message_id], message.message_id, reason, result)
+                continue
+            messages.append(message)
+        if not messages:
+            return False
+        intents = [
+            IntendedMessage(
+                message_id=m.message_id,
+                linked_ids=m.links,
+                folder=sources[m.message_id].folder,
+                uid=sources[m.message_id].uid,
+                content_hash=sources[m.message_id].content_hash,
+                raw_size=sources[m.message_id].raw_size,
+            )
+            for m in messages
+        ]
+        if thread_id is not None:
+            # Recorded before the edit: if its answer is lost, recovery still knows the threads joined.
+            for newer in also_linked:
+                self.state.mark_merged(newer, into=thread_id)
+        if self.outbox is not None:
+            # Drafted before the edit: if its answer is lost, recovery confirms the mail and still replies.
+            rendered = {m.message_id for m in messages}
+            self.outbox.draft_link_replies([r for r in action.replies if r.message.message_id in rendered])
+        published: set[str] = set()
+
+        def confirmed(placement: Placement) -> None:
+            self._confirmed(placement, group, sources, result)
+            published.update(m.message_id for m in placement.messages)
+
+        try:
+            self.pages.publish(thread_id, messages, sections, intents, confirmed)
+        except WikiRefusedError as exc:
+            # Parts confirmed before the refusal stay published.
+            messages = [m for m in messages if m.message_id not in published]
+            self.state.discard_pending(self.settings.name, [m.message_id for m in messages])
+            if len(messages) == 1:
+                only = messages[0].message_id
+                self.failures.record(sources[only], only, str(exc), result)
+                return False
+            # One of them may be what the wiki refuses: publish them one by one, so only that one fails.
+            self._log.info("group.refused_split", messages=len(messages), reason=str(exc))
+            for message in messages:
+                for single in self.regroup(message, sources[message.message_id]):
+                    if isinstance(single, PublishGroup):
+                        self._published = self.publish(single, result)
+                    elif self._published:
+                        self.write_merge_notes()
+            return False
+        return True
+
+    def _confirmed(
+        self,
+        placement: Placement,
+        group: ThreadGroup,
+        sources: dict[str, Source],
+        result: PassResult,
+    ) -> None:
+        """Record what one edit put on one page: messages done, replies due, failures cleared."""
+        name = self.settings.name
+        edit, messages = placement.edit, placement.messages
+        self.state.confirm(
+            name,
+            placement.thread_id,
+            edit.title,
+            [m.message_id for m in messages],
+            edit.revision,
+            mail_action=self.settings.after_publish != "keep",
+        )
+        if self.outbox is not None:
+            self.outbox.promote_confirmed()
+        self.state.record_subject(name, subject_key(group.first.subject), placement.thread_id, group.last_date)
+        (result.pages_created if placement.created else result.pages_extended).append(edit.title)
+        published = [sources[message.message_id] for message in messages]
+        self.state.clear_failures(name, [(s.folder, s.uidvalidity, s.uid) for s in published])
+        for message in messages:
+            source = sources[message.message_id]
+            self._log.info(
+                "message.published",
+                folder=source.folder,
+                uid=source.uid,
+                message_id=message.message_id,
+                page=edit.title,
+                revision=edit.revision,
+            )
+        result.published += len(messages)
+
+    def _fitted(self, message: Message, source: Source, files: dict[str, FileRef]) -> str:
+        """The message's section; a mail larger than a whole page is shortened, its full text a file."""
+
+        def render(shortened: Message, note: str) -> str:
+            return self._render(shortened, source, files, note)
+
+        return self.pages.fit(message, self._render(message, source, files), render, self._upload)
+
+    def _render(self, message: Message, source: Source, files: dict[str, FileRef], note: str = "") -> str:
+        """The message's section; a variant says which earlier message shares its Message-ID."""
+        if source.variant_of is not None:
+            threads = self.state.threads_for_ids(self.settings.name, [source.variant_of])
+            thread_id = threads.get(source.variant_of)
+            page = self.state.thread_page(thread_id) if thread_id is not None else None
+            note = render_variant_note(source.variant_of, page, self.settings.language) + note
+        return render_message(message, self.render_options, files, note)
+
+    def _upload(self, attachments: Sequence[Attachment]) -> dict[str, FileRef]:
+        """Upload files (or find them on the wiki by content); say why where the wiki will not take one."""
+        files: dict[str, FileRef] = {}
+        if not attachments:
+            return files
+        limits = self.wiki.upload_limits()
+        max_bytes = self.settings.max_attachment_mb * 1024 * 1024
+        for attachment in attachments:
+            if attachment.sha256 in files:
+                continue
+            reason = refusal_reason(attachment, limits, max_bytes, self.settings.language)
+            if reason is None:
+                try:
+                    sha1 = hashlib.sha1(attachment.data).hexdigest()  # noqa: S324 - MediaWiki's own file key
+                    title = self.wiki.file_with_sha1(sha1) or self.wiki.upload(
+                        wiki_file_name(attachment),
+                        attachment.data,
+                        f"Attachment from the {self.settings.name} mailbox",
+                    )
+                except Exception as exc:  # one mail must never stop the mailbox
+                    if isinstance(exc, BridgeError) and not isinstance(exc, WikiRefusedError):
+                        raise
+                    reason = describe_failure("uploading the file", exc)
+                else:
+                    files[attachment.sha256] = FileRef(title)
+                    self._log.info("attachment.uploaded", file=title, size=attachment.size)
+                    continue
+            files[attachment.sha256] = FileRef(None, reason)
+            self._log.info("attachment.refused", filename_length=len(attachment.filename), reason=reason)
+        return files
