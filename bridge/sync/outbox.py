@@ -128,13 +128,15 @@ class Outbox:
         for confirmed in self.state.confirmed_reply_drafts(self.settings.name):
             draft = confirmed.draft
             seed = ReplySeed.from_json(draft.seed)
-            reason = draft.reason or self._not_now(seed, draft.recipient, confirmed.thread_id)
+            # Replies count per conversation: the continuation parts of a thread are one.
+            conversation = self.state.thread_part(confirmed.thread_id).first_id
+            reason = draft.reason or self._not_now(seed, draft.recipient, conversation)
             payload = None
             if reason is None:
                 context = self._context(confirmed.page_title, seed.message_id)
                 payload = compose_reply(seed, context, self.texts, self.now()).as_bytes()
             new = self.state.promote_reply_draft(
-                self.settings.name, draft.message_id, confirmed.thread_id, reason, payload
+                self.settings.name, draft.message_id, conversation, reason, payload
             )
             self._count_suppressed(new, draft.message_id, LINK, reason)
 
