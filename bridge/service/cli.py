@@ -10,7 +10,6 @@ import dataclasses
 import os
 import signal
 import sys
-import tempfile
 import threading
 from collections.abc import Sequence
 from datetime import date
@@ -21,10 +20,11 @@ import structlog
 from bridge import __version__
 from bridge.adapters.imap import ImapMailbox
 from bridge.adapters.lock import StateLock
-from bridge.adapters.state.file import copy_file
 from bridge.adapters.state.store import SqliteStateStore
 from bridge.adapters.wiki import WikiClient
 from bridge.errors import BridgeError, ConfigError
+from bridge.service.cli_dryrun import dry_run as dry_run_pass
+from bridge.service.cli_dryrun import summary
 from bridge.service.cli_state import state_command
 from bridge.service.cli_status import failures, status
 from bridge.service.config import Settings, load_settings
@@ -53,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
         "--dry-run",
         action="store_true",
         help="print what would be published, replied and moved; change nothing",
+    )
+    once.add_argument(
+        "--json", action="store_true", help="with --dry-run: print the plan as JSON for scripts"
     )
     once.add_argument(
         "--wait",
@@ -110,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "setup-wiki":
         return _setup_wiki(settings, only_missing=False)
     dry_run = args.command == "once" and args.dry_run
+    if args.command == "once" and args.json and not dry_run:
+        print("email-wiki-bridge: once --json needs --dry-run", file=sys.stderr)
+        return EXIT_CONFIG
     if dry_run or args.command not in ("once", "run", "backfill", "state"):
         return _with_state(args, settings, dry_run)
     # One process at a time writes the state; reading commands and dry runs need no lock.
@@ -132,44 +138,37 @@ def _tell_waiting(holder: str) -> None:
 
 
 def _with_state(args: argparse.Namespace, settings: Settings, dry_run: bool) -> int:
-    with tempfile.TemporaryDirectory(prefix="ewb-dry-run-") as scratch:
-        state_path = settings.state.path
-        try:
-            if dry_run:
-                # The pass runs on a copy of the state, which is thrown away afterwards.
-                copy = Path(scratch) / "state.sqlite3"
-                copy_file(state_path, copy)
-                state_path = copy
-            state = SqliteStateStore(state_path)
-        except BridgeError as exc:
-            print(f"email-wiki-bridge: {exc}", file=sys.stderr)
-            return EXIT_FAILED
-        try:
-            if args.command == "once":
-                return _once(settings, state, dry_run)
-            if args.command == "quarantine":
-                return _quarantine(settings, state, args)
-            if args.command == "status":
-                return status(settings, state, args.json)
-            if args.command == "failures":
-                return failures(settings, state, args)
-            if args.command == "state":
-                return state_command(settings, state, args)
-            if args.command == "backfill":
-                return _backfill(settings, state, args)
-            Daemon(args.config, settings, state, os.environ).run()
-            return EXIT_OK
-        finally:
-            state.close()
+    try:
+        # A dry run reads the state as it is and cannot write to it.
+        state = SqliteStateStore(settings.state.path, read_only=dry_run)
+    except BridgeError as exc:
+        print(f"email-wiki-bridge: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        if dry_run:
+            return dry_run_pass(settings, state, args.json)
+        if args.command == "once":
+            return _once(settings, state)
+        if args.command == "quarantine":
+            return _quarantine(settings, state, args)
+        if args.command == "status":
+            return status(settings, state, args.json)
+        if args.command == "failures":
+            return failures(settings, state, args)
+        if args.command == "state":
+            return state_command(settings, state, args)
+        if args.command == "backfill":
+            return _backfill(settings, state, args)
+        Daemon(args.config, settings, state, os.environ).run()
+        return EXIT_OK
+    finally:
+        state.close()
 
 
-def _once(settings: Settings, state: SqliteStateStore, dry_run: bool) -> int:
+def _once(settings: Settings, state: SqliteStateStore) -> int:
     exit_code = EXIT_OK
     for mailbox in settings.mailboxes:
-        plan: list[str] | None = [] if dry_run else None
-        result = run_pass(mailbox, settings, state, plan=plan)
-        for line in plan or []:
-            print(f"would {line}")
+        result = run_pass(mailbox, settings, state)
         if result is None:
             error = state.mailbox_status(mailbox.name).last_error
             print(f"{mailbox.name}: FAILED: {error or 'see the log'}")
@@ -178,12 +177,7 @@ def _once(settings: Settings, state: SqliteStateStore, dry_run: bool) -> int:
         if result.failed:
             # The pass went on, but mail is left behind: cron and scripts should hear of it.
             exit_code = EXIT_FAILED
-        print(
-            f"{mailbox.name}: {result.published} published, {result.duplicates} already known, "
-            f"{result.failed} failed, {result.quarantined} quarantined; {len(result.pages_created)} pages "
-            f"created, {len(set(result.pages_extended))} extended; {result.replies_sent} replies sent"
-            + (" (dry run: nothing was changed)" if dry_run else "")
-        )
+        print(summary(result))
     return exit_code
 
 

@@ -6,6 +6,7 @@ import functools
 import signal
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
@@ -22,9 +23,9 @@ from bridge.service.config import MailboxSettings, Settings, load_settings
 from bridge.service.idle import IdleWatcher
 from bridge.service.metrics import Metrics, serve
 from bridge.service.notify import Notifier
-from bridge.sync.dryrun import PlanningSender, PlanningWiki
+from bridge.sync.actions import Action
 from bridge.sync.mailbox_pass import MailboxSync, PassResult
-from bridge.sync.outbox import Outbox, Sender
+from bridge.sync.outbox import Outbox
 from bridge.sync.rebuild import guard_lost_state
 
 log = structlog.get_logger("bridge.service.daemon")
@@ -35,30 +36,23 @@ def run_pass(
     settings: Settings,
     state: StateStore,
     stop: threading.Event | None = None,
-    plan: list[str] | None = None,
     metrics: Metrics | None = None,
 ) -> PassResult | None:
     """Run one pass of one mailbox; log and record a failure and return None instead of raising.
 
-    One mailbox failing (wrong password, server down) must not stop the others. With `plan`
-    (a dry run), the wiki and SMTP writes and the mailbox changes are described there instead.
+    One mailbox failing (wrong password, server down) must not stop the others.
     """
-    wiki = WikiClient(settings.wiki) if plan is None else PlanningWiki(settings.wiki, plan)
+    wiki = WikiClient(settings.wiki)
     outbox = Outbox(mailbox, settings.smtp, state, settings.own_addresses(), wiki.page_url)
-    mailer = Mailer(settings.smtp) if settings.smtp is not None and plan is None else None
-    sender: Sender | None = mailer if plan is None else PlanningSender(plan)
+    mailer = Mailer(settings.smtp) if settings.smtp is not None else None
     result: PassResult | None = None
     try:
         guard_lost_state(mailbox, wiki, state)
-        result = MailboxSync(mailbox, wiki, state, stop=stop, outbox=outbox, sender=sender, plan=plan).run()
+        result = MailboxSync(mailbox, wiki, state, stop=stop, outbox=outbox, sender=mailer).run()
         state.record_pass(mailbox.name, None, result.backlog)
     except Exception as exc:  # a bug must not stop the other mailboxes, nor hide from `status`
         result = None
-        expected = isinstance(exc, BridgeError)
-        error = str(exc) if expected else f"unexpected error ({type(exc).__name__}: {exc}); please report it"
-        log.error(
-            "pass.failed", mailbox=mailbox.name, error=error, kind=type(exc).__name__, exc_info=not expected
-        )
+        error = _failure(mailbox, exc)
         try:
             state.record_pass(mailbox.name, error)
         except StateError as unrecorded:  # e.g. the disk is still full: the log is all there is
@@ -72,6 +66,42 @@ def run_pass(
                 mailbox.name, result, wiki.edits, wiki.retries, _status_or_none(state, mailbox)
             )
     return result
+
+
+def plan_pass(mailbox: MailboxSettings, settings: Settings, state: StateStore) -> PlannedPass:
+    """Plan one pass of one mailbox without carrying it out (a dry run): read, never write.
+
+    Returns the counts and actions, or the error that kept it from planning (logged).
+    """
+    wiki = WikiClient(settings.wiki)
+    outbox = Outbox(mailbox, settings.smtp, state, settings.own_addresses(), wiki.page_url)
+    try:
+        guard_lost_state(mailbox, wiki, state, remember=False)
+        result, actions = MailboxSync(mailbox, wiki, state, outbox=outbox).plan()
+        return PlannedPass(result, actions, None)
+    except Exception as exc:  # a bug must not stop the other mailboxes
+        return PlannedPass(None, [], _failure(mailbox, exc))
+    finally:
+        wiki.close()
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedPass:
+    """A dry run of one mailbox: what a pass would count and do, or why it could not be planned."""
+
+    result: PassResult | None
+    actions: list[Action]
+    error: str | None
+
+
+def _failure(mailbox: MailboxSettings, exc: Exception) -> str:
+    """Log why a pass failed; return the sentence for `status`."""
+    expected = isinstance(exc, BridgeError)
+    error = str(exc) if expected else f"unexpected error ({type(exc).__name__}: {exc}); please report it"
+    log.error(
+        "pass.failed", mailbox=mailbox.name, error=error, kind=type(exc).__name__, exc_info=not expected
+    )
+    return error
 
 
 def _status_or_none(state: StateStore, mailbox: MailboxSettings) -> MailboxStatus | None:

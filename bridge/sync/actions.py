@@ -166,7 +166,12 @@ def as_json(action: Action) -> dict[str, Any]:
     """The action as a JSON object for scripts (`action` names its kind)."""
     match action:
         case Skip(source=source, message_id=message_id, why=why):
-            return {"action": "skip", **_source_json(source), "message_id": message_id, "why": why.name.lower()}
+            return {
+                "action": "skip",
+                **_source_json(source),
+                "message_id": message_id,
+                "why": why.name.lower(),
+            }
         case RecordFailure(source=source, message_id=message_id, reason=reason):
             return {"action": "failure", **_source_json(source), "message_id": message_id, "reason": reason}
         case Quarantine(source=source, message=message, refusal=refusal, verb=verb, target=target):

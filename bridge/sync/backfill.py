@@ -97,7 +97,12 @@ def backfill(
             actions, sources = _plan_folder(imap, sync, folder, status.uidvalidity, uids, result)
             plan.append((folder, actions, sources))
         progress = Progress(
-            total=sum(len(a.group.messages) for _, actions, _ in plan for a in actions if isinstance(a, PublishGroup)),
+            total=sum(
+                len(a.group.messages)
+                for _, actions, _ in plan
+                for a in actions
+                if isinstance(a, PublishGroup)
+            ),
             out=out,
         )
         for folder, actions, sources in plan:
@@ -149,7 +154,9 @@ def _plan_folder(
                 message = dataclasses.replace(message, message_id=f"uid-{folder}-{uid}@backfill.invalid")
             if message.message_id not in sources:
                 headers.messages[message.message_id] = message
-                sources[message.message_id] = headers.sources[message.message_id] = Source(folder, uid, uidvalidity)
+                sources[message.message_id] = headers.sources[message.message_id] = Source(
+                    folder, uid, uidvalidity
+                )
     known = sync.state.known_message_ids(sync.settings.name, sources)
     result.duplicates += len(known)
     for message_id in known:

@@ -21,15 +21,30 @@ from bridge.adapters.wiki import WikiClient
 from bridge.core.attachments import all_attachments, refusal_reason, wiki_file_name
 from bridge.core.model import Attachment, Message
 from bridge.core.render.escape import single_line
-from bridge.core.render.page import FileRef, RenderOptions, merge_marker, render_merge_note, render_message
-from bridge.core.render.page import render_variant_note
+from bridge.core.render.page import (
+    FileRef,
+    RenderOptions,
+    merge_marker,
+    render_merge_note,
+    render_message,
+    render_variant_note,
+)
 from bridge.core.retry import RetryPolicy
 from bridge.core.subjects import subject_key
 from bridge.core.threads import ThreadGroup
 from bridge.errors import BridgeError, WikiRefusedError
 from bridge.service.config import MailboxSettings
-from bridge.sync.actions import Action, MailAction, MergeNote, PublishGroup, Quarantine, RecordFailure, Reply
-from bridge.sync.actions import Skip, Source
+from bridge.sync.actions import (
+    Action,
+    MailAction,
+    MergeNote,
+    PublishGroup,
+    Quarantine,
+    RecordFailure,
+    Reply,
+    Skip,
+    Source,
+)
 from bridge.sync.continuation import Placement, ThreadPages
 from bridge.sync.outbox import Outbox
 from bridge.sync.planner import describe_failure
@@ -145,7 +160,9 @@ class Executor:
         if not skips:
             return
         result.duplicates += len(skips)
-        self.state.clear_failures(self.settings.name, [(s.source.folder, s.source.uidvalidity, s.source.uid) for s in skips])
+        self.state.clear_failures(
+            self.settings.name, [(s.source.folder, s.source.uidvalidity, s.source.uid) for s in skips]
+        )
         relocated = {s.message_id: s.source.uid for s in skips if s.relocate}
         if relocated:
             self.state.relocate_mail_actions(self.settings.name, skips[0].source.folder, relocated)
@@ -301,7 +318,9 @@ class Executor:
         )
         if self.outbox is not None:
             self.outbox.promote_confirmed()
-        self.state.record_subject(name, subject_key(group.first.subject), placement.thread_id, group.last_date)
+        self.state.record_subject(
+            name, subject_key(group.first.subject), placement.thread_id, group.last_date
+        )
         (result.pages_created if placement.created else result.pages_extended).append(edit.title)
         published = [sources[message.message_id] for message in messages]
         self.state.clear_failures(name, [(s.folder, s.uidvalidity, s.uid) for s in published])

@@ -22,7 +22,13 @@ from bridge.core.parsing import parse_message
 from bridge.core.variants import content_hash
 from bridge.service.config import MailboxSettings
 from bridge.sync.actions import Action, RecordFailure, Source
-from bridge.sync.planner import Batch, describe_failure, plan_identities, plan_known_copies, variant_candidates
+from bridge.sync.planner import (
+    Batch,
+    describe_failure,
+    plan_identities,
+    plan_known_copies,
+    variant_candidates,
+)
 
 log = structlog.get_logger("bridge.sync.intake")
 
@@ -58,10 +64,14 @@ class BatchReader:
         first_ids = {uid: _first_id(probe) for uid, probe in probes.items()}
         known = self.state.fingerprints(self.mailbox, filter(None, first_ids.values()))
         sizes = {uid: probe.size for uid, probe in probes.items()}
-        to_fetch, skips = plan_known_copies(folder, uidvalidity, uids, first_ids, sizes, known, self.moves_mail)
+        to_fetch, skips = plan_known_copies(
+            folder, uidvalidity, uids, first_ids, sizes, known, self.moves_mail
+        )
         actions: list[Action] = list(skips)
         for skip in skips:
-            self._log.debug("message.duplicate", folder=folder, uid=skip.source.uid, message_id=skip.message_id)
+            self._log.debug(
+                "message.duplicate", folder=folder, uid=skip.source.uid, message_id=skip.message_id
+            )
         parsed: list[tuple[Message, Source]] = []
         for mail in imap.fetch(folder, to_fetch):
             tally.fetched += 1

@@ -199,7 +199,9 @@ class MailboxSync:
             if highest > last_uid:
                 last_uid = highest
                 if plan is None:
-                    self.state.save_folder_position(name, folder, FolderPosition(status.uidvalidity, last_uid))
+                    self.state.save_folder_position(
+                        name, folder, FolderPosition(status.uidvalidity, last_uid)
+                    )
         if plan is None:
             self.executor.mail_actions(imap, folder)
             last_uid = max(last_uid, *considered) if considered else last_uid

@@ -36,8 +36,8 @@ from bridge.core.replies import (
 )
 from bridge.core.senders import Refusal
 from bridge.errors import MailError, MailUncertainError
-from bridge.sync.actions import Reply
 from bridge.service.config import MailboxSettings, SmtpSettings
+from bridge.sync.actions import Reply
 
 log = structlog.get_logger("bridge.sync.outbox")
 LINK, REFUSAL = "link", "refusal"

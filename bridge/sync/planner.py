@@ -92,12 +92,7 @@ def plan_known_copies(
     for uid in uids:
         message_id = first_ids.get(uid)
         fingerprint = known.get(message_id) if message_id else None
-        if (
-            message_id
-            and fingerprint
-            and not fingerprint.held
-            and fingerprint.raw_size in (None, sizes[uid])
-        ):
+        if message_id and fingerprint and not fingerprint.held and fingerprint.raw_size in (None, sizes[uid]):
             skips.append(Skip(Source(folder, uid, uidvalidity), message_id, SkipWhy.KNOWN_COPY))
             last_uid[message_id] = uid
         else:
@@ -105,7 +100,8 @@ def plan_known_copies(
     if relocate:
         # Pending flags and moves follow the last copy seen of their mail.
         skips = [
-            dataclasses.replace(s, relocate=True) if last_uid[s.message_id] == s.source.uid else s for s in skips
+            dataclasses.replace(s, relocate=True) if last_uid[s.message_id] == s.source.uid else s
+            for s in skips
         ]
     return to_fetch, skips
 
@@ -150,7 +146,9 @@ def plan_identities(
     return batch, copies
 
 
-def plan_policy(batch: Batch, statuses: Mapping[str, str], settings: PlanSettings) -> tuple[Batch, list[Action]]:
+def plan_policy(
+    batch: Batch, statuses: Mapping[str, str], settings: PlanSettings
+) -> tuple[Batch, list[Action]]:
     """Keep mail that fails the sender policy off the wiki: quarantine it, and reply where set up."""
     mailbox = settings.mailbox
     if not mailbox.allowed_senders and not mailbox.require_authenticated:
@@ -240,7 +238,9 @@ def plan_mail_action(
     """
     if settings.after_publish == "keep":
         return None
-    published = [s.uid for a in actions if isinstance(a, PublishGroup) for s in a.sources if s.folder == folder]
+    published = [
+        s.uid for a in actions if isinstance(a, PublishGroup) for s in a.sources if s.folder == folder
+    ]
     relocated = [a.source.uid for a in actions if isinstance(a, Skip) and a.relocate]
     uids = tuple(sorted({*pending, *published}))
     if not uids and not relocated:

@@ -30,12 +30,15 @@ GUARD_PAGES = 5
 log = structlog.get_logger("bridge.sync.rebuild")
 
 
-def guard_lost_state(mailbox: MailboxSettings, wiki: WikiClient, state: StateStore) -> None:
+def guard_lost_state(
+    mailbox: MailboxSettings, wiki: WikiClient, state: StateStore, remember: bool = True
+) -> None:
     """Refuse (StateError) to publish a mailbox whose pages are on the wiki while the store knows none.
 
     Free in the normal case: once the store holds a message of the mailbox, or has looked at
     its prefix before, it is one indexed look-up. Otherwise one request reads the first pages
-    under the prefix; an empty prefix (a new mapping) is remembered as looked at.
+    under the prefix; an empty prefix (a new mapping) is remembered as looked at (unless not
+    `remember`: a dry run writes nothing).
     """
     name, prefix = mailbox.name, mailbox.page_prefix
     if state.has_ledger(name) or state.wiki_checked(name, prefix):
@@ -51,7 +54,8 @@ def guard_lost_state(mailbox: MailboxSettings, wiki: WikiClient, state: StateSto
                 f"rebuild --mailbox {name}` to rebuild the state from the wiki, or restore the state "
                 "file from a backup"
             )
-    state.record_wiki_check(name, prefix)
+    if remember:
+        state.record_wiki_check(name, prefix)
 
 
 @dataclass(frozen=True, slots=True)

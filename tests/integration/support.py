@@ -182,26 +182,24 @@ class Space:
             state.close()
             client.close()
 
-    def bridge_pass(self, mailbox_index: int = 0, plan: list[str] | None = None) -> PassResult | None:
+    def bridge_pass(self, mailbox_index: int = 0) -> PassResult | None:
         """Run one full pass in-process as the daemon does (link replies, mail actions included).
 
-        Returns None when the pass failed (logged as ``pass.failed``), like ``daemon.run_pass``;
-        ``plan`` makes it a dry run that describes its writes there instead.
+        Returns None when the pass failed (logged as ``pass.failed``), like ``daemon.run_pass``.
         """
         settings = self.settings()
         state = SqliteStateStore(settings.state.path)
-        if plan is None:
-            # As the command line does at start-up: missing templates are installed, and a wiki
-            # that refuses now leaves it to the pass to report.
-            client = WikiClient(settings.wiki)
-            try:
-                install_templates(client, only_missing=True)
-            except BridgeError:
-                pass
-            finally:
-                client.close()
+        # As the command line does at start-up: missing templates are installed, and a wiki
+        # that refuses now leaves it to the pass to report.
+        client = WikiClient(settings.wiki)
         try:
-            return daemon_run_pass(settings.mailboxes[mailbox_index], settings, state, plan=plan)
+            install_templates(client, only_missing=True)
+        except BridgeError:
+            pass
+        finally:
+            client.close()
+        try:
+            return daemon_run_pass(settings.mailboxes[mailbox_index], settings, state)
         finally:
             state.close()
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from contextlib import closing
 from pathlib import Path
 
 from bridge.errors import StateError
@@ -120,17 +119,3 @@ def sqlite_fault(path: Path, exc: sqlite3.Error) -> StateError | None:
     if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
         return StateError(f"the state store {path} stayed locked by another process ({detail})")
     return None
-
-
-def copy_file(source: Path, target: Path) -> None:
-    """Copy the state store at `source` consistently (SQLite's backup API), if there is one.
-
-    A dry run works on such a copy. A damaged store is reported, as on opening it.
-    """
-    if not check_file(source):
-        return
-    try:
-        with closing(sqlite3.connect(source)) as original, closing(sqlite3.connect(target)) as copy:
-            original.backup(copy)
-    except sqlite3.Error as exc:
-        raise sqlite_fault(source, exc) or StateError(f"cannot copy the state store {source}: {exc}") from exc

@@ -325,13 +325,22 @@ def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
 class SqliteStateStore(ReplyTables, ThreadPartTables):
     """The embedded state store: one SQLite file, created with mode 0600."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, read_only: bool = False) -> None:
+        """Open (or create) the store at `path`; `read_only` opens it for a dry run, which writes nothing.
+
+        Read-only, a missing file reads as an empty store (held in memory), and any write fails.
+        """
         self.path = path
         try:
             # A missing file is created; a damaged one is reported, never silently recreated.
-            if not check_file(path):
-                create_file(path)
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+            exists = check_file(path)
+            if read_only:
+                target = f"{path.resolve().as_uri()}?mode=ro" if exists else ":memory:"
+                self._db = sqlite3.connect(target, uri=True, isolation_level=None, check_same_thread=False)
+            else:
+                if not exists:
+                    create_file(path)
+                self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         except OSError as exc:
             raise StateError(f"cannot create the state store {path}: {exc.strerror or exc}") from exc
         except sqlite3.Error as exc:
@@ -339,12 +348,27 @@ class SqliteStateStore(ReplyTables, ThreadPartTables):
         # Scheduler jobs of several mailboxes share this connection; one statement group at a time.
         self._lock = threading.RLock()
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._migrate(path)
+            if read_only and exists:
+                self._check_current(path)
+            else:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA foreign_keys=ON")
+                self._migrate(path)
+            if read_only:
+                self._db.execute("PRAGMA query_only=ON")
         except sqlite3.Error as exc:
             self._db.close()
             raise sqlite_fault(path, exc) or StateError(f"cannot open the state store {path}: {exc}") from exc
+
+    def _check_current(self, path: Path) -> None:
+        """A store opened read-only cannot be migrated: it must have the current schema."""
+        version = self._stored_version()
+        if version != SCHEMA_VERSION:
+            self._db.close()
+            raise StateError(
+                f"the state store {path} has schema version {version}, this bridge reads version "
+                f"{SCHEMA_VERSION}; run `email-wiki-bridge once` to bring it up to date before a dry run"
+            )
 
     def _migrate(self, path: Path) -> None:
         with self._lock:
