@@ -335,7 +335,14 @@ class SqliteStateStore(ReplyTables, ThreadPartTables):
             # A missing file is created; a damaged one is reported, never silently recreated.
             exists = check_file(path)
             if read_only:
-                target = f"{path.resolve().as_uri()}?mode=ro" if exists else ":memory:"
+                # Without a write-ahead log (no writer, all checkpointed) the file is all there is:
+                # read as immutable, SQLite creates no -wal and -shm files next to it either.
+                wal = path.with_name(path.name + "-wal").exists()
+                target = (
+                    f"{path.resolve().as_uri()}?{'mode=ro' if wal else 'immutable=1'}"
+                    if exists
+                    else ":memory:"
+                )
                 self._db = sqlite3.connect(target, uri=True, isolation_level=None, check_same_thread=False)
             else:
                 if not exists:
