@@ -23,7 +23,6 @@ import structlog
 
 from bridge.adapters.imap import ImapMailbox
 from bridge.adapters.state.store import StateStore
-from bridge.adapters.wiki import WikiClient
 from bridge.core.model import Message
 from bridge.core.parsing import parse_message
 from bridge.core.threads import ThreadGroup
@@ -33,6 +32,7 @@ from bridge.sync.actions import Action, MergeNote, PublishGroup, Source
 from bridge.sync.executor import FailureLog, PassResult
 from bridge.sync.mailbox_pass import MailboxSync
 from bridge.sync.planner import Batch, describe_failure
+from bridge.sync.ports import HistoryMailbox, Wiki
 
 log = structlog.get_logger("bridge.sync.backfill")
 _HEADER_BATCH = 500
@@ -76,7 +76,7 @@ class Progress:
 
 def backfill(
     settings: MailboxSettings,
-    wiki: WikiClient,
+    wiki: Wiki,
     state: StateStore,
     since: date | None,
     until: date | None,
@@ -133,7 +133,7 @@ def backfill(
 
 
 def _plan_folder(
-    imap: ImapMailbox,
+    imap: HistoryMailbox,
     sync: MailboxSync,
     folder: str,
     uidvalidity: int,
@@ -165,7 +165,7 @@ def _plan_folder(
 
 
 def _fetch_group(
-    imap: ImapMailbox,
+    imap: HistoryMailbox,
     folder: str,
     planned: PublishGroup,
     sources: dict[str, Source],

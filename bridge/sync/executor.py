@@ -15,9 +15,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from bridge.adapters.imap import ImapMailbox
 from bridge.adapters.state.store import IntendedMessage, QuarantinedMail, StateStore
-from bridge.adapters.wiki import WikiClient
 from bridge.core.attachments import all_attachments, refusal_reason, wiki_file_name
 from bridge.core.model import Attachment, Message
 from bridge.core.render.escape import single_line
@@ -48,6 +46,7 @@ from bridge.sync.actions import (
 from bridge.sync.continuation import Placement, ThreadPages
 from bridge.sync.outbox import Outbox
 from bridge.sync.planner import describe_failure
+from bridge.sync.ports import Mailbox, Wiki
 
 log = structlog.get_logger("bridge.sync.executor")
 
@@ -105,7 +104,7 @@ class Executor:
     def __init__(
         self,
         settings: MailboxSettings,
-        wiki: WikiClient,
+        wiki: Wiki,
         state: StateStore,
         outbox: Outbox | None,
         regroup: Regroup,
@@ -125,7 +124,7 @@ class Executor:
         self._published = False
         self._log = log.bind(mailbox=settings.name)
 
-    def run(self, imap: ImapMailbox | None, actions: Sequence[Action], result: PassResult) -> None:
+    def run(self, imap: Mailbox | None, actions: Sequence[Action], result: PassResult) -> None:
         """Carry out `actions` in order; once the pass is asked to stop, no further group is published."""
         skips: list[Skip] = []
         for action in actions:
@@ -167,7 +166,7 @@ class Executor:
         if relocated:
             self.state.relocate_mail_actions(self.settings.name, skips[0].source.folder, relocated)
 
-    def _quarantine(self, imap: ImapMailbox, action: Quarantine, result: PassResult) -> None:
+    def _quarantine(self, imap: Mailbox, action: Quarantine, result: PassResult) -> None:
         """Record the refused mail, then flag or move it."""
         source, message = action.source, action.message
         result.quarantined += 1
@@ -199,7 +198,7 @@ class Executor:
         else:
             imap.move([source.uid], action.target)
 
-    def mail_actions(self, imap: ImapMailbox, folder: str) -> None:
+    def mail_actions(self, imap: Mailbox, folder: str) -> None:
         """Flag or move published mail whose wiki write is confirmed (the store says which)."""
         action = self.settings.after_publish
         uids = self.state.pending_mail_actions(self.settings.name, folder)

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import structlog
 
-from bridge.adapters.imap import HeaderProbe, ImapMailbox
+from bridge.adapters.imap import HeaderProbe
 from bridge.adapters.state.store import StateStore
 from bridge.core.model import Message
 from bridge.core.msgid import extract_ids
@@ -29,6 +29,7 @@ from bridge.sync.planner import (
     plan_known_copies,
     variant_candidates,
 )
+from bridge.sync.ports import MailReader
 
 log = structlog.get_logger("bridge.sync.intake")
 
@@ -57,7 +58,7 @@ class BatchReader:
         self._log = log.bind(mailbox=settings.name)
 
     def read(
-        self, imap: ImapMailbox, folder: str, uidvalidity: int, uids: Sequence[int], tally: Tally
+        self, imap: MailReader, folder: str, uidvalidity: int, uids: Sequence[int], tally: Tally
     ) -> tuple[list[Action], Batch]:
         """Fetch the mails of `uids` that may be new: the plan's skips and failures, and the rest."""
         probes = imap.message_id_headers(uids)

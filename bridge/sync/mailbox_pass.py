@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 import structlog
 
 from bridge.adapters.imap import FolderStatus, ImapMailbox
 from bridge.adapters.state.store import StateStore
-from bridge.adapters.wiki import WikiClient
 from bridge.core.model import FolderPosition, Message
 from bridge.core.render.page import message_marker
 from bridge.core.threads import subject_keys_of, thread_ids_of
@@ -27,8 +26,9 @@ from bridge.service.config import MailboxSettings
 from bridge.sync.actions import Action, PublishGroup, Quarantine, RecordFailure, Skip, Source
 from bridge.sync.executor import Executor, PassResult
 from bridge.sync.intake import BatchReader
-from bridge.sync.outbox import Outbox, Sender
+from bridge.sync.outbox import Outbox
 from bridge.sync.planner import Batch, PlanSettings, plan_groups, plan_mail_action, plan_policy
+from bridge.sync.ports import Mailbox, OpenMailbox, Sender, Wiki
 
 __all__ = ["MailboxSync", "PassResult"]
 log = structlog.get_logger("bridge.sync.mailbox_pass")
@@ -63,10 +63,10 @@ class MailboxSync:
     def __init__(
         self,
         settings: MailboxSettings,
-        wiki: WikiClient,
+        wiki: Wiki,
         state: StateStore,
         stop: threading.Event | None = None,
-        open_mailbox: Callable[[MailboxSettings], ImapMailbox] = ImapMailbox,
+        open_mailbox: OpenMailbox = ImapMailbox,
         outbox: Outbox | None = None,
         sender: Sender | None = None,
     ) -> None:
@@ -152,9 +152,7 @@ class MailboxSync:
 
     # -- reading and planning ----------------------------------------------------------------
 
-    def _sync_folder(
-        self, imap: ImapMailbox, folder: str, result: PassResult, plan: list[Action] | None
-    ) -> None:
+    def _sync_folder(self, imap: Mailbox, folder: str, result: PassResult, plan: list[Action] | None) -> None:
         """Read, plan and carry out (or with `plan`, only plan) the new mail of one folder."""
         name = self.settings.name
         policy = bool(self.settings.allowed_senders or self.settings.require_authenticated)
@@ -233,7 +231,7 @@ class MailboxSync:
         return sorted(uids)
 
     def _plan_batch(
-        self, imap: ImapMailbox, folder: str, uidvalidity: int, uids: Sequence[int], result: PassResult
+        self, imap: Mailbox, folder: str, uidvalidity: int, uids: Sequence[int], result: PassResult
     ) -> list[Action]:
         """Read one batch and plan it: skips and failures, quarantines, thread groups, mail actions."""
         actions, batch = self.reader.read(imap, folder, uidvalidity, uids, result)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 import structlog
 
@@ -38,15 +37,10 @@ from bridge.core.senders import Refusal
 from bridge.errors import MailError, MailUncertainError
 from bridge.service.config import MailboxSettings, SmtpSettings
 from bridge.sync.actions import Reply
+from bridge.sync.ports import Sender
 
 log = structlog.get_logger("bridge.sync.outbox")
 LINK, REFUSAL = "link", "refusal"
-
-
-class Sender(Protocol):
-    """What the outbox needs of an SMTP session (`smtp.Mailer`, or a dry-run recorder)."""
-
-    def send(self, message: bytes, recipient: str) -> None: ...
 
 
 class Outbox:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from bridge.adapters.imap import ImapMailbox
 from bridge.adapters.state.store import SqliteStateStore
 from bridge.core.render.page import continuation_marker, message_marker
 from bridge.errors import WikiUnavailableError
@@ -71,7 +70,7 @@ def test_a_lost_answer_while_continuing_leaves_every_mail_once_and_each_link_onc
     wiki.max_article_bytes = 12 * 1024
     state = SqliteStateStore(tmp_path / "state.sqlite3")
 
-    def open_mailbox(_settings: MailboxSettings) -> ImapMailbox:
+    def open_mailbox(_settings: MailboxSettings) -> FakeMailbox:
         return mailbox
 
     def run() -> PassResult:
