@@ -142,7 +142,10 @@ def describe(action: Action) -> list[str]:
             head = f"append {count} to {page!r}" if page else f"create page {new_title!r} with {count}"
             return [head, *(_reply_text(reply) for reply in replies)]
         case MergeNote(thread_ids=thread_ids, into=into):
-            return [f"note on the pages of thread(s) {list(thread_ids)} that thread {into} continues them"]
+            threads = ", ".join(str(t) for t in thread_ids)
+            return [
+                f"note on the page(s) of thread(s) {threads} that the conversation continues in thread {into}"
+            ]
         case MailAction(folder=folder, verb=verb, target=target, uids=uids):
             how = f"flag {target}" if verb == "flag" else f"move to {target!r}"
             return [f"{how}: {len(uids)} mail(s) in {folder!r}"]
