@@ -17,7 +17,7 @@ from typing import Protocol
 import structlog
 
 from bridge.adapters.imap import HeaderProbe
-from bridge.adapters.state.store import StateStore
+from bridge.adapters.state.ports import BatchLedger, FailureRecorder
 from bridge.core.model import Message
 from bridge.core.msgid import extract_ids
 from bridge.core.parsing import parse_message
@@ -69,7 +69,7 @@ def describe_failure(stage: str, exc: BaseException) -> str:
 class FailureLog:
     """Records mail that cannot be published: reason, tries so far, when to try again."""
 
-    def __init__(self, settings: MailboxSettings, state: StateStore) -> None:
+    def __init__(self, settings: MailboxSettings, state: FailureRecorder) -> None:
         self.mailbox = settings.name
         self.state = state
         self.policy = RetryPolicy(settings.max_attempts)
@@ -103,7 +103,7 @@ def _first_id(probe: HeaderProbe) -> str | None:
 class BatchReader:
     """Turns a batch of UIDs into publishable messages, skipping duplicates and isolating failures."""
 
-    def __init__(self, settings: MailboxSettings, state: StateStore, failures: FailureLog) -> None:
+    def __init__(self, settings: MailboxSettings, state: BatchLedger, failures: FailureLog) -> None:
         self.mailbox = settings.name
         self.moves_mail = settings.after_publish != "keep"
         self.state = state
