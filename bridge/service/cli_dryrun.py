@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from bridge.adapters.state.store import StateStore
+from bridge.adapters.state.ports import PassState
 from bridge.service.config import Settings
 from bridge.service.daemon import plan_pass
 from bridge.service.exitcodes import EXIT_FAILED, EXIT_OK
@@ -22,7 +22,7 @@ def summary(result: PassResult) -> str:
     )
 
 
-def dry_run(settings: Settings, state: StateStore, json_output: bool) -> int:
+def dry_run(settings: Settings, state: PassState, json_output: bool) -> int:
     """Print what `once` would do: a sentence per step, or with `json_output` one JSON list of actions.
 
     Exit 1 when a mailbox cannot be planned or mail would be recorded as failed, as `once` would.

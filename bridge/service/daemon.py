@@ -16,7 +16,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bridge.adapters.imap import ImapMailbox
 from bridge.adapters.smtp import Mailer
-from bridge.adapters.state.store import MailboxStatus, QuarantinedMail, StateStore
+from bridge.adapters.state.ports import PassState, Releaser, StatusReader
+from bridge.adapters.state.store import MailboxStatus, QuarantinedMail
 from bridge.adapters.wiki import WikiClient
 from bridge.errors import BridgeError, ConfigError, StateError
 from bridge.service.config import MailboxSettings, Settings, load_settings
@@ -34,7 +35,7 @@ log = structlog.get_logger("bridge.service.daemon")
 def run_pass(
     mailbox: MailboxSettings,
     settings: Settings,
-    state: StateStore,
+    state: PassState,
     stop: threading.Event | None = None,
     metrics: Metrics | None = None,
 ) -> PassResult | None:
@@ -68,7 +69,7 @@ def run_pass(
     return result
 
 
-def plan_pass(mailbox: MailboxSettings, settings: Settings, state: StateStore) -> PlannedPass:
+def plan_pass(mailbox: MailboxSettings, settings: Settings, state: PassState) -> PlannedPass:
     """Plan one pass of one mailbox without carrying it out (a dry run): read, never write.
 
     Returns the counts and actions, or the error that kept it from planning (logged).
@@ -104,7 +105,7 @@ def _failure(mailbox: MailboxSettings, exc: Exception) -> str:
     return error
 
 
-def _status_or_none(state: StateStore, mailbox: MailboxSettings) -> MailboxStatus | None:
+def _status_or_none(state: StatusReader, mailbox: MailboxSettings) -> MailboxStatus | None:
     """The mailbox's state for the gauges; an unreadable store leaves them as they were."""
     try:
         return state.mailbox_status(mailbox.name)
@@ -112,7 +113,7 @@ def _status_or_none(state: StateStore, mailbox: MailboxSettings) -> MailboxStatu
         return None
 
 
-def release_quarantined(mailbox: MailboxSettings, state: StateStore, entry: QuarantinedMail) -> None:
+def release_quarantined(mailbox: MailboxSettings, state: Releaser, entry: QuarantinedMail) -> None:
     """Undo the quarantine of one mail (move it back, or clear its flag) and let the next pass publish it."""
     with ImapMailbox(mailbox) as imap:
         if mailbox.quarantine == "move":
@@ -143,7 +144,7 @@ class Daemon:
     """
 
     def __init__(
-        self, config_path: Path, settings: Settings, state: StateStore, environ: Mapping[str, str]
+        self, config_path: Path, settings: Settings, state: PassState, environ: Mapping[str, str]
     ) -> None:
         self.config_path = config_path
         self.settings = settings

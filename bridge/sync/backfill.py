@@ -22,7 +22,7 @@ from typing import TextIO
 import structlog
 
 from bridge.adapters.imap import ImapMailbox
-from bridge.adapters.state.store import StateStore
+from bridge.adapters.state.ports import SyncState
 from bridge.core.model import Message
 from bridge.core.parsing import parse_message
 from bridge.core.threads import ThreadGroup
@@ -77,7 +77,7 @@ class Progress:
 def backfill(
     settings: MailboxSettings,
     wiki: Wiki,
-    state: StateStore,
+    state: SyncState,
     since: date | None,
     until: date | None,
     stop: Callable[[], bool] = lambda: False,
@@ -169,7 +169,7 @@ def _fetch_group(
     folder: str,
     planned: PublishGroup,
     sources: dict[str, Source],
-    state: StateStore,
+    state: SyncState,
     failures: FailureLog,
     result: PassResult,
 ) -> PublishGroup | None:

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from bridge.adapters.state.store import IntendedMessage, QuarantinedMail, StateStore
+from bridge.adapters.state.ports import FailureRecorder, SyncState
+from bridge.adapters.state.statuses import QuarantineStatus
+from bridge.adapters.state.store import IntendedMessage, QuarantinedMail
 from bridge.core.attachments import all_attachments, refusal_reason, wiki_file_name
 from bridge.core.model import Attachment, Message
 from bridge.core.render.escape import single_line
@@ -72,7 +74,7 @@ class PassResult:
 class FailureLog:
     """Records mail that cannot be published: reason, tries so far, when to try again."""
 
-    def __init__(self, settings: MailboxSettings, state: StateStore) -> None:
+    def __init__(self, settings: MailboxSettings, state: FailureRecorder) -> None:
         self.mailbox = settings.name
         self.state = state
         self.policy = RetryPolicy(settings.max_attempts)
@@ -105,7 +107,7 @@ class Executor:
         self,
         settings: MailboxSettings,
         wiki: Wiki,
-        state: StateStore,
+        state: SyncState,
         outbox: Outbox | None,
         regroup: Regroup,
         stop: threading.Event,
@@ -180,7 +182,7 @@ class Executor:
                 sender=message.sender_address,
                 subject=single_line(message.subject),
                 reason=action.refusal.detail,
-                status="quarantined",
+                status=QuarantineStatus.QUARANTINED,
                 created_at="",
                 content_hash=source.content_hash,
                 raw_size=source.raw_size,

@@ -15,7 +15,7 @@ from typing import Protocol
 import structlog
 
 from bridge.adapters.imap import HeaderProbe
-from bridge.adapters.state.store import StateStore
+from bridge.adapters.state.ports import BatchLedger
 from bridge.core.model import Message
 from bridge.core.msgid import extract_ids
 from bridge.core.parsing import parse_message
@@ -51,7 +51,7 @@ def _first_id(probe: HeaderProbe) -> str | None:
 class BatchReader:
     """Reads a batch of UIDs; the planner tells duplicates, variants and failures apart."""
 
-    def __init__(self, settings: MailboxSettings, state: StateStore) -> None:
+    def __init__(self, settings: MailboxSettings, state: BatchLedger) -> None:
         self.mailbox = settings.name
         self.moves_mail = settings.after_publish != "keep"
         self.state = state

@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 import structlog
 
 from bridge.adapters.imap import FolderStatus, ImapMailbox
-from bridge.adapters.state.store import StateStore
+from bridge.adapters.state.ports import SyncState
+from bridge.adapters.state.statuses import QuarantineStatus
 from bridge.core.model import FolderPosition, Message
 from bridge.core.render.page import message_marker
 from bridge.core.threads import subject_keys_of, thread_ids_of
@@ -64,7 +65,7 @@ class MailboxSync:
         self,
         settings: MailboxSettings,
         wiki: Wiki,
-        state: StateStore,
+        state: SyncState,
         stop: threading.Event | None = None,
         open_mailbox: OpenMailbox = ImapMailbox,
         outbox: Outbox | None = None,
@@ -223,7 +224,7 @@ class MailboxSync:
         }
         released = [
             q
-            for q in self.state.quarantined(name, status="released")
+            for q in self.state.quarantined(name, status=QuarantineStatus.RELEASED)
             if q.folder == folder and q.uidvalidity == uidvalidity and 0 < q.uid <= last_uid
         ]
         known = self.state.known_message_ids(name, [q.message_id for q in released])
@@ -235,7 +236,7 @@ class MailboxSync:
     ) -> list[Action]:
         """Read one batch and plan it: skips and failures, quarantines, thread groups, mail actions."""
         actions, batch = self.reader.read(imap, folder, uidvalidity, uids, result)
-        statuses: dict[str, str] = {}
+        statuses: dict[str, QuarantineStatus] = {}
         if self.settings.allowed_senders or self.settings.require_authenticated:
             statuses = self.state.quarantine_status(self.settings.name, batch.messages)
         batch, refused = plan_policy(batch, statuses, self.plan_settings)

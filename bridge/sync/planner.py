@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from bridge.adapters.state.statuses import QuarantineStatus
 from bridge.adapters.state.store import Fingerprint
 from bridge.core.model import Message
 from bridge.core.render.titles import page_title
@@ -147,7 +148,7 @@ def plan_identities(
 
 
 def plan_policy(
-    batch: Batch, statuses: Mapping[str, str], settings: PlanSettings
+    batch: Batch, statuses: Mapping[str, QuarantineStatus], settings: PlanSettings
 ) -> tuple[Batch, list[Action]]:
     """Keep mail that fails the sender policy off the wiki: quarantine it, and reply where set up."""
     mailbox = settings.mailbox
@@ -156,7 +157,7 @@ def plan_policy(
     kept = Batch(dict(batch.messages), dict(batch.sources))
     actions: list[Action] = []
     for message_id, message in batch.messages.items():
-        if statuses.get(message_id) == "released":
+        if statuses.get(message_id) == QuarantineStatus.RELEASED:
             continue
         try:
             refusal = policy_refusal(

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bridge.adapters.state.statuses import QuarantineStatus
 from bridge.adapters.state.store import Fingerprint
 from bridge.core.model import AutomationHeaders, Message
 from bridge.core.senders import Refusal
@@ -176,7 +177,9 @@ def test_released_mail_passes_and_a_failing_check_fails_that_mail_alone(
     mapping = settings(allowed_senders=("*@example.org",))
 
     kept, actions = plan_policy(
-        batch((released, source(1)), (broken, source(2))), {"r@x": "released"}, PlanSettings(mapping)
+        batch((released, source(1)), (broken, source(2))),
+        {"r@x": QuarantineStatus.RELEASED},
+        PlanSettings(mapping),
     )
 
     assert list(kept.messages) == ["r@x"]

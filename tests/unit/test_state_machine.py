@@ -35,6 +35,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from bridge.adapters.state.statuses import QuarantineStatus
 from bridge.adapters.state.store import QuarantinedMail, SqliteStateStore, StateStore
 from bridge.core.render.page import message_anchor
 from bridge.core.render.titles import page_title
@@ -44,10 +45,9 @@ from bridge.service import daemon
 from bridge.service.config import ReplyMode
 from bridge.sync.mailbox_pass import MailboxSync
 from bridge.sync.outbox import Outbox
-from tests.fakes import FakeMailbox, FakeWiki, normalize_title
+from tests.fakes import Crash, FakeMailbox, FakeWiki, normalize_title
 from tests.machine_fakes import (
     SMTP_SETTINGS,
-    Crash,
     CrashingState,
     CrashingWiki,
     RecordingSender,
@@ -250,11 +250,11 @@ class BridgeMachine(RuleBasedStateMachine):
 
     # -- rules: people -----------------------------------------------------------------------------
 
-    @precondition(lambda self: bool(self.state.quarantined(NAME, status="quarantined")))
+    @precondition(lambda self: bool(self.state.quarantined(NAME, status=QuarantineStatus.QUARANTINED)))
     @rule(data=st.data())
     def release(self, data: st.DataObject) -> None:
         """An admin releases a quarantined mail (`quarantine release`: the daemon's own code path)."""
-        entries = self.state.quarantined(NAME, status="quarantined")
+        entries = self.state.quarantined(NAME, status=QuarantineStatus.QUARANTINED)
         self.release_entry(data.draw(st.sampled_from(entries), label="released"))
 
     def release_entry(self, entry: QuarantinedMail) -> None:
