@@ -44,7 +44,15 @@ def run_pass(
     (a dry run), the wiki and SMTP writes and the mailbox changes are described there instead.
     """
     wiki = WikiClient(settings.wiki) if plan is None else PlanningWiki(settings.wiki, plan)
-    outbox = Outbox(mailbox, settings.smtp, state, settings.own_addresses(), wiki.page_url)
+    outbox = Outbox(
+        mailbox.name,
+        mailbox.replies,
+        mailbox.space.language,
+        settings.smtp,
+        state,
+        settings.own_addresses(),
+        wiki.page_url,
+    )
     mailer = Mailer(settings.smtp) if settings.smtp is not None and plan is None else None
     sender: Sender | None = mailer if plan is None else PlanningSender(plan)
     result: PassResult | None = None
@@ -84,9 +92,9 @@ def _status_or_none(state: StateStore, mailbox: MailboxSettings) -> MailboxStatu
 
 def release_quarantined(mailbox: MailboxSettings, state: StateStore, entry: QuarantinedMail) -> None:
     """Undo the quarantine of one mail (move it back, or clear its flag) and let the next pass publish it."""
-    with ImapMailbox(mailbox) as imap:
-        if mailbox.quarantine == "move":
-            imap.select(mailbox.quarantine_folder, writable=True)
+    with ImapMailbox(mailbox.name, mailbox.account) as imap:
+        if mailbox.senders.quarantine == "move":
+            imap.select(mailbox.senders.quarantine_folder, writable=True)
             imap.move(imap.find_message(entry.message_id), entry.folder)
             # Back in its folder under a new UID above the read position: the next pass reads it.
             state.release(mailbox.name, entry.message_id, entry.folder, entry.uidvalidity, 0)
@@ -97,7 +105,7 @@ def release_quarantined(mailbox: MailboxSettings, state: StateStore, entry: Quar
                 # The folder was renumbered since: the recorded UID names another mail, or none.
                 uids = imap.find_message(entry.message_id)
             if uids:
-                imap.remove_flags(uids, [mailbox.quarantine_flag])
+                imap.remove_flags(uids, [mailbox.senders.quarantine_flag])
             uid = min(uids, default=0)
             state.release(mailbox.name, entry.message_id, entry.folder, status.uidvalidity, uid)
     log.info("quarantine.released", mailbox=mailbox.name, message_id=entry.message_id)
@@ -159,7 +167,7 @@ class Daemon:
             self._job,
             "interval",
             args=[mailbox.name],
-            seconds=mailbox.poll_interval,
+            seconds=mailbox.polling.poll_interval,
             id=_job_id(mailbox.name),
             name=f"poll {mailbox.name}",
             next_run_time=first_run,
@@ -167,7 +175,12 @@ class Daemon:
         )
 
     def _start_watchers(self) -> None:
-        wanted = {(m.name, folder): m for m in self.settings.mailboxes if m.idle for folder in m.folders}
+        wanted = {
+            (m.name, folder): m
+            for m in self.settings.mailboxes
+            if m.polling.idle
+            for folder in m.account.folders
+        }
         for key in list(self._watchers):
             if key not in wanted or wanted[key] != self._watchers[key].settings:
                 self._watchers.pop(key).stop()

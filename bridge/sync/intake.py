@@ -24,7 +24,7 @@ from bridge.core.parsing import parse_message
 from bridge.core.retry import RetryPolicy
 from bridge.core.variants import as_variant, content_hash
 from bridge.errors import MessageError
-from bridge.service.config import MailboxSettings
+from bridge.service.config import MailboxActions, MailboxPolling
 
 log = structlog.get_logger("bridge.sync.intake")
 
@@ -68,11 +68,11 @@ def describe_failure(stage: str, exc: BaseException) -> str:
 class FailureLog:
     """Records mail that cannot be published: reason, tries so far, when to try again."""
 
-    def __init__(self, settings: MailboxSettings, state: StateStore) -> None:
-        self.mailbox = settings.name
+    def __init__(self, mailbox: str, polling: MailboxPolling, state: StateStore) -> None:
+        self.mailbox = mailbox
         self.state = state
-        self.policy = RetryPolicy(settings.max_attempts)
-        self._log = log.bind(mailbox=settings.name)
+        self.policy = RetryPolicy(polling.max_attempts)
+        self._log = log.bind(mailbox=mailbox)
 
     def record(self, source: Source, message_id: str | None, reason: str, tally: Tally) -> None:
         """Record one failed mail; it stays in its mailbox and is retried, then parked."""
@@ -102,12 +102,14 @@ def _first_id(probe: HeaderProbe) -> str | None:
 class BatchReader:
     """Turns a batch of UIDs into publishable messages, skipping duplicates and isolating failures."""
 
-    def __init__(self, settings: MailboxSettings, state: StateStore, failures: FailureLog) -> None:
-        self.mailbox = settings.name
-        self.moves_mail = settings.after_publish != "keep"
+    def __init__(
+        self, mailbox: str, mail_actions: MailboxActions, state: StateStore, failures: FailureLog
+    ) -> None:
+        self.mailbox = mailbox
+        self.moves_mail = mail_actions.after_publish != "keep"
         self.state = state
         self.failures = failures
-        self._log = log.bind(mailbox=settings.name)
+        self._log = log.bind(mailbox=mailbox)
 
     def read(
         self, imap: ImapMailbox, folder: str, uidvalidity: int, uids: Sequence[int], tally: Tally

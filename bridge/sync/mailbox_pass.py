@@ -69,6 +69,11 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
         yield items[start : start + size]
 
 
+def open_imap(settings: MailboxSettings) -> ImapMailbox:
+    """An IMAP session (not yet connected) on the account of `settings`."""
+    return ImapMailbox(settings.name, settings.account)
+
+
 class MailboxSync:
     """Runs passes for one mapping. `open_mailbox` is injectable so faults can be provoked."""
 
@@ -78,7 +83,7 @@ class MailboxSync:
         wiki: WikiClient,
         state: StateStore,
         stop: threading.Event | None = None,
-        open_mailbox: Callable[[MailboxSettings], ImapMailbox] = ImapMailbox,
+        open_mailbox: Callable[[MailboxSettings], ImapMailbox] = open_imap,
         outbox: Outbox | None = None,
         sender: Sender | None = None,
         plan: list[str] | None = None,
@@ -93,19 +98,20 @@ class MailboxSync:
         # In a dry run, mailbox changes are described here instead of carried out.
         self.plan = plan
         self._log = log.bind(mailbox=settings.name)
-        self.failures = FailureLog(settings, state)
-        self.reader = BatchReader(settings, state, self.failures)
+        self.failures = FailureLog(settings.name, settings.polling, state)
+        self.reader = BatchReader(settings.name, settings.mail_actions, state, self.failures)
+        space = settings.space
         self.render_options = RenderOptions(
-            mailbox=settings.name, language=settings.language, show_addresses=settings.show_addresses
+            mailbox=settings.name, language=space.language, show_addresses=space.show_addresses
         )
-        self.pages = ThreadPages(settings, wiki, state, self.render_options)
+        self.pages = ThreadPages(settings.name, space, wiki, state, self.render_options)
 
     def run(self) -> PassResult:
         """Run one pass over every folder of the mapping; raise on mailbox- or wiki-wide failure."""
         result = PassResult(mailbox=self.settings.name)
         self.recover()
         with self._open_mailbox(self.settings) as imap:
-            for folder in self.settings.folders:
+            for folder in self.settings.account.folders:
                 if self.stop.is_set():
                     break
                 self._sync_folder(imap, folder, result)
@@ -136,7 +142,7 @@ class MailboxSync:
             if page is not None and merge_marker(note.into_title) not in page.text:
                 summary = f"Conversation continues on [[{note.into_title}]] ({self.settings.name} mailbox)"
                 self.wiki.append_to_page(
-                    note.page_title, render_merge_note(note.into_title, self.settings.language), summary
+                    note.page_title, render_merge_note(note.into_title, self.settings.space.language), summary
                 )
             self.state.merge_note_done(note.thread_id)
             self._log.info("thread.merged", page=note.page_title, into=note.into_title)
@@ -167,10 +173,10 @@ class MailboxSync:
 
     def _sync_folder(self, imap: ImapMailbox, folder: str, result: PassResult) -> None:
         name = self.settings.name
-        policy = bool(self.settings.allowed_senders or self.settings.require_authenticated)
+        policy = bool(self.settings.senders.allowed_senders or self.settings.senders.require_authenticated)
         # Read-only unless mail may be flagged or moved: a read-only folder silently ignores
         # the \\Deleted of a COPY-based move on servers without MOVE.
-        writable = self.plan is None and (self.settings.after_publish != "keep" or policy)
+        writable = self.plan is None and (self.settings.mail_actions.after_publish != "keep" or policy)
         status = imap.select(folder, writable=writable)
         position = self.state.folder_position(name, folder)
         last_uid = 0
@@ -188,18 +194,18 @@ class MailboxSync:
         retry = self._retry_uids(folder, status.uidvalidity, last_uid)
         considered = imap.uids_after(last_uid)
         new_uids = considered
-        if self.settings.start_date is not None:
+        if self.settings.polling.start_date is not None:
             # Mail received before start_at is passed over, also when it turns up later.
-            since = set(imap.uids_since(self.settings.start_date))
+            since = set(imap.uids_since(self.settings.polling.start_date))
             new_uids = [uid for uid in considered if uid in since]
-        for done, batch in enumerate(_chunks(retry + new_uids, self.settings.batch_size)):
+        for done, batch in enumerate(_chunks(retry + new_uids, self.settings.polling.batch_size)):
             if not self.stop.is_set():
                 self._sync_batch(imap, folder, status.uidvalidity, batch, result)
                 self._apply_mail_actions(imap, folder)
             if self.stop.is_set():
                 # The batch may have been cut short: it is read again next time (known mail is
                 # skipped), so the position stays before it.
-                result.backlog += len(retry) + len(new_uids) - done * self.settings.batch_size
+                result.backlog += len(retry) + len(new_uids) - done * self.settings.polling.batch_size
                 return
             highest = max(batch)
             if highest > last_uid:
@@ -211,7 +217,7 @@ class MailboxSync:
 
     def _starting_point(self, status: FolderStatus) -> int:
         """Where a folder read for the first time starts: `start_at = "now"` skips all mail there."""
-        return max(status.uidnext - 1, 0) if self.settings.start_at == "now" else 0
+        return max(status.uidnext - 1, 0) if self.settings.polling.start_at == "now" else 0
 
     def _retry_uids(self, folder: str, uidvalidity: int, last_uid: int) -> list[int]:
         """UIDs behind the read position to read again: failed mail and quarantined mail released since."""
@@ -236,21 +242,21 @@ class MailboxSync:
 
     def _apply_mail_actions(self, imap: ImapMailbox, folder: str) -> None:
         """Flag or move published mail (only ever after its wiki write was confirmed)."""
-        action = self.settings.after_publish
+        action = self.settings.mail_actions.after_publish
         uids = self.state.pending_mail_actions(self.settings.name, folder)
         if action == "keep" or not uids:
             return
         if self.plan is not None:
             target = (
-                f"move to {self.settings.archive_folder!r}"
+                f"move to {self.settings.mail_actions.archive_folder!r}"
                 if action == "move"
-                else f"flag {self.settings.publish_flag}"
+                else f"flag {self.settings.mail_actions.publish_flag}"
             )
             self.plan.append(f"{self.settings.name}: {target}: {len(uids)} mail(s) in {folder!r}")
         elif action == "flag":
-            imap.add_flags(uids, [self.settings.publish_flag])
+            imap.add_flags(uids, [self.settings.mail_actions.publish_flag])
         else:
-            imap.move(uids, self.settings.archive_folder)
+            imap.move(uids, self.settings.mail_actions.archive_folder)
         self.state.mail_actions_done(self.settings.name, folder, uids)
         self._log.info("mail.after_publish", folder=folder, action=action, count=len(uids))
 
@@ -269,7 +275,7 @@ class MailboxSync:
     ) -> None:
         """Keep mail that fails the sender policy off the wiki: quarantine it (flag or move), record why."""
         settings = self.settings
-        if not settings.allowed_senders and not settings.require_authenticated:
+        if not settings.senders.allowed_senders and not settings.senders.require_authenticated:
             return
         statuses = self.state.quarantine_status(settings.name, messages)
         for message_id in list(messages):
@@ -279,9 +285,9 @@ class MailboxSync:
             try:
                 refusal = policy_refusal(
                     message,
-                    settings.allowed_senders,
-                    settings.require_authenticated,
-                    settings.trusted_authserv_ids,
+                    settings.senders.allowed_senders,
+                    settings.senders.require_authenticated,
+                    settings.senders.trusted_authserv_ids,
                 )
             except Exception as exc:  # one mail must never stop the mailbox
                 reason = describe_failure("checking the sender", exc)
@@ -320,10 +326,10 @@ class MailboxSync:
                 self.plan.append(
                     f"{settings.name}: quarantine uid {source.uid} in {source.folder!r}: {refusal}"
                 )
-            elif settings.quarantine == "flag":
-                imap.add_flags([source.uid], [settings.quarantine_flag])
+            elif settings.senders.quarantine == "flag":
+                imap.add_flags([source.uid], [settings.senders.quarantine_flag])
             else:
-                imap.move([source.uid], settings.quarantine_folder)
+                imap.move([source.uid], settings.senders.quarantine_folder)
             if self.outbox is not None:
                 self.outbox.plan_refusal(message, refusal)
 
@@ -331,10 +337,10 @@ class MailboxSync:
         """Group a batch, joining threads known from earlier passes (and by subject when enabled)."""
         name = self.settings.name
         known_threads = self.state.threads_for_ids(name, thread_ids_of(messages))
-        if not self.settings.thread_by_subject:
+        if not self.settings.space.thread_by_subject:
             return group_messages(messages, known_threads)
         known_subjects = self.state.known_subjects(name, subject_keys_of(messages))
-        window = timedelta(days=self.settings.subject_window_days)
+        window = timedelta(days=self.settings.space.subject_window_days)
         return group_messages(messages, known_threads, window, known_subjects)
 
     # -- publishing --------------------------------------------------------------------------
@@ -416,7 +422,7 @@ class MailboxSync:
             edit.title,
             [m.message_id for m in messages],
             edit.revision,
-            mail_action=self.settings.after_publish != "keep",
+            mail_action=self.settings.mail_actions.after_publish != "keep",
         )
         if self.outbox is not None:
             self.outbox.promote_confirmed()
@@ -451,7 +457,7 @@ class MailboxSync:
             threads = self.state.threads_for_ids(self.settings.name, [source.variant_of])
             thread_id = threads.get(source.variant_of)
             page = self.state.thread_page(thread_id) if thread_id is not None else None
-            note = render_variant_note(source.variant_of, page, self.settings.language) + note
+            note = render_variant_note(source.variant_of, page, self.settings.space.language) + note
         return render_message(message, self.render_options, files, note)
 
     def _upload_files(self, messages: Sequence[Message]) -> dict[str, FileRef]:
@@ -464,11 +470,11 @@ class MailboxSync:
         if not attachments:
             return files
         limits = self.wiki.upload_limits()
-        max_bytes = self.settings.max_attachment_mb * 1024 * 1024
+        max_bytes = self.settings.space.max_attachment_mb * 1024 * 1024
         for attachment in attachments:
             if attachment.sha256 in files:
                 continue
-            reason = refusal_reason(attachment, limits, max_bytes, self.settings.language)
+            reason = refusal_reason(attachment, limits, max_bytes, self.settings.space.language)
             if reason is None:
                 try:
                     sha1 = hashlib.sha1(attachment.data).hexdigest()  # noqa: S324 - MediaWiki's own file key

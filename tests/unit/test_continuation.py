@@ -20,9 +20,10 @@ from bridge.adapters.imap import ImapMailbox
 from bridge.adapters.state.store import SqliteStateStore
 from bridge.core.render.page import continuation_marker, message_marker
 from bridge.errors import WikiUnavailableError
-from bridge.service.config import MailboxSettings, Secret, TlsSettings
+from bridge.service.config import MailboxSettings
 from bridge.sync.mailbox_pass import MailboxSync, PassResult
 from tests.fakes import FakeMailbox, FakeWiki
+from tests.settings import mailbox_settings
 
 PREFIX = "Mail/Team"
 MAILS = 24
@@ -42,20 +43,7 @@ def _mail(number: int) -> bytes:
 
 
 def _settings() -> MailboxSettings:
-    return MailboxSettings(
-        name="team",
-        host="imap.example.org",
-        port=993,
-        security="tls",
-        username="team",
-        password=Secret("unused"),
-        folders=("INBOX",),
-        page_prefix=PREFIX,
-        categories=("Team",),
-        tls=TlsSettings(),
-        language="de",
-        batch_size=50,
-    )
+    return mailbox_settings(page_prefix=PREFIX, categories=("Team",), language="de")
 
 
 @pytest.mark.parametrize("lost_write", [2, 3, 4])
