@@ -1,14 +1,15 @@
-"""In-memory stand-ins for the IMAP server and the wiki, exactly as far as `MailboxSync` uses them.
+"""In-memory mailbox, wiki and mail sender implementing the ports of bridge/sync/ports.py.
 
 They exist so Hypothesis can drive the real orchestrator and the real SQLite state store through
-hundreds of generated conversations in seconds; the same code paths run against a real Dovecot
-and a real MediaWiki in tests/integration. They subclass the real adapters only so that the type
-checker holds them to the real signatures: every method the orchestrator calls is overridden, and
-none of the network machinery is initialised, so a call the fakes do not model fails loudly.
+hundreds of generated conversations in seconds; the same code paths run against a real Dovecot,
+a real MediaWiki and a real SMTP server in tests/integration. They implement the ports, not the
+adapters' classes: mypy holds them to the ports where they are passed in, and the contract suites
+in tests/contract hold them to what the real servers do.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,13 +17,14 @@ from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import Literal
 
-from bridge.adapters.imap import FolderStatus, HeaderProbe, ImapMailbox
-from bridge.adapters.wiki import EditResult, PageContent, WikiClient
+from bridge.adapters.imap import FolderStatus, HeaderProbe
+from bridge.adapters.wiki import EditResult, PageContent
 from bridge.core.attachments import UploadLimits
 from bridge.core.model import FetchedMail
-from bridge.errors import MailboxError, WikiUnavailableError
+from bridge.errors import MailboxError, MailError, MailUncertainError, WikiRefusedError, WikiUnavailableError
 
 FaultMode = Literal["before", "after"]
+SendFault = Literal["refused", "lost_before_data", "lost_after_data"]
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _MESSAGE_ID_FIELD = re.compile(rb"^message-id:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*", re.IGNORECASE | re.MULTILINE)
@@ -43,37 +45,47 @@ class FakeFolder:
     uidvalidity: int
     mails: dict[int, bytes] = field(default_factory=dict)
     next_uid: int = 1
+    dates: dict[int, datetime] = field(default_factory=dict)  # INTERNALDATE by UID
 
 
-class FakeMailbox(ImapMailbox):
-    """An IMAP account in memory: folders of (UID → raw mail); every session sees the same folders."""
+class FakeMailbox:
+    """An IMAP account in memory: folders of (UID → raw mail) and keywords by (folder, UID).
+
+    Every session sees the same folders. Mail is stored as delivered; Dovecot turns bare LF line
+    ends into CRLF on APPEND, which the fake does not (tests/contract delivers CRLF mail).
+    """
 
     def __init__(self, folders: Sequence[str] = ("INBOX",), uidvalidity: int = 1) -> None:
-        # The real __init__ only remembers the settings for connecting; nothing here connects.
         self.folders: dict[str, FakeFolder] = {name: FakeFolder(uidvalidity) for name in folders}
+        self.flags: dict[tuple[str, int], set[str]] = {}
         self.selected: str | None = None
+        self.writable = False
         self.sessions = 0
         self.header_fetches = 0
         self.bodies_fetched = 0
 
     # -- what the test does to the server ----------------------------------------------------
 
-    def deliver(self, folder: str, raw: bytes) -> int:
+    def deliver(self, folder: str, raw: bytes, internal_date: datetime = _INTERNAL_DATE) -> int:
         """Append a mail to `folder` (created on first use) and return its UID."""
         box = self.folders.setdefault(folder, FakeFolder(uidvalidity=1))
         uid = box.next_uid
         box.mails[uid] = raw
+        box.dates[uid] = internal_date
         box.next_uid += 1
         return uid
 
     def renumber(self, folder: str, uidvalidity: int, mails: Sequence[bytes], first_uid: int = 1) -> None:
-        """Replace `folder` by a new UIDVALIDITY epoch holding `mails` in this order (a rebuilt index)."""
-        box = FakeFolder(uidvalidity=uidvalidity, next_uid=first_uid)
-        self.folders[folder] = box
+        """Replace `folder` by a new UIDVALIDITY epoch holding `mails` in this order (a rebuilt index).
+
+        The old UIDs' keywords go with the old epoch.
+        """
+        self.flags = {place: flags for place, flags in self.flags.items() if place[0] != folder}
+        self.folders[folder] = FakeFolder(uidvalidity=uidvalidity, next_uid=first_uid)
         for raw in mails:
             self.deliver(folder, raw)
 
-    # -- what MailboxSync calls ----------------------------------------------------------------
+    # -- the Mailbox port --------------------------------------------------------------------
 
     def __enter__(self) -> FakeMailbox:
         self.sessions += 1
@@ -84,16 +96,20 @@ class FakeMailbox(ImapMailbox):
     ) -> None:
         self.selected = None
 
-    def _box(self) -> FakeFolder:
+    def _folder(self) -> str:
         if self.selected is None:
             raise AssertionError("no folder selected")
-        return self.folders[self.selected]
+        return self.selected
+
+    def _box(self) -> FakeFolder:
+        return self.folders[self._folder()]
 
     def select(self, folder: str, writable: bool = False) -> FolderStatus:
         """Select `folder` and return its status; a missing folder fails as on a real server."""
         if folder not in self.folders:
             raise MailboxError(f"selecting folder {folder!r} failed: Mailbox doesn't exist")
         self.selected = folder
+        self.writable = writable
         box = self.folders[folder]
         return FolderStatus(uidvalidity=box.uidvalidity, uidnext=box.next_uid, exists=len(box.mails))
 
@@ -101,32 +117,44 @@ class FakeMailbox(ImapMailbox):
         """Return the UIDs above `last_uid` in the selected folder, ascending."""
         return sorted(uid for uid in self._box().mails if uid > last_uid)
 
-    # Flagging, moving and searching serve options the properties leave at their defaults
-    # (after_publish = "keep", no quarantine, no start_date); reaching them is a test bug.
-
     def uids_since(self, day: date) -> list[int]:
-        """Not modelled."""
-        raise AssertionError("FakeMailbox does not model SEARCH SINCE")
+        """Return the UIDs whose internal date is on or after `day` (SEARCH SINCE ignores the time)."""
+        box = self._box()
+        return sorted(uid for uid in box.mails if box.dates[uid].date() >= day)
+
+    # Dovecot answers a STORE in a folder selected read-only (EXAMINE) with OK and changes
+    # nothing; the fake does the same, so a pass that forgets `writable` loses its flags here too.
 
     def add_flags(self, uids: Sequence[int], flags: Sequence[str]) -> None:
-        """Not modelled."""
-        raise AssertionError("FakeMailbox does not model flags")
+        """Set keywords on mail of the folder selected writable (absent UIDs are ignored, as by a server)."""
+        box = self._box()
+        for uid in uids:
+            if self.writable and uid in box.mails:
+                self.flags.setdefault((self._folder(), uid), set()).update(flags)
 
     def remove_flags(self, uids: Sequence[int], flags: Sequence[str]) -> None:
-        """Not modelled."""
-        raise AssertionError("FakeMailbox does not model flags")
-
-    def ensure_folder(self, folder: str) -> None:
-        """Not modelled."""
-        raise AssertionError("FakeMailbox does not model creating folders")
+        """Clear keywords on mail of the folder selected writable."""
+        for uid in uids:
+            if self.writable:
+                self.flags.get((self._folder(), uid), set()).difference_update(flags)
 
     def move(self, uids: Sequence[int], folder: str) -> None:
-        """Not modelled."""
-        raise AssertionError("FakeMailbox does not model moving mail")
+        """Move mail to `folder` (created when missing) under new UIDs there, keywords and dates kept."""
+        source, box = self._folder(), self._box()
+        for uid in sorted(set(uids)):
+            if uid not in box.mails:
+                continue
+            new_uid = self.deliver(folder, box.mails.pop(uid), box.dates.pop(uid))
+            moved = self.flags.pop((source, uid), set())
+            if moved:
+                self.flags[(folder, new_uid)] = moved
 
     def find_message(self, message_id: str) -> list[int]:
-        """Not modelled."""
-        raise AssertionError("FakeMailbox does not model header search")
+        """UIDs in the selected folder whose Message-ID header contains `message_id` (SEARCH HEADER)."""
+        box = self._box()
+        return sorted(
+            uid for uid, raw in box.mails.items() if message_id.lower() in message_id_field(raw).lower()
+        )
 
     def message_id_headers(self, uids: Sequence[int]) -> dict[int, HeaderProbe]:
         """Return the Message-ID header lines and size of each existing UID (absent UIDs are left out)."""
@@ -146,7 +174,35 @@ class FakeMailbox(ImapMailbox):
         for uid in sorted(set(uids)):
             if uid in box.mails:
                 self.bodies_fetched += 1
-                yield FetchedMail(folder=folder, uid=uid, raw=box.mails[uid], internal_date=_INTERNAL_DATE)
+                yield FetchedMail(folder=folder, uid=uid, raw=box.mails[uid], internal_date=box.dates[uid])
+
+
+@dataclass
+class FakeSender:
+    """An SMTP server in memory: `delivered` holds (recipient, mail data) as the server took them.
+
+    `faults` maps the number of a send (0 = the first) to how it fails: `refused` (a 4xx, nothing
+    delivered), `lost_before_data` (nothing delivered) or `lost_after_data` (delivered, but the
+    answer was lost: `MailUncertainError`).
+    """
+
+    faults: dict[int, SendFault] = field(default_factory=dict)
+    attempts: int = 0
+    delivered: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def send(self, message: bytes, recipient: str) -> None:
+        """Take the mail as given, or fail as scripted."""
+        fault = self.faults.pop(self.attempts, None)
+        self.attempts += 1
+        if fault == "refused":
+            raise MailError(f"the SMTP server refused the reply to {recipient}: 451 try again later")
+        if fault == "lost_before_data":
+            raise MailError(f"the SMTP server did not accept the reply to {recipient}: connection lost")
+        # SMTP carries CRLF line ends and a final line end, whatever the composer wrote.
+        wire = message.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        self.delivered.append((recipient, wire if wire.endswith(b"\r\n") else wire + b"\r\n"))
+        if fault == "lost_after_data":
+            raise MailUncertainError(f"the connection broke after the reply to {recipient} was sent")
 
 
 def normalize_title(title: str) -> str:
@@ -163,23 +219,40 @@ class FakePage:
     revision: int
 
 
-class FakeWiki(WikiClient):
-    """A wiki in memory: pages, a revision counter, and writes that fail on demand.
+# What the test wiki of tests/servers.py accepts ($wgFileExtensions, $wgMaxUploadSize).
+TEST_WIKI_UPLOADS = UploadLimits(
+    extensions=frozenset(
+        {"png", "gif", "jpg", "jpeg", "webp", "pdf", "txt", "eml", "csv", "docx", "xlsx", "odt", "zip"}
+    ),
+    max_bytes=100 * 1024 * 1024,
+)
+
+
+def file_key(filename: str) -> str:
+    """Normalize a file name as MediaWiki stores it: spaces are underscores, first letter upper."""
+    text = "_".join(filename.replace("_", " ").split())
+    return text[:1].upper() + text[1:]
+
+
+class FakeWiki:
+    """A wiki in memory: pages, files, a revision counter, and page writes that fail on demand.
 
     `faults` maps the number of a write (1 = the first create or append call) to where it fails:
     `before` raises `WikiUnavailableError` without changing anything, `after` changes the page and
     then raises (the answer was lost), which is what a dropped connection or an HTTP 5xx looks like.
+    Uploads are not page writes: they neither count nor fail.
     """
 
     def __init__(self, faults: Mapping[int, FaultMode] | None = None) -> None:
-        # The real __init__ only prepares an HTTP session; nothing here talks HTTP.
         self.pages: dict[str, FakePage] = {}
+        self.files: dict[str, bytes] = {}  # by file name as stored (`file_key`)
         self.faults: dict[int, FaultMode] = dict(faults or {})
         self.writes = 0  # create and append calls, whatever their outcome
         self.edits = 0  # writes that changed a page
         self.reads = 0
         self._revision = 0
         self.max_article_bytes = 2048 * 1024  # MediaWiki's default $wgMaxArticleSize
+        self.limits = TEST_WIKI_UPLOADS
 
     # -- what the test does to the wiki ------------------------------------------------------
 
@@ -192,7 +265,7 @@ class FakeWiki(WikiClient):
         """Return every page's text and revision, to compare before and after a pass."""
         return {title: (page.text, page.revision) for title, page in self.pages.items()}
 
-    # -- what MailboxSync calls ----------------------------------------------------------------
+    # -- the Wiki port -------------------------------------------------------------------------
 
     def _start_write(self) -> FaultMode | None:
         self.writes += 1
@@ -204,7 +277,8 @@ class FakeWiki(WikiClient):
     def _apply(self, title: str, text: str, fault: FaultMode | None) -> EditResult:
         self._revision += 1
         self.edits += 1
-        self.pages[title] = FakePage(text, self._revision)
+        # MediaWiki trims the end of what it saves (PHP's rtrim in its pre-save transform).
+        self.pages[title] = FakePage(text.rstrip(" \t\n\r\0\x0b"), self._revision)
         if fault == "after":
             raise WikiUnavailableError(f"the answer to write {self.writes} was lost (injected)")
         return EditResult(title=title, revision=self._revision)
@@ -240,16 +314,32 @@ class FakeWiki(WikiClient):
         return None if page is None else len(page.text.encode())
 
     def upload_limits(self) -> UploadLimits:
-        """Not modelled: the generated mail has no attachments."""
-        raise AssertionError("FakeWiki does not model uploads")
+        """Return the upload limits the test set (`limits`)."""
+        return self.limits
 
     def file_with_sha1(self, sha1: str) -> str | None:
-        """Not modelled: the generated mail has no attachments."""
-        raise AssertionError("FakeWiki does not model uploads")
+        """Return the title of a file with this content (the first by name, as list=allimages does)."""
+        names = sorted(name for name, data in self.files.items() if hashlib.sha1(data).hexdigest() == sha1)  # noqa: S324 - MediaWiki's own file key
+        return f"File:{names[0]}" if names else None
 
     def upload(self, filename: str, data: bytes, comment: str) -> str:
-        """Not modelled: the generated mail has no attachments."""
-        raise AssertionError("FakeWiki does not model uploads")
+        """Store a file; an identical file (by name or content) is success, another of its name refused."""
+        name = file_key(filename)
+        extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+        if extension not in self.limits.extensions:
+            raise WikiRefusedError(f"the wiki refused to upload {filename!r}: file type", "filetype-banned")
+        if not data:
+            raise WikiRefusedError(f"the wiki refused to upload {filename!r}: empty file", "empty-file")
+        if len(data) > self.limits.max_bytes:
+            raise WikiRefusedError(f"the wiki refused to upload {filename!r}: too large", "file-too-large")
+        existing = self.file_with_sha1(hashlib.sha1(data).hexdigest())  # noqa: S324 - MediaWiki's own file key
+        if existing is not None:
+            return existing
+        if name in self.files:
+            raise WikiRefusedError(f"a different file named {filename!r} exists on the wiki", "fileexists")
+        self.files[name] = data
+        self.edits += 1
+        return f"File:{name}"
 
     def page_content(self, title: str) -> PageContent | None:
         """Return the current wikitext and revision of a page, or None when it does not exist."""

@@ -1,29 +1,25 @@
 """Fakes with crash points, for the stateful model test (tests/unit/test_state_machine.py).
 
-On top of the in-memory IMAP account and wiki of tests/fakes.py: keyword flags and header search
-(what the quarantine in flag mode and its release use), a wiki write or a state-store call after
-which the process dies, a stop event that is set mid-pass, and an SMTP server that takes every
-reply and notes which message it links to; and the settings of the mapping the machine runs.
+On top of the in-memory IMAP account, wiki and SMTP server of tests/fakes.py: a wiki write or a
+state-store call after which the process dies, a stop event that is set mid-pass, and a sender
+that tells which message each reply links to; and the settings of the mapping the machine runs.
 A crash is a `BaseException`, as SIGKILL would be: no `except Exception` in the bridge can catch
 it and carry on.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import threading
-from collections.abc import Sequence
 from email import message_from_bytes
 from email import policy as email_policy
 from email.message import EmailMessage
 from typing import Any
 
-from bridge.adapters.imap import FolderStatus
 from bridge.adapters.state.store import SqliteStateStore
 from bridge.adapters.wiki import EditResult
 from bridge.service.config import MailboxSettings, ReplyMode, SmtpSettings
-from tests.fakes import FakeMailbox, FakeWiki, message_id_field
+from tests.fakes import FakeSender, FakeWiki
 from tests.settings import mailbox_settings
 
 _ANCHOR = re.compile(r"msg-[0-9a-f]{16}")
@@ -54,45 +50,6 @@ SMTP_SETTINGS = SmtpSettings(host="smtp.example.org", from_address="wiki@example
 
 class Crash(BaseException):
     """The bridge process dies (SIGKILL): nothing after this point of the pass runs."""
-
-
-class QuarantineMailbox(FakeMailbox):
-    """The fake IMAP account with keyword flags, which the quarantine (flag mode) and its release use."""
-
-    def __init__(self, folders: Sequence[str]) -> None:
-        super().__init__(folders)
-        self.flags: dict[tuple[str, int], set[str]] = {}
-        self.writable = False
-
-    def select(self, folder: str, writable: bool = False) -> FolderStatus:
-        """Select as the fake does, remembering whether flags may be changed."""
-        status = super().select(folder, writable)
-        self.writable = writable
-        return status
-
-    def add_flags(self, uids: Sequence[int], flags: Sequence[str]) -> None:
-        """Set keywords on mail of the folder selected writable (absent UIDs are ignored, as by a server)."""
-        assert self.writable and self.selected is not None, "flags changed in a read-only folder"
-        for uid in uids:
-            self.flags.setdefault((self.selected, uid), set()).update(flags)
-
-    def remove_flags(self, uids: Sequence[int], flags: Sequence[str]) -> None:
-        """Clear keywords on mail of the folder selected writable."""
-        assert self.writable and self.selected is not None, "flags changed in a read-only folder"
-        for uid in uids:
-            self.flags.get((self.selected, uid), set()).difference_update(flags)
-
-    def find_message(self, message_id: str) -> list[int]:
-        """UIDs in the selected folder whose Message-ID header contains `message_id` (SEARCH HEADER)."""
-        box = self._box()
-        return sorted(
-            uid for uid, raw in box.mails.items() if message_id.lower() in message_id_field(raw).lower()
-        )
-
-    def renumber(self, folder: str, uidvalidity: int, mails: Sequence[bytes], first_uid: int = 1) -> None:
-        """Renumber as the fake does; the old UIDs' flags go with the old epoch."""
-        self.flags = {place: flags for place, flags in self.flags.items() if place[0] != folder}
-        super().renumber(folder, uidvalidity, mails, first_uid)
 
 
 class CrashingWiki(FakeWiki):
@@ -152,18 +109,21 @@ class StopAfter(threading.Event):
         return self._checks < 0 or super().is_set()
 
 
-@dataclasses.dataclass
-class RecordingSender:
-    """An SMTP server that takes every reply; `sent` holds (anchor of the message, recipient)."""
+class RecordingSender(FakeSender):
+    """The fake SMTP server, telling of each reply it took which message it links to."""
 
-    sent: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    @property
+    def sent(self) -> list[tuple[str, str]]:
+        """(anchor of the message the reply links to, recipient) of each reply taken."""
+        return [(_anchor(message), recipient) for recipient, message in self.delivered]
 
-    def send(self, message: bytes, recipient: str) -> None:
-        """Take the reply and note which message it links to (its `#msg-…` anchor)."""
-        mail = message_from_bytes(message, policy=email_policy.default)
-        assert isinstance(mail, EmailMessage)
-        body = mail.get_body(("plain",))
-        assert body is not None
-        anchors = set(_ANCHOR.findall(body.get_content()))
-        assert len(anchors) == 1, anchors
-        self.sent.append((anchors.pop(), recipient))
+
+def _anchor(message: bytes) -> str:
+    """The one `#msg-…` anchor a link reply's plain text points to."""
+    mail = message_from_bytes(message, policy=email_policy.default)
+    assert isinstance(mail, EmailMessage)
+    body = mail.get_body(("plain",))
+    assert body is not None
+    anchors = set(_ANCHOR.findall(body.get_content()))
+    assert len(anchors) == 1, anchors
+    return str(anchors.pop())

@@ -24,7 +24,8 @@ from bridge.service.metrics import Metrics, serve
 from bridge.service.notify import Notifier
 from bridge.sync.dryrun import PlanningSender, PlanningWiki
 from bridge.sync.mailbox_pass import MailboxSync, PassResult
-from bridge.sync.outbox import Outbox, Sender
+from bridge.sync.outbox import Outbox
+from bridge.sync.ports import Sender
 from bridge.sync.rebuild import guard_lost_state
 
 log = structlog.get_logger("bridge.service.daemon")

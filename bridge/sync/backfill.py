@@ -22,7 +22,6 @@ import structlog
 
 from bridge.adapters.imap import ImapMailbox
 from bridge.adapters.state.store import StateStore
-from bridge.adapters.wiki import WikiClient
 from bridge.core.model import Message
 from bridge.core.parsing import parse_message
 from bridge.core.threads import ThreadGroup, group_messages, thread_ids_of
@@ -30,6 +29,7 @@ from bridge.core.variants import content_hash
 from bridge.service.config import MailboxSettings
 from bridge.sync.intake import FailureLog, Source, describe_failure
 from bridge.sync.mailbox_pass import MailboxSync, PassResult
+from bridge.sync.ports import HistoryMailbox, Wiki
 
 log = structlog.get_logger("bridge.sync.backfill")
 _HEADER_BATCH = 500
@@ -73,7 +73,7 @@ class Progress:
 
 def backfill(
     settings: MailboxSettings,
-    wiki: WikiClient,
+    wiki: Wiki,
     state: StateStore,
     since: date | None,
     until: date | None,
@@ -123,7 +123,7 @@ def backfill(
 
 
 def _plan_folder(
-    imap: ImapMailbox,
+    imap: HistoryMailbox,
     state: StateStore,
     settings: MailboxSettings,
     folder: str,
@@ -154,7 +154,7 @@ def _plan_folder(
 
 
 def _fetch_group(
-    imap: ImapMailbox,
+    imap: HistoryMailbox,
     folder: str,
     group: ThreadGroup,
     sources: dict[str, Source],

@@ -20,7 +20,7 @@ import structlog
 
 from bridge.adapters.state.parts import ThreadPart
 from bridge.adapters.state.store import IntendedMessage, StateStore
-from bridge.adapters.wiki import EditResult, WikiClient
+from bridge.adapters.wiki import EditResult
 from bridge.core.model import Attachment, Message
 from bridge.core.render.html import html_to_text
 from bridge.core.render.page import (
@@ -43,6 +43,7 @@ from bridge.core.render.parts import (
 from bridge.core.render.titles import MAX_TITLE_BYTES, page_title
 from bridge.errors import WikiRefusedError
 from bridge.service.config import MailboxSpace
+from bridge.sync.ports import WikiPages
 
 # Pages people made under the thread's title are skipped; this many in a row means something else.
 MAX_TITLE_ATTEMPTS = 100
@@ -79,7 +80,7 @@ class ThreadPages:
     """Puts a thread group's rendered sections on the thread's pages (one mapping, one pass)."""
 
     def __init__(
-        self, mailbox: str, space: MailboxSpace, wiki: WikiClient, state: StateStore, options: RenderOptions
+        self, mailbox: str, space: MailboxSpace, wiki: WikiPages, state: StateStore, options: RenderOptions
     ) -> None:
         self.mailbox = mailbox
         self.space = space

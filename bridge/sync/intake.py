@@ -16,7 +16,7 @@ from typing import Protocol
 
 import structlog
 
-from bridge.adapters.imap import HeaderProbe, ImapMailbox
+from bridge.adapters.imap import HeaderProbe
 from bridge.adapters.state.store import StateStore
 from bridge.core.model import Message
 from bridge.core.msgid import extract_ids
@@ -25,6 +25,7 @@ from bridge.core.retry import RetryPolicy
 from bridge.core.variants import as_variant, content_hash
 from bridge.errors import MessageError
 from bridge.service.config import MailboxActions, MailboxPolling
+from bridge.sync.ports import MailReader
 
 log = structlog.get_logger("bridge.sync.intake")
 
@@ -112,7 +113,7 @@ class BatchReader:
         self._log = log.bind(mailbox=mailbox)
 
     def read(
-        self, imap: ImapMailbox, folder: str, uidvalidity: int, uids: Sequence[int], tally: Tally
+        self, imap: MailReader, folder: str, uidvalidity: int, uids: Sequence[int], tally: Tally
     ) -> Batch:
         """Fetch the mails of `uids` that may be new and return those to publish."""
         probes = imap.message_id_headers(uids)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -21,7 +21,6 @@ import structlog
 
 from bridge.adapters.imap import FolderStatus, ImapMailbox
 from bridge.adapters.state.store import IntendedMessage, QuarantinedMail, StateStore
-from bridge.adapters.wiki import WikiClient
 from bridge.core.attachments import all_attachments, refusal_reason, wiki_file_name
 from bridge.core.model import Attachment, FolderPosition, Message
 from bridge.core.render.escape import single_line
@@ -41,7 +40,8 @@ from bridge.errors import BridgeError, WikiRefusedError
 from bridge.service.config import MailboxSettings
 from bridge.sync.continuation import Placement, ThreadPages
 from bridge.sync.intake import BatchReader, FailureLog, Source, describe_failure
-from bridge.sync.outbox import Outbox, Sender
+from bridge.sync.outbox import Outbox
+from bridge.sync.ports import Mailbox, OpenMailbox, Sender, Wiki
 
 log = structlog.get_logger("bridge.sync.mailbox_pass")
 
@@ -80,10 +80,10 @@ class MailboxSync:
     def __init__(
         self,
         settings: MailboxSettings,
-        wiki: WikiClient,
+        wiki: Wiki,
         state: StateStore,
         stop: threading.Event | None = None,
-        open_mailbox: Callable[[MailboxSettings], ImapMailbox] = open_imap,
+        open_mailbox: OpenMailbox = open_imap,
         outbox: Outbox | None = None,
         sender: Sender | None = None,
         plan: list[str] | None = None,
@@ -171,7 +171,7 @@ class MailboxSync:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _sync_folder(self, imap: ImapMailbox, folder: str, result: PassResult) -> None:
+    def _sync_folder(self, imap: Mailbox, folder: str, result: PassResult) -> None:
         name = self.settings.name
         policy = bool(self.settings.senders.allowed_senders or self.settings.senders.require_authenticated)
         # Read-only unless mail may be flagged or moved: a read-only folder silently ignores
@@ -240,7 +240,7 @@ class MailboxSync:
         uids.update(q.uid for q in released if q.message_id not in known)
         return sorted(uids)
 
-    def _apply_mail_actions(self, imap: ImapMailbox, folder: str) -> None:
+    def _apply_mail_actions(self, imap: Mailbox, folder: str) -> None:
         """Flag or move published mail (only ever after its wiki write was confirmed)."""
         action = self.settings.mail_actions.after_publish
         uids = self.state.pending_mail_actions(self.settings.name, folder)
@@ -261,7 +261,7 @@ class MailboxSync:
         self._log.info("mail.after_publish", folder=folder, action=action, count=len(uids))
 
     def _sync_batch(
-        self, imap: ImapMailbox, folder: str, uidvalidity: int, uids: Sequence[int], result: PassResult
+        self, imap: Mailbox, folder: str, uidvalidity: int, uids: Sequence[int], result: PassResult
     ) -> None:
         batch = self.reader.read(imap, folder, uidvalidity, uids, result)
         self._apply_sender_policy(imap, batch.messages, batch.sources, result)
@@ -271,7 +271,7 @@ class MailboxSync:
             self.publish_group(group, batch.sources, result)
 
     def _apply_sender_policy(
-        self, imap: ImapMailbox, messages: dict[str, Message], sources: dict[str, Source], result: PassResult
+        self, imap: Mailbox, messages: dict[str, Message], sources: dict[str, Source], result: PassResult
     ) -> None:
         """Keep mail that fails the sender policy off the wiki: quarantine it (flag or move), record why."""
         settings = self.settings

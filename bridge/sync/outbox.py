@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 import structlog
 
@@ -39,15 +38,10 @@ from bridge.core.replies import (
 from bridge.core.senders import Refusal
 from bridge.errors import MailError, MailUncertainError
 from bridge.service.config import MailboxReplies, SmtpSettings
+from bridge.sync.ports import Sender
 
 log = structlog.get_logger("bridge.sync.outbox")
 LINK, REFUSAL = "link", "refusal"
-
-
-class Sender(Protocol):
-    """What the outbox needs of an SMTP session (`smtp.Mailer`, or a dry-run recorder)."""
-
-    def send(self, message: bytes, recipient: str) -> None: ...
 
 
 class Outbox:
@@ -134,13 +128,15 @@ class Outbox:
         for confirmed in self.state.confirmed_reply_drafts(self.mailbox):
             draft = confirmed.draft
             seed = ReplySeed.from_json(draft.seed)
-            reason = draft.reason or self._not_now(seed, draft.recipient, confirmed.thread_id)
+            # Replies count per conversation: the continuation parts of a thread are one.
+            conversation = self.state.thread_part(confirmed.thread_id).first_id
+            reason = draft.reason or self._not_now(seed, draft.recipient, conversation)
             payload = None
             if reason is None:
                 context = self._context(confirmed.page_title, seed.message_id)
                 payload = compose_reply(seed, context, self.texts, self.now()).as_bytes()
             new = self.state.promote_reply_draft(
-                self.mailbox, draft.message_id, confirmed.thread_id, reason, payload
+                self.mailbox, draft.message_id, conversation, reason, payload
             )
             self._count_suppressed(new, draft.message_id, LINK, reason)
 

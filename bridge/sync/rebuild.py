@@ -9,15 +9,15 @@ and records them as published, so the next pass publishes only what is really ne
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
 
-from bridge.adapters.imap import HeaderProbe, ImapMailbox
+from bridge.adapters.imap import HeaderProbe
 from bridge.adapters.state.store import LedgerMessage, LedgerPage, StateStore
-from bridge.adapters.wiki import PageContent, WikiClient
+from bridge.adapters.wiki import PageContent
 from bridge.core.markers import PageMarkers, read_markers
 from bridge.core.msgid import extract_ids
 from bridge.core.parsing import parse_message
@@ -25,13 +25,14 @@ from bridge.core.subjects import subject_key
 from bridge.errors import MailboxError, StateError
 from bridge.service.config import MailboxSettings
 from bridge.sync.mailbox_pass import open_imap
+from bridge.sync.ports import OpenMailReader, WikiListing
 
 # The guard's look: the first few pages under the prefix, read in one request.
 GUARD_PAGES = 5
 log = structlog.get_logger("bridge.sync.rebuild")
 
 
-def guard_lost_state(mailbox: MailboxSettings, wiki: WikiClient, state: StateStore) -> None:
+def guard_lost_state(mailbox: MailboxSettings, wiki: WikiListing, state: StateStore) -> None:
     """Refuse (StateError) to publish a mailbox whose pages are on the wiki while the store knows none.
 
     Free in the normal case: once the store holds a message of the mailbox, or has looked at
@@ -78,9 +79,9 @@ class RebuildResult:
 
 def rebuild_state(
     mailbox: MailboxSettings,
-    wiki: WikiClient,
+    wiki: WikiListing,
     state: StateStore,
-    open_mailbox: Callable[[MailboxSettings], ImapMailbox] = open_imap,
+    open_mailbox: OpenMailReader = open_imap,
 ) -> RebuildResult:
     """Record every message marked on the mapping's pages as published (known ones stay as they are).
 
@@ -146,7 +147,7 @@ def _record_subjects(
 
 
 def find_mails(
-    mailbox: MailboxSettings, wanted: set[str], open_mailbox: Callable[[MailboxSettings], ImapMailbox]
+    mailbox: MailboxSettings, wanted: set[str], open_mailbox: OpenMailReader
 ) -> dict[str, FoundMail]:
     """Find the `wanted` mails in the mapping's folders (and its archive folder, if mail is moved there).
 

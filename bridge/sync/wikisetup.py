@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import structlog
 
-from bridge.adapters.wiki import WikiClient
 from bridge.core.render.templates import TEMPLATES, is_shipped_version, template_text
 from bridge.errors import WikiError
+from bridge.sync.ports import TemplateWiki
 
 log = structlog.get_logger("bridge.sync.wikisetup")
 
 
-def install_templates(wiki: WikiClient, only_missing: bool = False) -> list[str]:
+def install_templates(wiki: TemplateWiki, only_missing: bool = False) -> list[str]:
     """Create missing templates and update those still exactly as shipped; return one line each.
 
     A template an admin restyled is left alone. `only_missing` (used at start-up) skips updates.

@@ -11,17 +11,18 @@ from __future__ import annotations
 import email.policy
 import itertools
 from collections import Counter
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
-from bridge.adapters.imap import ImapMailbox
 from bridge.adapters.state.store import SqliteStateStore
 from bridge.core.render.page import continuation_marker, message_marker
 from bridge.errors import WikiUnavailableError
-from bridge.service.config import MailboxSettings
+from bridge.service.config import MailboxSettings, SmtpSettings
 from bridge.sync.mailbox_pass import MailboxSync, PassResult
+from bridge.sync.outbox import Outbox
 from tests.fakes import FakeMailbox, FakeWiki
 from tests.settings import mailbox_settings
 
@@ -31,6 +32,7 @@ MAILS = 24
 
 def _mail(number: int) -> bytes:
     message = EmailMessage()
+    message["Return-Path"] = "<anna@example.org>"  # as the MTA delivered it
     message["From"] = "Anna <anna@example.org>"
     message["To"] = "team@example.org"
     message["Subject"] = "Re: Lieferung 4711" if number else "Lieferung 4711"
@@ -55,7 +57,7 @@ def test_a_lost_answer_while_continuing_leaves_every_mail_once_and_each_link_onc
     wiki.max_article_bytes = 12 * 1024
     state = SqliteStateStore(tmp_path / "state.sqlite3")
 
-    def open_mailbox(_settings: MailboxSettings) -> ImapMailbox:
+    def open_mailbox(_settings: MailboxSettings) -> FakeMailbox:
         return mailbox
 
     def run() -> PassResult:
@@ -87,3 +89,41 @@ def test_a_lost_answer_while_continuing_leaves_every_mail_once_and_each_link_onc
         assert pages[before].count(continuation_marker(after)) == 1
         assert f"Fortsetzung von [[{before}]]" in pages[after]
         assert len(pages[before].encode()) <= wiki.max_article_bytes
+
+
+class _RecordingSender:
+    """Takes replies as an SMTP server would and keeps them (no fault is needed here)."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send(self, message: bytes, recipient: str) -> None:
+        self.sent.append(recipient)
+
+
+def test_reply_first_counts_the_parts_of_a_thread_as_one_conversation(tmp_path: Path) -> None:
+    """With `reply = "first"`, a person writing on through part 2 and 3 is told once, not once per part."""
+    mailbox, wiki = FakeMailbox(), FakeWiki()
+    wiki.max_article_bytes = 12 * 1024
+    state = SqliteStateStore(tmp_path / "state.sqlite3")
+    settings = mailbox_settings(
+        page_prefix=PREFIX, categories=("Team",), language="de", reply="first", address="team@example.org"
+    )
+    smtp = SmtpSettings(host="smtp.example.org", from_address="wiki@example.org")
+    sender = _RecordingSender()
+    outbox = Outbox(
+        settings.name,
+        settings.replies,
+        settings.space.language,
+        smtp,
+        state,
+        frozenset({"wiki@example.org", "team@example.org"}),
+        lambda title: f"https://wiki.example.org/{title}",
+        now=lambda: datetime(2024, 3, 4, 12, 0, tzinfo=UTC),
+    )
+    for number in range(MAILS):
+        mailbox.deliver("INBOX", _mail(number))
+        MailboxSync(settings, wiki, state, open_mailbox=lambda _: mailbox, outbox=outbox, sender=sender).run()
+    state.close()
+    assert len(wiki.snapshot()) >= 3
+    assert sender.sent == ["anna@example.org"]

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from bridge.adapters.imap import ImapMailbox
 from bridge.adapters.state.store import SqliteStateStore
 from bridge.adapters.wiki import EditResult
 from bridge.core.model import Message
@@ -61,7 +60,7 @@ class Bench:
             max_attempts=max_attempts,
         )
 
-    def _open(self, _settings: MailboxSettings) -> ImapMailbox:
+    def _open(self, _settings: MailboxSettings) -> FakeMailbox:
         return self.mailbox
 
     def run_pass(self) -> PassResult:

@@ -44,13 +44,12 @@ from bridge.service import daemon
 from bridge.service.config import ReplyMode
 from bridge.sync.mailbox_pass import MailboxSync
 from bridge.sync.outbox import Outbox
-from tests.fakes import FakeWiki, normalize_title
+from tests.fakes import FakeMailbox, FakeWiki, normalize_title
 from tests.machine_fakes import (
     SMTP_SETTINGS,
     Crash,
     CrashingState,
     CrashingWiki,
-    QuarantineMailbox,
     RecordingSender,
     StopAfter,
     mapping_settings,
@@ -98,7 +97,7 @@ class BridgeMachine(RuleBasedStateMachine):
         self.directory = Path(tempfile.mkdtemp(dir=MEMORY_DIR))
         self.state_path = self.directory / "state.sqlite3"
         self.state = SqliteStateStore(self.state_path)
-        self.mailbox = QuarantineMailbox(FOLDERS)
+        self.mailbox = FakeMailbox(FOLDERS)
         self.wiki = CrashingWiki()
         self.sender = RecordingSender()
         self.pool: Conversation = Conversation(())

@@ -31,7 +31,6 @@ import structlog
 from hypothesis import HealthCheck, Phase, event, example, given, note, settings
 from hypothesis import strategies as st
 
-from bridge.adapters.imap import ImapMailbox
 from bridge.adapters.state.store import SqliteStateStore
 from bridge.core.render.page import merge_marker, message_marker
 from bridge.core.render.titles import page_title
@@ -222,7 +221,7 @@ class Bridge:
             folders=FOLDERS, page_prefix=PREFIX, categories=("Mail archive",), batch_size=plan.batch_size
         )
 
-    def _open(self, settings: MailboxSettings) -> ImapMailbox:
+    def _open(self, settings: MailboxSettings) -> FakeMailbox:
         return self.mailbox
 
     def deliver(self, conversation: Conversation, deliveries: Iterable[Delivery]) -> None:

@@ -1,0 +1,9 @@
+"""Real servers for the contract suites: the session fixtures of tests/integration, shared here.
+
+A contract test asks for them only in its `real` parametrization, so the fake half of a suite
+starts no server.
+"""
+
+from tests.integration.conftest import dovecot, mediawiki, server_root, smtp_sink_session
+
+__all__ = ["dovecot", "mediawiki", "server_root", "smtp_sink_session"]
