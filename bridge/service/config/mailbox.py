@@ -21,6 +21,7 @@ from bridge.service.config.rules import (
     ConfigModel,
     Derived,
     LoadContext,
+    MaskedSecret,
     Missing,
     Secret,
     boolean,
@@ -64,7 +65,7 @@ class MailboxAccount(ConfigModel):
     username: Annotated[str, rule(string, "the IMAP login name")]
     auth: Annotated[MailboxAuth, rule(choice("password", "xoauth2"), "password or xoauth2")] = "password"
     token_command: tuple[str, ...] = ()
-    password: Secret = Field(default=Secret(""), validate_default=True)
+    password: MaskedSecret = Secret("")
     tls: TlsSettings = TlsSettings()
     timeout: Annotated[float, rule(seconds, "seconds between 1 and 600")] = 30.0
     folders: Annotated[tuple[str, ...], rule(nonempty_string_list, "a non-empty list of folder names")] = (

@@ -16,6 +16,7 @@ from bridge.service.config.mailbox import MailboxSettings, Security
 from bridge.service.config.rules import (
     ConfigModel,
     LoadContext,
+    MaskedSecret,
     Secret,
     choice,
     context_of,
@@ -45,7 +46,7 @@ class WikiSettings(ConfigModel):
     api_url: Annotated[str, rule(url, "an http:// or https:// URL ending in api.php")]
     auth: Annotated[WikiAuth, rule(choice("botpassword", "oauth2"), "botpassword or oauth2")] = "botpassword"
     username: str = Field(default="", validate_default=True)
-    password: Secret = Field(default=Secret(""), validate_default=True)
+    password: MaskedSecret = Secret("")
     tls: TlsSettings = TlsSettings()
     timeout: _Timeout = 30.0
     maxlag: Annotated[int, rule(integer(1, 60), "seconds between 1 and 60")] = 5
@@ -138,7 +139,7 @@ class SmtpSettings(ConfigModel):
     port: Annotated[int, rule(integer(1, 65535), "an integer between 1 and 65535")] = 587
     from_address: Annotated[str, rule(email_address, "an e-mail address")]
     username: Annotated[str, rule(string, "the SMTP login name")] = ""
-    password: Secret = Field(default=Secret(""), validate_default=True)
+    password: MaskedSecret = Secret("")
     tls: TlsSettings = TlsSettings()
     timeout: _Timeout = 30.0
     max_replies_per_sender_per_hour: Annotated[

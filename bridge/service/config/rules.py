@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator, ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
@@ -43,6 +43,10 @@ class Secret:
 
     def __str__(self) -> str:
         return "********"
+
+
+# A secret in a model: dumped (should settings ever be serialised) as asterisks, never its value.
+MaskedSecret = Annotated[Secret, PlainSerializer(str, return_type=str)]
 
 
 class Missing:
