@@ -549,3 +549,31 @@ ca_file = "{tmp_path}"
 """
     problems = _problems(_config(tmp_path, wiki=extra_wiki))
     assert _has(problems, f"wiki.ca_file: {tmp_path} is a directory, not a file")
+
+
+def test_flat_keys_land_in_the_mailbox_parts_and_part_names_are_not_keys(tmp_path: Path) -> None:
+    """Flat [[mailboxes]] keys fill the parts; a part's own name, or a top-level `warnings`, is refused."""
+    mailboxes = f"""
+[[mailboxes]]
+name = "sales"
+host = "imap.example.org"
+username = "sales@example.org"
+password_file = "{tmp_path / "imap.secret"}"
+page_prefix = "Sales/Mail"
+poll_interval = 120
+after_publish = "flag"
+"""
+    mailbox = load_settings(_config(tmp_path, mailboxes=mailboxes), environ={}).mailboxes[0]
+    assert (mailbox.account.host, mailbox.space.page_prefix) == ("imap.example.org", "Sales/Mail")
+    assert (mailbox.polling.poll_interval, mailbox.mail_actions.after_publish) == (120, "flag")
+    assert mailbox.replies.address == "sales@example.org"  # derived from the login
+    stray = mailboxes + 'account = "x"\ntls = true\ntls_verify = "no"\n'
+    path = _config(tmp_path, mailboxes=stray)
+    path.write_text('warnings = ["x"]\n' + path.read_text(encoding="utf-8"), encoding="utf-8")
+    problems = _problems(path)
+    assert sorted(problems) == [
+        "mailboxes[0].account: is not a known setting (check its spelling)",
+        "mailboxes[0].tls: is not a known setting (check its spelling)",
+        "mailboxes[0].tls_verify: must be true or false",
+        "warnings: is not a known setting (check its spelling)",
+    ]

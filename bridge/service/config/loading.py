@@ -53,7 +53,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         raise ConfigError(problems) from None
     if problems:
         raise ConfigError(problems)
-    return settings.model_copy(update={"warnings": tuple(_warnings(settings))})
+    return settings.noting(_warnings(settings))
 
 
 def _problem(error: ErrorDetails) -> str:

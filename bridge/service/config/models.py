@@ -7,10 +7,11 @@ Each table is a frozen pydantic model refusing unknown keys; the [[mailboxes]] e
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 
 from bridge.service.config.mailbox import MailboxSettings, Security
 from bridge.service.config.rules import (
@@ -187,7 +188,19 @@ class Settings(ConfigModel):
     log: LogSettings
     smtp: SmtpSettings | None = None
     service: ServiceSettings
-    warnings: tuple[str, ...] = ()
+    # Not a field: the file cannot set it (a `warnings` key is refused like any unknown one).
+    _warnings: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Accepted but risky settings, one sentence each, named by key."""
+        return self._warnings
+
+    def noting(self, warnings: Iterable[str]) -> Settings:
+        """These settings with `warnings` noted."""
+        copy = self.model_copy()
+        copy._warnings = tuple(warnings)
+        return copy
 
     @classmethod
     def prepare(cls, data: dict[str, Any], context: LoadContext | None) -> None:
