@@ -21,6 +21,8 @@ from bridge import __version__
 from bridge.adapters.imap import ImapMailbox
 from bridge.adapters.lock import StateLock
 from bridge.adapters.state.file import copy_file
+from bridge.adapters.state.ports import BackfillState, PassState, QuarantineDesk
+from bridge.adapters.state.statuses import QuarantineStatus
 from bridge.adapters.state.store import SqliteStateStore
 from bridge.adapters.wiki import WikiClient
 from bridge.errors import BridgeError, ConfigError
@@ -162,7 +164,7 @@ def _with_state(args: argparse.Namespace, settings: Settings, dry_run: bool) -> 
             state.close()
 
 
-def _once(settings: Settings, state: SqliteStateStore, dry_run: bool) -> int:
+def _once(settings: Settings, state: PassState, dry_run: bool) -> int:
     exit_code = EXIT_OK
     for mailbox in settings.mailboxes:
         plan: list[str] | None = [] if dry_run else None
@@ -186,7 +188,7 @@ def _once(settings: Settings, state: SqliteStateStore, dry_run: bool) -> int:
     return exit_code
 
 
-def _backfill(settings: Settings, state: SqliteStateStore, args: argparse.Namespace) -> int:
+def _backfill(settings: Settings, state: BackfillState, args: argparse.Namespace) -> int:
     mailbox = next((m for m in settings.mailboxes if m.name == args.mailbox), None)
     if mailbox is None:
         print(f"email-wiki-bridge: no mailbox named {args.mailbox!r} in the config", file=sys.stderr)
@@ -218,9 +220,9 @@ def _backfill(settings: Settings, state: SqliteStateStore, args: argparse.Namesp
     return EXIT_FAILED if stop.is_set() or result.failed else EXIT_OK
 
 
-def _quarantine(settings: Settings, state: SqliteStateStore, args: argparse.Namespace) -> int:
+def _quarantine(settings: Settings, state: QuarantineDesk, args: argparse.Namespace) -> int:
     if args.action == "list":
-        entries = state.quarantined(status=None if args.all else "quarantined")
+        entries = state.quarantined(status=None if args.all else QuarantineStatus.QUARANTINED)
         for held in entries:
             print(
                 f"{held.mailbox}\t{held.message_id}\t{held.sender}\t{held.created_at}\t{held.status}\t"
@@ -231,7 +233,12 @@ def _quarantine(settings: Settings, state: SqliteStateStore, args: argparse.Name
         return EXIT_OK
     mailbox = next((m for m in settings.mailboxes if m.name == args.mailbox), None)
     entry = next(
-        (e for e in state.quarantined(args.mailbox, "quarantined") if e.message_id == args.message_id), None
+        (
+            e
+            for e in state.quarantined(args.mailbox, QuarantineStatus.QUARANTINED)
+            if e.message_id == args.message_id
+        ),
+        None,
     )
     if mailbox is None or entry is None:
         print(

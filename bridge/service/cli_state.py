@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bridge.adapters.state.store import SqliteStateStore
+from bridge.adapters.state.ports import LedgerImport
 from bridge.adapters.wiki import WikiClient
 from bridge.errors import BridgeError
 from bridge.service.config import Settings
@@ -13,7 +13,7 @@ from bridge.service.exitcodes import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from bridge.sync.rebuild import rebuild_state
 
 
-def state_command(settings: Settings, state: SqliteStateStore, args: argparse.Namespace) -> int:
+def state_command(settings: Settings, state: LedgerImport, args: argparse.Namespace) -> int:
     """Rebuild one mailbox's ledger from the markers on its wiki pages (and its mail's headers)."""
     mailbox = next((m for m in settings.mailboxes if m.name == args.mailbox), None)
     if mailbox is None:

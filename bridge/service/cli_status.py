@@ -12,7 +12,8 @@ import json
 import sys
 from collections.abc import Sequence
 
-from bridge.adapters.state.store import Failure, MailboxStatus, SqliteStateStore
+from bridge.adapters.state.ports import FailureDesk, StatusReader
+from bridge.adapters.state.store import Failure, MailboxStatus
 from bridge.core.render.escape import single_line
 from bridge.service.config import Settings
 from bridge.service.exitcodes import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
@@ -38,7 +39,7 @@ def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
 
 
-def status(settings: Settings, state: SqliteStateStore, as_json: bool) -> int:
+def status(settings: Settings, state: StatusReader, as_json: bool) -> int:
     """Print per mailbox: health, last pass and error, backlog, pages, and mail published, held, failed."""
     rows = [state.mailbox_status(mailbox.name) for mailbox in settings.mailboxes]
     if as_json:
@@ -92,7 +93,7 @@ def _next_try(failure: Failure) -> str:
     return f"next try {failure.next_attempt_at}" if failure.next_attempt_at else "next pass"
 
 
-def failures(settings: Settings, state: SqliteStateStore, args: argparse.Namespace) -> int:
+def failures(settings: Settings, state: FailureDesk, args: argparse.Namespace) -> int:
     """`failures list`: every recorded failure; `failures retry`: make them due on the next pass."""
     names = _mailbox_names(settings, args.mailbox)
     if names is None:

@@ -15,7 +15,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bridge.adapters.imap import ImapMailbox
 from bridge.adapters.smtp import Mailer
-from bridge.adapters.state.store import MailboxStatus, QuarantinedMail, StateStore
+from bridge.adapters.state.ports import PassState, Releaser, StatusReader
+from bridge.adapters.state.store import MailboxStatus, QuarantinedMail
 from bridge.adapters.wiki import WikiClient
 from bridge.errors import BridgeError, ConfigError, StateError
 from bridge.service.config import MailboxSettings, Settings, load_settings
@@ -34,7 +35,7 @@ log = structlog.get_logger("bridge.service.daemon")
 def run_pass(
     mailbox: MailboxSettings,
     settings: Settings,
-    state: StateStore,
+    state: PassState,
     stop: threading.Event | None = None,
     plan: list[str] | None = None,
     metrics: Metrics | None = None,
@@ -83,7 +84,7 @@ def run_pass(
     return result
 
 
-def _status_or_none(state: StateStore, mailbox: MailboxSettings) -> MailboxStatus | None:
+def _status_or_none(state: StatusReader, mailbox: MailboxSettings) -> MailboxStatus | None:
     """The mailbox's state for the gauges; an unreadable store leaves them as they were."""
     try:
         return state.mailbox_status(mailbox.name)
@@ -91,7 +92,7 @@ def _status_or_none(state: StateStore, mailbox: MailboxSettings) -> MailboxStatu
         return None
 
 
-def release_quarantined(mailbox: MailboxSettings, state: StateStore, entry: QuarantinedMail) -> None:
+def release_quarantined(mailbox: MailboxSettings, state: Releaser, entry: QuarantinedMail) -> None:
     """Undo the quarantine of one mail (move it back, or clear its flag) and let the next pass publish it."""
     with ImapMailbox(mailbox.name, mailbox.account) as imap:
         if mailbox.senders.quarantine == "move":
@@ -122,7 +123,7 @@ class Daemon:
     """
 
     def __init__(
-        self, config_path: Path, settings: Settings, state: StateStore, environ: Mapping[str, str]
+        self, config_path: Path, settings: Settings, state: PassState, environ: Mapping[str, str]
     ) -> None:
         self.config_path = config_path
         self.settings = settings

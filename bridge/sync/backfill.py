@@ -21,7 +21,7 @@ from typing import TextIO
 import structlog
 
 from bridge.adapters.imap import ImapMailbox
-from bridge.adapters.state.store import StateStore
+from bridge.adapters.state.ports import SyncState
 from bridge.core.model import Message
 from bridge.core.parsing import parse_message
 from bridge.core.threads import ThreadGroup, group_messages, thread_ids_of
@@ -74,7 +74,7 @@ class Progress:
 def backfill(
     settings: MailboxSettings,
     wiki: Wiki,
-    state: StateStore,
+    state: SyncState,
     since: date | None,
     until: date | None,
     stop: Callable[[], bool] = lambda: False,
@@ -124,7 +124,7 @@ def backfill(
 
 def _plan_folder(
     imap: HistoryMailbox,
-    state: StateStore,
+    state: SyncState,
     settings: MailboxSettings,
     folder: str,
     uidvalidity: int,
@@ -158,7 +158,7 @@ def _fetch_group(
     folder: str,
     group: ThreadGroup,
     sources: dict[str, Source],
-    state: StateStore,
+    state: SyncState,
     failures: FailureLog,
     result: PassResult,
 ) -> ThreadGroup | None:

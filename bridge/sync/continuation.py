@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import structlog
 
 from bridge.adapters.state.parts import ThreadPart
-from bridge.adapters.state.store import IntendedMessage, StateStore
+from bridge.adapters.state.ports import PageLedger
+from bridge.adapters.state.store import IntendedMessage
 from bridge.adapters.wiki import EditResult
 from bridge.core.model import Attachment, Message
 from bridge.core.render.html import html_to_text
@@ -80,7 +81,7 @@ class ThreadPages:
     """Puts a thread group's rendered sections on the thread's pages (one mapping, one pass)."""
 
     def __init__(
-        self, mailbox: str, space: MailboxSpace, wiki: WikiPages, state: StateStore, options: RenderOptions
+        self, mailbox: str, space: MailboxSpace, wiki: WikiPages, state: PageLedger, options: RenderOptions
     ) -> None:
         self.mailbox = mailbox
         self.space = space

@@ -17,7 +17,7 @@ from typing import Protocol
 import structlog
 
 from bridge.adapters.imap import HeaderProbe
-from bridge.adapters.state.store import StateStore
+from bridge.adapters.state.ports import BatchLedger, FailureRecorder
 from bridge.core.model import Message
 from bridge.core.msgid import extract_ids
 from bridge.core.parsing import parse_message
@@ -69,7 +69,7 @@ def describe_failure(stage: str, exc: BaseException) -> str:
 class FailureLog:
     """Records mail that cannot be published: reason, tries so far, when to try again."""
 
-    def __init__(self, mailbox: str, polling: MailboxPolling, state: StateStore) -> None:
+    def __init__(self, mailbox: str, polling: MailboxPolling, state: FailureRecorder) -> None:
         self.mailbox = mailbox
         self.state = state
         self.policy = RetryPolicy(polling.max_attempts)
@@ -104,7 +104,7 @@ class BatchReader:
     """Turns a batch of UIDs into publishable messages, skipping duplicates and isolating failures."""
 
     def __init__(
-        self, mailbox: str, mail_actions: MailboxActions, state: StateStore, failures: FailureLog
+        self, mailbox: str, mail_actions: MailboxActions, state: BatchLedger, failures: FailureLog
     ) -> None:
         self.mailbox = mailbox
         self.moves_mail = mail_actions.after_publish != "keep"

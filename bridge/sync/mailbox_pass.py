@@ -20,7 +20,9 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from bridge.adapters.imap import FolderStatus, ImapMailbox
-from bridge.adapters.state.store import IntendedMessage, QuarantinedMail, StateStore
+from bridge.adapters.state.ports import SyncState
+from bridge.adapters.state.statuses import QuarantineStatus
+from bridge.adapters.state.store import IntendedMessage, QuarantinedMail
 from bridge.core.attachments import all_attachments, refusal_reason, wiki_file_name
 from bridge.core.model import Attachment, FolderPosition, Message
 from bridge.core.render.escape import single_line
@@ -81,7 +83,7 @@ class MailboxSync:
         self,
         settings: MailboxSettings,
         wiki: Wiki,
-        state: StateStore,
+        state: SyncState,
         stop: threading.Event | None = None,
         open_mailbox: OpenMailbox = open_imap,
         outbox: Outbox | None = None,
@@ -233,7 +235,7 @@ class MailboxSync:
         }
         released = [
             q
-            for q in self.state.quarantined(name, status="released")
+            for q in self.state.quarantined(name, status=QuarantineStatus.RELEASED)
             if q.folder == folder and q.uidvalidity == uidvalidity and 0 < q.uid <= last_uid
         ]
         known = self.state.known_message_ids(name, [q.message_id for q in released])
@@ -280,7 +282,7 @@ class MailboxSync:
         statuses = self.state.quarantine_status(settings.name, messages)
         for message_id in list(messages):
             message = messages[message_id]
-            if statuses.get(message_id) == "released":
+            if statuses.get(message_id) == QuarantineStatus.RELEASED:
                 continue
             try:
                 refusal = policy_refusal(
@@ -309,7 +311,7 @@ class MailboxSync:
                     sender=message.sender_address,
                     subject=single_line(message.subject),
                     reason=refusal.detail,
-                    status="quarantined",
+                    status=QuarantineStatus.QUARANTINED,
                     created_at="",
                     content_hash=source.content_hash,
                     raw_size=source.raw_size,

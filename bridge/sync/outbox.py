@@ -18,8 +18,9 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
+from bridge.adapters.state.ports import OutboxLedger
 from bridge.adapters.state.replies import ReplyDraft, ReplyIntent
-from bridge.adapters.state.store import StateStore
+from bridge.adapters.state.statuses import ReplyKind, ReplyStatus
 from bridge.core.model import Message
 from bridge.core.render.labels import Language
 from bridge.core.render.page import message_anchor
@@ -41,7 +42,6 @@ from bridge.service.config import MailboxReplies, SmtpSettings
 from bridge.sync.ports import Sender
 
 log = structlog.get_logger("bridge.sync.outbox")
-LINK, REFUSAL = "link", "refusal"
 
 
 class Outbox:
@@ -53,7 +53,7 @@ class Outbox:
         replies: MailboxReplies,
         language: Language,
         smtp: SmtpSettings | None,
-        state: StateStore,
+        state: OutboxLedger,
         own_addresses: frozenset[str],
         page_url: Callable[[str], str],
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -138,7 +138,7 @@ class Outbox:
             new = self.state.promote_reply_draft(
                 self.mailbox, draft.message_id, conversation, reason, payload
             )
-            self._count_suppressed(new, draft.message_id, LINK, reason)
+            self._count_suppressed(new, draft.message_id, ReplyKind.LINK, reason)
 
     def _not_now(self, seed: ReplySeed, recipient: str, thread_id: int) -> str | None:
         """What forbids the reply at the time of confirmation: settings, the limits, `reply = "first"`."""
@@ -166,11 +166,11 @@ class Outbox:
             seed = ReplySeed.of(message)
             payload = compose_refusal(seed, reason_text, context, self.texts, self.now()).as_bytes()
         new = self.state.record_reply(
-            self.mailbox, message.message_id, recipient, REFUSAL, None, reason, payload
+            self.mailbox, message.message_id, recipient, ReplyKind.REFUSAL, None, reason, payload
         )
-        self._count_suppressed(new, message.message_id, REFUSAL, reason)
+        self._count_suppressed(new, message.message_id, ReplyKind.REFUSAL, reason)
 
-    def _count_suppressed(self, new: bool, message_id: str, kind: str, reason: str | None) -> None:
+    def _count_suppressed(self, new: bool, message_id: str, kind: ReplyKind, reason: str | None) -> None:
         if new and reason is not None:
             self.suppressed += 1
             self._log.info("reply.suppressed", message_id=message_id, kind=kind, reason=reason)
@@ -184,10 +184,10 @@ class Outbox:
         sent = 0
         due = self.state.open_replies(self.mailbox)
         for index, reply in enumerate(due):
-            if reply.status == "sending":
+            if reply.status == ReplyStatus.SENDING:
                 self._uncertain(reply, "a crash interrupted sending")
                 continue
-            self._set(reply, "sending")
+            self._set(reply, ReplyStatus.SENDING)
             try:
                 sender.send(reply.payload, reply.recipient)
             except MailUncertainError as exc:
@@ -196,27 +196,27 @@ class Outbox:
             except MailError as exc:
                 if exc.permanent:
                     # This recipient or mail is refused for good; the others still go out.
-                    self._set(reply, "refused")
+                    self._set(reply, ReplyStatus.REFUSED)
                     self._log.warning(
                         "reply.refused", message_id=reply.message_id, kind=reply.kind, error=str(exc)
                     )
                     continue
-                self._set(reply, "intended")
+                self._set(reply, ReplyStatus.INTENDED)
                 self._log.warning(
                     "reply.deferred", message_id=reply.message_id, kind=reply.kind, error=str(exc)
                 )
                 return sent, len(due) - index
-            self._set(reply, "sent")
+            self._set(reply, ReplyStatus.SENT)
             self._log.info("reply.sent", message_id=reply.message_id, kind=reply.kind)
             sent += 1
         return sent, 0
 
-    def _set(self, reply: ReplyIntent, status: str) -> None:
+    def _set(self, reply: ReplyIntent, status: ReplyStatus) -> None:
         self.state.set_reply_status(self.mailbox, reply.message_id, reply.recipient, reply.kind, status)
 
     def _uncertain(self, reply: ReplyIntent, cause: str) -> None:
         """The server may have the reply: never send it again (a lost reply beats a doubled one)."""
-        self._set(reply, "uncertain")
+        self._set(reply, ReplyStatus.UNCERTAIN)
         self._log.warning(
             "reply.uncertain",
             message_id=reply.message_id,

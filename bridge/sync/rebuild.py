@@ -16,7 +16,8 @@ from datetime import datetime
 import structlog
 
 from bridge.adapters.imap import HeaderProbe
-from bridge.adapters.state.store import LedgerMessage, LedgerPage, StateStore
+from bridge.adapters.state.ports import LedgerImport, LostStateGuard, ThreadLookup
+from bridge.adapters.state.store import LedgerMessage, LedgerPage
 from bridge.adapters.wiki import PageContent
 from bridge.core.markers import PageMarkers, read_markers
 from bridge.core.msgid import extract_ids
@@ -32,7 +33,7 @@ GUARD_PAGES = 5
 log = structlog.get_logger("bridge.sync.rebuild")
 
 
-def guard_lost_state(mailbox: MailboxSettings, wiki: WikiListing, state: StateStore) -> None:
+def guard_lost_state(mailbox: MailboxSettings, wiki: WikiListing, state: LostStateGuard) -> None:
     """Refuse (StateError) to publish a mailbox whose pages are on the wiki while the store knows none.
 
     Free in the normal case: once the store holds a message of the mailbox, or has looked at
@@ -80,7 +81,7 @@ class RebuildResult:
 def rebuild_state(
     mailbox: MailboxSettings,
     wiki: WikiListing,
-    state: StateStore,
+    state: LedgerImport,
     open_mailbox: OpenMailReader = open_imap,
 ) -> RebuildResult:
     """Record every message marked on the mapping's pages as published (known ones stay as they are).
@@ -134,7 +135,7 @@ def _ledger_page(
 
 
 def _record_subjects(
-    name: str, state: StateStore, ledger: Sequence[LedgerPage], found: dict[str, FoundMail]
+    name: str, state: ThreadLookup, ledger: Sequence[LedgerPage], found: dict[str, FoundMail]
 ) -> None:
     """Rebuild the subject index (for `thread_by_subject`) from the mails still in the mailbox."""
     for page in ledger:

@@ -19,7 +19,6 @@ import pytest
 
 from bridge.adapters.smtp import Mailer
 from bridge.adapters.state.store import SqliteStateStore
-from bridge.adapters.wiki import EditResult, WikiClient
 from bridge.core.render.page import message_anchor
 from bridge.errors import WikiUnavailableError
 from bridge.sync.mailbox_pass import MailboxSync
@@ -35,6 +34,7 @@ from tests.integration.test_replies import (
     recent,
     run,
 )
+from tests.lost_answers import LostAnswerWiki
 from tests.servers import MediaWikiServer, SmtpSink, SmtpStage
 
 
@@ -115,23 +115,6 @@ def test_connection_lost_before_the_data_is_retried_and_arrives_once(
 
 
 # -- wiki answer lost: recovery confirms, the reply still goes out -------------------------------
-
-
-class LostAnswerWiki(WikiClient):
-    """Carries out the real edit, then behaves as if the connection dropped before the answer.
-
-    A real server cannot be made to lose its answer after saving, so this wrapper injects exactly
-    that fault; the edit itself goes to the real wiki.
-    """
-
-    def _lose(self, edit: EditResult | None) -> EditResult | None:
-        raise WikiUnavailableError("simulated: connection lost after the wiki saved the edit")
-
-    def create_page(self, title: str, text: str, summary: str) -> EditResult | None:
-        return self._lose(super().create_page(title, text, summary))
-
-    def append_to_page(self, title: str, text: str, summary: str) -> EditResult | None:
-        return self._lose(super().append_to_page(title, text, summary))
 
 
 def pass_losing_the_wiki_answer(space: Space) -> None:

@@ -17,6 +17,7 @@ from bridge.core.msgid import normalize_id
 from bridge.core.render.titles import page_title
 from bridge.errors import WikiUnavailableError
 from tests.integration.support import Space, WikiReader, make_mail, new_space, plain_text
+from tests.lost_answers import LostAnswerWiki
 from tests.servers import DovecotServer, MediaWikiServer, wiki_login
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample-mailbox"
@@ -187,35 +188,18 @@ def test_existing_page_of_a_person_is_never_overwritten(
     assert reader.parse(f"{taken} (2)").message_ids == ["roadmap@example.de"]
 
 
-class LostResponseWiki(WikiClient):
-    """Carries out the real edit, then behaves as if the connection dropped before the answer.
-
-    A real server cannot be made to lose its answer after committing, so this wrapper injects
-    exactly that fault; the edit itself goes to the real wiki.
-    """
-
-    def _lose(self, edit: EditResult | None) -> EditResult | None:
-        raise WikiUnavailableError("simulated: connection lost after the wiki saved the edit")
-
-    def create_page(self, title: str, text: str, summary: str) -> EditResult | None:
-        return self._lose(super().create_page(title, text, summary))
-
-    def append_to_page(self, title: str, text: str, summary: str) -> EditResult | None:
-        return self._lose(super().append_to_page(title, text, summary))
-
-
 def test_edit_with_lost_answer_is_not_published_twice(space: Space, reader: WikiReader) -> None:
     """An edit whose answer was lost is recognised on the page by the next pass, not written again."""
     space.append(make_mail("lost-root@example.de", "Vertrag"))
     settings = space.settings()
     with pytest.raises(WikiUnavailableError):
-        space.run_pass(wiki=LostResponseWiki(settings.wiki))
+        space.run_pass(wiki=LostAnswerWiki(settings.wiki))
     [title] = reader.titles(space.prefix)
     recovered = space.run_pass()
     assert recovered.published == 0 and recovered.duplicates == 1
     space.append(make_mail("lost-reply@example.de", "Re: Vertrag", in_reply_to="lost-root@example.de"))
     with pytest.raises(WikiUnavailableError):
-        space.run_pass(wiki=LostResponseWiki(settings.wiki))
+        space.run_pass(wiki=LostAnswerWiki(settings.wiki))
     space.run_pass()
     assert reader.titles(space.prefix) == [title]
     assert reader.parse(title).message_ids == ["lost-root@example.de", "lost-reply@example.de"]

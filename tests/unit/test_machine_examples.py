@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from bridge.adapters.state.statuses import QuarantineStatus
 from tests.unit.test_state_machine import NAME, BridgeMachine
 from tests.unit.test_sync_properties import Conversation, Mail
 
@@ -31,7 +32,7 @@ def test_a_mail_released_after_its_folder_was_renumbered_is_published() -> None:
     box = machine.mailbox.folders["INBOX"]
     machine.mailbox.renumber("INBOX", box.uidvalidity + 1, list(reversed(box.mails.values())))
     machine.run_pass()
-    [entry] = machine.state.quarantined(NAME, status="quarantined")
+    [entry] = machine.state.quarantined(NAME, status=QuarantineStatus.QUARANTINED)
     machine.release_entry(entry)
     machine.teardown()  # settles and checks that every delivered mail is published once
 
@@ -49,11 +50,13 @@ def test_other_content_under_a_quarantined_id_is_published_on_release() -> None:
     other = dataclasses.replace(held, body="Korrektur!!!!!")
     machine.arrive_changed(other, "INBOX")
     machine.run_pass()
-    first, variant = sorted(machine.state.quarantined(NAME, status="quarantined"), key=lambda e: e.uid)
+    first, variant = sorted(
+        machine.state.quarantined(NAME, status=QuarantineStatus.QUARANTINED), key=lambda e: e.uid
+    )
     assert variant.message_id != first.message_id
     machine.release_entry(first)
     machine.run_pass()
-    assert [e.message_id for e in machine.state.quarantined(NAME, status="quarantined")] == [
+    assert [e.message_id for e in machine.state.quarantined(NAME, status=QuarantineStatus.QUARANTINED)] == [
         variant.message_id
     ]
     machine.release_entry(variant)

@@ -1,5 +1,7 @@
-"""The state file itself: damaged files are reported and left alone, never silently recreated;
-and the ledger methods that `state rebuild` and the lost-state guard use."""
+"""The state file itself: damaged files are reported and left alone, never silently recreated.
+
+The ledger methods that `state rebuild` and the lost-state guard use are held to the store
+contract in tests/contract/test_state_contract_replies.py."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bridge.adapters.state.file import check_file
-from bridge.adapters.state.store import IntendedMessage, LedgerMessage, LedgerPage, SqliteStateStore
+from bridge.adapters.state.store import IntendedMessage, SqliteStateStore
 from bridge.errors import StateError
 
 
@@ -104,91 +106,5 @@ def test_store_written_by_sqlite_elsewhere_is_accepted(tmp_path: Path) -> None:
     store = SqliteStateStore(target)
     try:
         assert len(store.pending_messages("sales")) == 5
-    finally:
-        store.close()
-
-
-# -- the ledger: lost-state guard and `state rebuild` ------------------------------------------
-
-
-def test_import_ledger_adds_pages_links_and_merges(tmp_path: Path) -> None:
-    """Imported pages become done messages of threads with those titles, linked by every id."""
-    store = SqliteStateStore(tmp_path / "state.sqlite3")
-    try:
-        assert not store.has_ledger("sales")
-        pages = [
-            LedgerPage(
-                "Sales/Mail/Offer",
-                7,
-                (
-                    LedgerMessage("a@x", (), "INBOX", 3, mail_action=True),
-                    LedgerMessage("b@x", ("a@x", "root@x")),
-                ),
-            ),
-            LedgerPage(
-                "Sales/Mail/Offer (2)", 9, (LedgerMessage("c@x", ("zz@x",)),), merged_into="Sales/Mail/Offer"
-            ),
-        ]
-        assert store.import_ledger("sales", pages) == 3
-        assert store.has_ledger("sales")
-        assert store.known_message_ids("sales", ["a@x", "b@x", "c@x", "d@x"]) == {"a@x", "b@x", "c@x"}
-        threads = store.threads_for_ids("sales", ["root@x", "zz@x"])
-        # The merged page's ids resolve to the page its conversation continues on.
-        assert threads["root@x"] == threads["zz@x"]
-        assert store.thread_page(threads["root@x"]) == "Sales/Mail/Offer"
-        assert store.pending_mail_actions("sales", "INBOX") == [3]
-        assert store.pending_messages("sales") == []
-        # Importing again adds nothing; a known page gets only its new messages.
-        assert store.import_ledger("sales", pages) == 0
-        more = [LedgerPage("Sales/Mail/Offer", 8, (LedgerMessage("a@x"), LedgerMessage("e@x")))]
-        assert store.import_ledger("sales", more) == 1
-        assert store.threads_for_ids("sales", ["e@x"]) == {"e@x": threads["root@x"]}
-    finally:
-        store.close()
-
-
-def test_import_ledger_leaves_pages_of_other_mailboxes(tmp_path: Path) -> None:
-    """A page already recorded for another mailbox is not taken over."""
-    store = SqliteStateStore(tmp_path / "state.sqlite3")
-    try:
-        store.import_ledger("support", [LedgerPage("Shared/Page", 1, (LedgerMessage("s@x"),))])
-        assert store.import_ledger("sales", [LedgerPage("Shared/Page", 2, (LedgerMessage("t@x"),))]) == 0
-        assert store.known_anywhere(["s@x", "t@x"]) == {"s@x"}
-        assert not store.has_ledger("sales")
-    finally:
-        store.close()
-
-
-def test_wiki_check_is_remembered_per_prefix(tmp_path: Path) -> None:
-    """A checked prefix is remembered for its mailbox; a changed prefix needs a new check."""
-    store = SqliteStateStore(tmp_path / "state.sqlite3")
-    try:
-        assert not store.wiki_checked("sales", "Sales/Mail")
-        store.record_wiki_check("sales", "Sales/Mail")
-        assert store.wiki_checked("sales", "Sales/Mail")
-        assert not store.wiki_checked("sales", "Vertrieb/Mail")
-        assert not store.wiki_checked("support", "Sales/Mail")
-    finally:
-        store.close()
-
-
-def test_import_ledger_numbers_continuation_parts(tmp_path: Path) -> None:
-    """Pages linked by continuation notes become parts 1, 2, 3; mail of the thread goes to the last."""
-    store = SqliteStateStore(tmp_path / "state.sqlite3")
-    try:
-        pages = [
-            LedgerPage("Long (part 2)", 2, (LedgerMessage("b@x"),), continued_on="Long (part 3)"),
-            LedgerPage("Long", 1, (LedgerMessage("a@x", ("root@x",)),), continued_on="Long (part 2)"),
-            LedgerPage("Long (part 3)", 3, (LedgerMessage("c@x"),)),
-        ]
-        store.import_ledger("sales", pages)
-        ids = store.threads_for_ids("sales", ["root@x", "a@x", "b@x", "c@x"])
-        [last] = set(ids.values())
-        assert store.thread_page(last) == "Long (part 3)"
-        part = store.thread_part(last)
-        assert part.number == 3
-        assert store.thread_page(part.first_id) == "Long"
-        assert part.previous_id is not None and store.thread_page(part.previous_id) == "Long (part 2)"
-        assert store.pending_part_links("sales") == []
     finally:
         store.close()

@@ -35,6 +35,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from bridge.adapters.state.statuses import QuarantineStatus
 from bridge.adapters.state.store import QuarantinedMail, SqliteStateStore, StateStore
 from bridge.core.render.page import message_anchor
 from bridge.core.render.titles import page_title
@@ -252,11 +253,11 @@ class BridgeMachine(RuleBasedStateMachine):
 
     # -- rules: people -----------------------------------------------------------------------------
 
-    @precondition(lambda self: bool(self.state.quarantined(NAME, status="quarantined")))
+    @precondition(lambda self: bool(self.state.quarantined(NAME, status=QuarantineStatus.QUARANTINED)))
     @rule(data=st.data())
     def release(self, data: st.DataObject) -> None:
         """An admin releases a quarantined mail (`quarantine release`: the daemon's own code path)."""
-        entries = self.state.quarantined(NAME, status="quarantined")
+        entries = self.state.quarantined(NAME, status=QuarantineStatus.QUARANTINED)
         self.release_entry(data.draw(st.sampled_from(entries), label="released"))
 
     def release_entry(self, entry: QuarantinedMail) -> None:

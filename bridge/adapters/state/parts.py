@@ -6,17 +6,16 @@ work per part unchanged. `thread_parts` links a part to the part before it and t
 first part (whose title names the later ones). Once a part's page is confirmed, the earlier
 parts are redirected to it (`threads.merged_into`, without a merge note), so later mail of the
 thread lands on the last part; the link from the previous page to it is recorded `pending`
-until it is written. Mixed into `SqliteStateStore`, whose connection and lock it uses.
+until it is written. Part of `SqliteStateStore`, over its one connection.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Protocol
+
+from bridge.adapters.state.connection import SqliteConnection, now
+from bridge.adapters.state.statuses import PartLink
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,27 +38,25 @@ class PendingPartLink:
     previous_title: str
 
 
-class ThreadPartLedger(Protocol):
-    """The continuation part of the `StateStore` interface."""
+class PartLookup(Protocol):
+    """Which part of its thread a thread is (the outbox counts replies per whole thread)."""
 
     def thread_part(self, thread_id: int) -> ThreadPart: ...
+
+
+class ThreadPartLedger(PartLookup, Protocol):
+    """The continuation parts the thread pages use (part of the `StateStore` interface)."""
+
     def new_part(self, mailbox: str, candidate_title: str, previous: ThreadPart) -> int: ...
     def make_current_part(self, thread_id: int) -> None: ...
     def part_link_done(self, thread_id: int) -> None: ...
     def pending_part_links(self, mailbox: str) -> list[PendingPartLink]: ...
 
 
-class _Database(Protocol):
-    """What the mixin uses of the store it is mixed into."""
+class ThreadPartTables(SqliteConnection):
+    """Continuation parts of threads (part of `SqliteStateStore`)."""
 
-    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
-    def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]: ...
-
-
-class ThreadPartTables:
-    """Continuation parts of threads (a mixin of `SqliteStateStore`)."""
-
-    def thread_part(self: _Database, thread_id: int) -> ThreadPart:
+    def thread_part(self, thread_id: int) -> ThreadPart:
         """Return the part a thread is: its first part and number (a thread of one page is part 1)."""
         rows = self._query(
             "SELECT first_id, part, previous_id FROM thread_parts WHERE thread_id = ?", (thread_id,)
@@ -69,22 +66,22 @@ class ThreadPartTables:
         first, number, previous = (int(str(value)) for value in rows[0])
         return ThreadPart(thread_id, first, number, previous)
 
-    def new_part(self: _Database, mailbox: str, candidate_title: str, previous: ThreadPart) -> int:
+    def new_part(self, mailbox: str, candidate_title: str, previous: ThreadPart) -> int:
         """Create the thread row of the part after `previous`, trying `candidate_title`; return its id."""
         with self._transaction() as db:
             cursor = db.execute(
                 "INSERT INTO threads (mailbox, candidate_title, created_at) VALUES (?, ?, ?)",
-                (mailbox, candidate_title, datetime.now(UTC).isoformat(timespec="seconds")),
+                (mailbox, candidate_title, now()),
             )
             thread_id = int(cursor.lastrowid or 0)
             db.execute(
-                "INSERT INTO thread_parts (thread_id, first_id, previous_id, part, link) "
-                "VALUES (?, ?, ?, ?, 'pending')",
+                "INSERT INTO thread_parts (thread_id, first_id, previous_id, part, link) "  # noqa: S608 - constant SQL
+                f"VALUES (?, ?, ?, ?, '{PartLink.PENDING}')",
                 (thread_id, previous.first_id, previous.thread_id, previous.number + 1),
             )
             return thread_id
 
-    def make_current_part(self: _Database, thread_id: int) -> None:
+    def make_current_part(self, thread_id: int) -> None:
         """Send the thread's mail to this confirmed part: the previous part (and what it got) goes here."""
         with self._transaction() as db:
             row = db.execute(
@@ -97,17 +94,17 @@ class ThreadPartTables:
                 (thread_id, thread_id, row[0], row[0]),
             )
 
-    def part_link_done(self: _Database, thread_id: int) -> None:
+    def part_link_done(self, thread_id: int) -> None:
         """Record that the previous page links to this part (or cannot, and never will)."""
         with self._transaction() as db:
-            db.execute("UPDATE thread_parts SET link = 'done' WHERE thread_id = ?", (thread_id,))
+            db.execute(f"UPDATE thread_parts SET link = '{PartLink.DONE}' WHERE thread_id = ?", (thread_id,))  # noqa: S608 - constant SQL
 
-    def pending_part_links(self: _Database, mailbox: str) -> list[PendingPartLink]:
+    def pending_part_links(self, mailbox: str) -> list[PendingPartLink]:
         """Return confirmed parts whose previous page may still lack the link to them."""
         rows = self._query(
-            "SELECT t.id, t.page_title, p.previous_id, o.page_title FROM thread_parts p "
+            "SELECT t.id, t.page_title, p.previous_id, o.page_title FROM thread_parts p "  # noqa: S608 - constant SQL
             "JOIN threads t ON t.id = p.thread_id JOIN threads o ON o.id = p.previous_id "
-            "WHERE t.mailbox = ? AND p.link = 'pending' AND t.page_title IS NOT NULL "
+            f"WHERE t.mailbox = ? AND p.link = '{PartLink.PENDING}' AND t.page_title IS NOT NULL "
             "AND o.page_title IS NOT NULL ORDER BY t.id",
             (mailbox,),
         )

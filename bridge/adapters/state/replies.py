@@ -5,22 +5,30 @@ message is confirmed, by the edit's answer or by recovery finding its marker on 
 draft is promoted to a reply row: `intended` (with its bytes) or `suppressed` (with the reason).
 A draft whose message intent was discarded is dropped. Reply rows then go `sending` → `sent`,
 back to `intended` (refused for now), `refused` (for good) or `uncertain` (the server may have
-it: never sent again). Mixed into `SqliteStateStore`, whose connection and lock it uses.
+it: never sent again). Part of `SqliteStateStore`, over its one connection.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+from bridge.adapters.state.connection import SqliteConnection
+from bridge.adapters.state.statuses import (
+    GIVEN_REPLIES,
+    OPEN_REPLIES,
+    MessageStatus,
+    ReplyKind,
+    ReplyStatus,
+    sql_list,
+)
+
 # The store's timestamps: ISO 8601 UTC to the second, so they compare as strings.
 _NOW = "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')"
-# Statuses that count as a reply given (for `reply = "first"` and the hourly limit).
-_GIVEN = "('intended', 'sending', 'sent', 'uncertain')"
+_GIVEN = sql_list(GIVEN_REPLIES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +37,9 @@ class ReplyIntent:
 
     message_id: str
     recipient: str
-    kind: str
+    kind: ReplyKind
     thread_id: int | None
-    status: str
+    status: ReplyStatus
     payload: bytes
 
 
@@ -59,7 +67,7 @@ class ConfirmedDraft:
 
 
 class ReplyLedger(Protocol):
-    """The reply part of the `StateStore` interface."""
+    """The reply ledger the outbox uses (part of the `StateStore` interface)."""
 
     def record_reply_drafts(self, mailbox: str, drafts: Sequence[ReplyDraft]) -> None: ...
     def confirmed_reply_drafts(self, mailbox: str) -> list[ConfirmedDraft]: ...
@@ -72,7 +80,7 @@ class ReplyLedger(Protocol):
         mailbox: str,
         message_id: str,
         recipient: str,
-        kind: str,
+        kind: ReplyKind,
         thread_id: int | None,
         suppressed_because: str | None,
         payload: bytes | None = None,
@@ -81,15 +89,8 @@ class ReplyLedger(Protocol):
     def replies_since(self, recipient: str, since: datetime) -> int: ...
     def open_replies(self, mailbox: str) -> list[ReplyIntent]: ...
     def set_reply_status(
-        self, mailbox: str, message_id: str, recipient: str, kind: str, status: str
+        self, mailbox: str, message_id: str, recipient: str, kind: ReplyKind, status: ReplyStatus
     ) -> None: ...
-
-
-class _Database(Protocol):
-    """What the mixin uses of the store it is mixed into."""
-
-    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
-    def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]: ...
 
 
 def _insert_reply(
@@ -97,7 +98,7 @@ def _insert_reply(
     mailbox: str,
     message_id: str,
     recipient: str,
-    kind: str,
+    kind: ReplyKind,
     thread_id: int | None,
     suppressed_because: str | None,
     payload: bytes | None,
@@ -112,7 +113,7 @@ def _insert_reply(
             recipient.lower(),
             kind,
             thread_id,
-            "suppressed" if suppressed_because else "intended",
+            ReplyStatus.SUPPRESSED if suppressed_because else ReplyStatus.INTENDED,
             suppressed_because,
             payload,
         ),
@@ -120,10 +121,10 @@ def _insert_reply(
     return cursor.rowcount == 1
 
 
-class ReplyTables:
-    """Reply drafts and reply rows (a mixin of `SqliteStateStore`)."""
+class ReplyTables(SqliteConnection):
+    """Reply drafts and reply rows (part of `SqliteStateStore`)."""
 
-    def record_reply_drafts(self: _Database, mailbox: str, drafts: Sequence[ReplyDraft]) -> None:
+    def record_reply_drafts(self, mailbox: str, drafts: Sequence[ReplyDraft]) -> None:
         """Record, before the wiki edit, the link reply each message's sender is to get once it is confirmed.
 
         A draft recorded again (the mail is published again after a discarded intent) replaces the old one.
@@ -136,13 +137,14 @@ class ReplyTables:
                 [(mailbox, d.message_id, d.recipient.lower(), d.seed, d.reason) for d in drafts],
             )
 
-    def confirmed_reply_drafts(self: _Database, mailbox: str) -> list[ConfirmedDraft]:
+    def confirmed_reply_drafts(self, mailbox: str) -> list[ConfirmedDraft]:
         """Return the drafts whose message is confirmed on the wiki, in the order they were drafted."""
         rows = self._query(
-            "SELECT d.message_id, d.recipient, d.seed, d.reason, m.thread_id, t.page_title "
+            "SELECT d.message_id, d.recipient, d.seed, d.reason, m.thread_id, t.page_title "  # noqa: S608 - constant SQL
             "FROM reply_drafts d JOIN messages m ON m.mailbox = d.mailbox AND m.message_id = d.message_id "
             "JOIN threads t ON t.id = m.thread_id "
-            "WHERE d.mailbox = ? AND m.status = 'done' AND t.page_title IS NOT NULL ORDER BY d.rowid",
+            f"WHERE d.mailbox = ? AND m.status = '{MessageStatus.DONE}' AND t.page_title IS NOT NULL "
+            "ORDER BY d.rowid",
             (mailbox,),
         )
         return [
@@ -154,7 +156,7 @@ class ReplyTables:
             for r in rows
         ]
 
-    def drop_orphaned_reply_drafts(self: _Database, mailbox: str) -> int:
+    def drop_orphaned_reply_drafts(self, mailbox: str) -> int:
         """Drop drafts whose message intent was discarded (or never recorded); return how many.
 
         Their mail is published again later, which drafts its reply anew.
@@ -168,7 +170,7 @@ class ReplyTables:
             return int(cursor.rowcount)
 
     def promote_reply_draft(
-        self: _Database,
+        self,
         mailbox: str,
         message_id: str,
         thread_id: int,
@@ -187,14 +189,16 @@ class ReplyTables:
             if row is None:
                 return False
             db.execute("DELETE FROM reply_drafts WHERE mailbox = ? AND message_id = ?", (mailbox, message_id))
-            return _insert_reply(db, mailbox, message_id, str(row[0]), "link", thread_id, reason, payload)
+            return _insert_reply(
+                db, mailbox, message_id, str(row[0]), ReplyKind.LINK, thread_id, reason, payload
+            )
 
     def record_reply(
-        self: _Database,
+        self,
         mailbox: str,
         message_id: str,
         recipient: str,
-        kind: str,
+        kind: ReplyKind,
         thread_id: int | None,
         suppressed_because: str | None,
         payload: bytes | None = None,
@@ -208,16 +212,16 @@ class ReplyTables:
                 db, mailbox, message_id, recipient, kind, thread_id, suppressed_because, payload
             )
 
-    def replied_in_thread(self: _Database, mailbox: str, thread_id: int, recipient: str) -> bool:
+    def replied_in_thread(self, mailbox: str, thread_id: int, recipient: str) -> bool:
         """Tell whether `recipient` already got (or is getting) a link reply for this thread."""
         rows = self._query(
             "SELECT 1 FROM replies WHERE mailbox = ? AND thread_id = ? "  # noqa: S608 - constant SQL
-            f"AND recipient = ? AND kind = 'link' AND status IN {_GIVEN} LIMIT 1",
+            f"AND recipient = ? AND kind = '{ReplyKind.LINK}' AND status IN {_GIVEN} LIMIT 1",
             (mailbox, thread_id, recipient.lower()),
         )
         return bool(rows)
 
-    def replies_since(self: _Database, recipient: str, since: datetime) -> int:
+    def replies_since(self, recipient: str, since: datetime) -> int:
         """Count replies sent or due to `recipient` since `since`, over all mailboxes."""
         rows = self._query(
             f"SELECT COUNT(*) FROM replies WHERE recipient = ? AND created_at >= ? AND status IN {_GIVEN}",  # noqa: S608 - constant SQL
@@ -225,33 +229,33 @@ class ReplyTables:
         )
         return int(str(rows[0][0]))
 
-    def open_replies(self: _Database, mailbox: str) -> list[ReplyIntent]:
+    def open_replies(self, mailbox: str) -> list[ReplyIntent]:
         """Return replies that are due (`intended`) or were cut short while sending (`sending`)."""
         rows = self._query(
-            "SELECT message_id, recipient, kind, thread_id, status, payload FROM replies WHERE mailbox = ? "
-            "AND status IN ('intended', 'sending') ORDER BY created_at, rowid",
+            "SELECT message_id, recipient, kind, thread_id, status, payload FROM replies WHERE mailbox = ? "  # noqa: S608 - constant SQL
+            f"AND status IN {sql_list(OPEN_REPLIES)} ORDER BY created_at, rowid",
             (mailbox,),
         )
         return [
             ReplyIntent(
                 str(r[0]),
                 str(r[1]),
-                str(r[2]),
+                ReplyKind(str(r[2])),
                 None if r[3] is None else int(str(r[3])),
-                str(r[4]),
+                ReplyStatus(str(r[4])),
                 bytes(r[5]) if isinstance(r[5], bytes) else b"",
             )
             for r in rows
         ]
 
     def set_reply_status(
-        self: _Database, mailbox: str, message_id: str, recipient: str, kind: str, status: str
+        self, mailbox: str, message_id: str, recipient: str, kind: ReplyKind, status: ReplyStatus
     ) -> None:
         """Move a reply to `sending` (before SMTP), `sent` (after the 250) or back, `refused`, `uncertain`."""
         with self._transaction() as db:
             db.execute(
-                "UPDATE replies SET status = ?, attempts = attempts + (? = 'sending'), "  # noqa: S608 - constant SQL
-                f"sent_at = CASE WHEN ? = 'sent' THEN {_NOW} ELSE sent_at END "
+                f"UPDATE replies SET status = ?, attempts = attempts + (? = '{ReplyStatus.SENDING}'), "  # noqa: S608 - constant SQL
+                f"sent_at = CASE WHEN ? = '{ReplyStatus.SENT}' THEN {_NOW} ELSE sent_at END "
                 "WHERE mailbox = ? AND message_id = ? AND recipient = ? AND kind = ?",
                 (status, status, status, mailbox, message_id, recipient.lower(), kind),
             )
