@@ -56,8 +56,7 @@ class FakeFolder:
 class FakeMailbox:
     """An IMAP account in memory: folders of (UID → raw mail) and keywords by (folder, UID).
 
-    Every session sees the same folders. Mail is stored as delivered; Dovecot turns bare LF line
-    ends into CRLF on APPEND, which the fake does not (tests/contract delivers CRLF mail).
+    Every session sees the same folders.
     """
 
     def __init__(self, folders: Sequence[str] = ("INBOX",), uidvalidity: int = 1) -> None:
@@ -75,7 +74,8 @@ class FakeMailbox:
         """Append a mail to `folder` (created on first use) and return its UID."""
         box = self.folders.setdefault(folder, FakeFolder(uidvalidity=1))
         uid = box.next_uid
-        box.mails[uid] = raw
+        # As Dovecot does on APPEND: bare LF line ends are stored (and served) as CRLF.
+        box.mails[uid] = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         box.dates[uid] = internal_date
         box.next_uid += 1
         return uid
