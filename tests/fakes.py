@@ -24,7 +24,7 @@ from bridge.core.model import FetchedMail
 from bridge.errors import MailboxError, MailError, MailUncertainError, WikiRefusedError, WikiUnavailableError
 
 FaultMode = Literal["before", "after"]
-SendFault = Literal["refused", "lost_before_data", "lost_after_data"]
+SendFault = Literal["refused", "lost_before_data", "lost_after_data", "crash_after_data"]
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _MESSAGE_ID_FIELD = re.compile(rb"^message-id:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*", re.IGNORECASE | re.MULTILINE)
@@ -36,6 +36,11 @@ def message_id_field(raw: bytes) -> str:
     header = _HEADER_END.split(raw, maxsplit=1)[0]
     lines = [match.group(0).rstrip(b"\r\n") for match in _MESSAGE_ID_FIELD.finditer(header)]
     return b"".join(line + b"\r\n" for line in lines).decode("ascii", "replace") + "\r\n"
+
+
+class Crash(BaseException):
+    """The bridge process dies (SIGKILL): a `BaseException`, so no `except Exception` in the bridge
+    can catch it and carry on."""
 
 
 @dataclass
@@ -51,8 +56,7 @@ class FakeFolder:
 class FakeMailbox:
     """An IMAP account in memory: folders of (UID → raw mail) and keywords by (folder, UID).
 
-    Every session sees the same folders. Mail is stored as delivered; Dovecot turns bare LF line
-    ends into CRLF on APPEND, which the fake does not (tests/contract delivers CRLF mail).
+    Every session sees the same folders.
     """
 
     def __init__(self, folders: Sequence[str] = ("INBOX",), uidvalidity: int = 1) -> None:
@@ -70,7 +74,8 @@ class FakeMailbox:
         """Append a mail to `folder` (created on first use) and return its UID."""
         box = self.folders.setdefault(folder, FakeFolder(uidvalidity=1))
         uid = box.next_uid
-        box.mails[uid] = raw
+        # As Dovecot does on APPEND: bare LF line ends are stored (and served) as CRLF.
+        box.mails[uid] = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         box.dates[uid] = internal_date
         box.next_uid += 1
         return uid
@@ -182,8 +187,9 @@ class FakeSender:
     """An SMTP server in memory: `delivered` holds (recipient, mail data) as the server took them.
 
     `faults` maps the number of a send (0 = the first) to how it fails: `refused` (a 4xx, nothing
-    delivered), `lost_before_data` (nothing delivered) or `lost_after_data` (delivered, but the
-    answer was lost: `MailUncertainError`).
+    delivered), `lost_before_data` (nothing delivered), `lost_after_data` (delivered, but the
+    answer was lost: `MailUncertainError`) or `crash_after_data` (delivered, then the bridge
+    process dies: `Crash`).
     """
 
     faults: dict[int, SendFault] = field(default_factory=dict)
@@ -203,6 +209,8 @@ class FakeSender:
         self.delivered.append((recipient, wire if wire.endswith(b"\r\n") else wire + b"\r\n"))
         if fault == "lost_after_data":
             raise MailUncertainError(f"the connection broke after the reply to {recipient} was sent")
+        if fault == "crash_after_data":
+            raise Crash
 
 
 def normalize_title(title: str) -> str:

@@ -3,8 +3,7 @@
 On top of the in-memory IMAP account, wiki and SMTP server of tests/fakes.py: a wiki write or a
 state-store call after which the process dies, a stop event that is set mid-pass, and a sender
 that tells which message each reply links to; and the settings of the mapping the machine runs.
-A crash is a `BaseException`, as SIGKILL would be: no `except Exception` in the bridge can catch
-it and carry on.
+A crash is `tests.fakes.Crash`, a `BaseException` as SIGKILL would be.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from typing import Any
 from bridge.adapters.state.store import SqliteStateStore
 from bridge.adapters.wiki import EditResult
 from bridge.service.config import MailboxSettings, ReplyMode, SmtpSettings
-from tests.fakes import FakeSender, FakeWiki
+from tests.fakes import Crash, FakeSender, FakeWiki
 from tests.settings import mailbox_settings
 
 _ANCHOR = re.compile(r"msg-[0-9a-f]{16}")
@@ -46,10 +45,6 @@ SMTP_SETTINGS = SmtpSettings(host="smtp.example.org", from_address="wiki@example
     # (beyond what a config file may set, so copied in unchecked).
     update={"max_replies_per_sender_per_hour": 1_000_000}
 )
-
-
-class Crash(BaseException):
-    """The bridge process dies (SIGKILL): nothing after this point of the pass runs."""
 
 
 class CrashingWiki(FakeWiki):

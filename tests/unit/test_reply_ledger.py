@@ -2,7 +2,7 @@
 
 The real `MailboxSync`, `Outbox` and SQLite state store run against the in-memory IMAP account
 and wiki of tests/fakes.py (the same paths run against Dovecot, MediaWiki and aiosmtpd in
-tests/integration/test_reply_faults.py). The SMTP side is a scripted `Sender` that injects what
+tests/integration/test_reply_faults.py). The SMTP side is the fake sender, scripted to do what
 a real server cannot be told to do on cue: take a mail and then lose the connection before its
 250, or have the bridge process die in the middle of the dialogue.
 """
@@ -21,49 +21,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from pathlib import Path
-from typing import Literal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.adapters.state.store import SqliteStateStore
-from bridge.errors import MailError, MailUncertainError, WikiUnavailableError
+from bridge.errors import WikiUnavailableError
 from bridge.service.config import SmtpSettings
 from bridge.sync.mailbox_pass import MailboxSync
 from bridge.sync.outbox import Outbox
-from tests.fakes import FakeMailbox, FakeWiki, FaultMode
+from tests.fakes import Crash, FakeMailbox, FakeSender, FakeWiki, FaultMode, SendFault
 from tests.settings import mailbox_settings
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-SmtpFault = Literal["refused", "lost_before_data", "lost_after_data", "crash_after_data"]
 MAX_PASSES = 12
-
-
-class Crash(BaseException):
-    """The bridge process dies (SIGKILL) in the middle of the SMTP dialogue."""
-
-
-@dataclass
-class ScriptedSmtp:
-    """A sender whose n-th attempt fails as scripted; `delivered` holds what the server took."""
-
-    faults: dict[int, SmtpFault]
-    attempts: int = 0
-    delivered: list[str] = field(default_factory=list)
-
-    def send(self, message: bytes, recipient: str) -> None:
-        fault = self.faults.pop(self.attempts, None)
-        self.attempts += 1
-        if fault == "refused":
-            raise MailError("451 try again later")
-        if fault == "lost_before_data":
-            raise MailError("connection lost before DATA")
-        # From here on the server has the mail, whatever the client hears.
-        self.delivered.append(str(message_from_bytes(message)["In-Reply-To"]))
-        if fault == "lost_after_data":
-            raise MailUncertainError("connection lost after the data was sent")
-        if fault == "crash_after_data":
-            raise Crash
 
 
 def _mail(index: int) -> bytes:
@@ -85,7 +56,7 @@ class Bridge:
     path: Path
     state: SqliteStateStore
     wiki: FakeWiki
-    smtp: ScriptedSmtp
+    smtp: FakeSender
     mailbox: FakeMailbox = field(default_factory=FakeMailbox)
 
     def run_pass(self) -> None:
@@ -127,11 +98,11 @@ class Bridge:
 
 
 @contextmanager
-def bridge(wiki_faults: dict[int, FaultMode], smtp_faults: dict[int, SmtpFault]) -> Iterator[Bridge]:
+def bridge(wiki_faults: dict[int, FaultMode], smtp_faults: dict[int, SendFault]) -> Iterator[Bridge]:
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "state.sqlite3"
         with closing(SqliteStateStore(path)) as state:
-            yield Bridge(path, state, FakeWiki(faults=wiki_faults), ScriptedSmtp(dict(smtp_faults)))
+            yield Bridge(path, state, FakeWiki(faults=wiki_faults), FakeSender(dict(smtp_faults)))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -148,7 +119,7 @@ def bridge(wiki_faults: dict[int, FaultMode], smtp_faults: dict[int, SmtpFault])
 def test_every_published_mail_gets_its_reply_at_most_once(
     count: int,
     wiki_faults: dict[int, FaultMode],
-    smtp_faults: dict[int, SmtpFault],
+    smtp_faults: dict[int, SendFault],
     arrivals: list[int],
 ) -> None:
     """Property: whatever wiki answers are lost and whatever the SMTP server or a crash does,
@@ -168,7 +139,7 @@ def test_every_published_mail_gets_its_reply_at_most_once(
         ids = [f"m{index}@example.org" for index in range(count)]
         statuses = opened.statuses()
         assert sorted(statuses) == sorted(ids), "a published mail has no reply row"
-        copies = Counter(opened.smtp.delivered)
+        copies = Counter(str(message_from_bytes(data)["In-Reply-To"]) for _, data in opened.smtp.delivered)
         for message_id in ids:
             expected = {0, 1} if statuses[message_id] == "uncertain" else {1}
             assert copies[f"<{message_id}>"] in expected, (message_id, statuses[message_id], copies)

@@ -45,10 +45,9 @@ from bridge.service import daemon
 from bridge.service.config import ReplyMode
 from bridge.sync.mailbox_pass import MailboxSync
 from bridge.sync.outbox import Outbox
-from tests.fakes import FakeMailbox, FakeWiki, normalize_title
+from tests.fakes import Crash, FakeMailbox, FakeWiki, normalize_title
 from tests.machine_fakes import (
     SMTP_SETTINGS,
-    Crash,
     CrashingState,
     CrashingWiki,
     RecordingSender,
