@@ -42,7 +42,14 @@ from bridge.adapters.state.store import IntendedMessage, SqliteStateStore, State
 from bridge.adapters.wiki import WikiClient  # noqa: E402
 from bridge.core.model import FetchedMail, FolderPosition  # noqa: E402
 from bridge.core.render.titles import page_title  # noqa: E402
-from bridge.service.config import LogSettings, MailboxSettings, Secret, TlsSettings, WikiSettings  # noqa: E402
+from bridge.service.config import (  # noqa: E402
+    LogSettings,
+    MailboxAccount,
+    MailboxSettings,
+    MailboxSpace,
+    Secret,
+    WikiSettings,
+)
 from bridge.service.logs import configure_logging  # noqa: E402
 from bridge.sync.mailbox_pass import MailboxSync, PassResult  # noqa: E402
 from tests.mailgen import (  # noqa: E402
@@ -130,7 +137,7 @@ def timed_mailbox(clock: Clock) -> Callable[[MailboxSettings], ImapMailbox]:
                 mails = list(super().fetch(*args, **kwargs))
             yield from mails
 
-    return TimedImapMailbox
+    return lambda settings: TimedImapMailbox(settings.name, settings.account)
 
 
 class TimedState:
@@ -266,7 +273,8 @@ def make_scenario(
     last_uid = 0
     for spec in plan.specs[-OLD_MAILS_IN_FOLDER:]:
         last_uid = append_mail(dovecot, USER, folder, render_mail(spec)) or last_uid
-    client = ImapMailbox(mailbox_settings(dovecot, folder, prefix))
+    settings = mailbox_settings(dovecot, folder, prefix)
+    client = ImapMailbox(settings.name, settings.account)
     with client:
         validity = client.select(folder).uidvalidity
     store = SqliteStateStore(state_path)
@@ -299,22 +307,18 @@ def make_scenario(
 
 def wiki_settings(wiki: MediaWikiServer) -> WikiSettings:
     """Settings for the throwaway wiki's bot account."""
-    return WikiSettings(wiki.api_url, wiki.bot_login, Secret(wiki.bot_password), TlsSettings())
+    return WikiSettings(api_url=wiki.api_url, username=wiki.bot_login, password=Secret(wiki.bot_password))
 
 
 def mailbox_settings(dovecot: DovecotServer, folder: str, prefix: str) -> MailboxSettings:
     """Settings of the benchmark mapping: one folder of team-sales, plain IMAP on loopback."""
+    account = MailboxAccount(
+        host=dovecot.host, port=dovecot.port, security="none", username=USER, password=Secret(PASSWORD)
+    )
     return MailboxSettings(
         name=MAILBOX,
-        host=dovecot.host,
-        port=dovecot.port,
-        security="none",
-        username=USER,
-        password=Secret(PASSWORD),
-        folders=(folder,),
-        page_prefix=prefix,
-        categories=("Benchmark",),
-        tls=TlsSettings(),
+        account=account.model_copy(update={"folders": (folder,)}),
+        space=MailboxSpace(page_prefix=prefix, categories=("Benchmark",)),
     )
 
 
@@ -334,10 +338,10 @@ def deliver_new_mail(scenario: Scenario, dovecot: DovecotServer, round_: int, co
         else:
             # A subject no thread has yet: see the README on frequent subjects.
             spec = new_conversation(rng, date=date)
-            while page_title(scenario.settings.page_prefix, spec.subject) in scenario.first_choices:
+            while page_title(scenario.settings.space.page_prefix, spec.subject) in scenario.first_choices:
                 spec = new_conversation(rng, date=date)
-            scenario.first_choices.add(page_title(scenario.settings.page_prefix, spec.subject))
-        append_mail(dovecot, USER, scenario.settings.folders[0], render_mail(spec))
+            scenario.first_choices.add(page_title(scenario.settings.space.page_prefix, spec.subject))
+        append_mail(dovecot, USER, scenario.settings.account.folders[0], render_mail(spec))
 
 
 def measure(scenario: Scenario, dovecot: DovecotServer, wiki: WikiClient, round_: int, count: int) -> None:
@@ -409,7 +413,9 @@ def report(scenarios: Sequence[Scenario], target: float) -> float:
     )
     print(f"state time ratio: {state_ratio:.2f} (informational)")
     for s in scenarios:
-        per_subject = Counter(page_title(s.settings.page_prefix, m[0].subject) for m in s.threads.values())
+        per_subject = Counter(
+            page_title(s.settings.space.page_prefix, m[0].subject) for m in s.threads.values()
+        )
         title, most = per_subject.most_common(1)[0]
         print(
             f"N={s.size:,}: at most {most} threads share a subject ({title!r}); the next one's free "

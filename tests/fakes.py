@@ -56,8 +56,7 @@ class FakeFolder:
 class FakeMailbox:
     """An IMAP account in memory: folders of (UID → raw mail) and keywords by (folder, UID).
 
-    Every session sees the same folders. Mail is stored as delivered; Dovecot turns bare LF line
-    ends into CRLF on APPEND, which the fake does not (tests/contract delivers CRLF mail).
+    Every session sees the same folders.
     """
 
     def __init__(self, folders: Sequence[str] = ("INBOX",), uidvalidity: int = 1) -> None:
@@ -75,7 +74,8 @@ class FakeMailbox:
         """Append a mail to `folder` (created on first use) and return its UID."""
         box = self.folders.setdefault(folder, FakeFolder(uidvalidity=1))
         uid = box.next_uid
-        box.mails[uid] = raw
+        # As Dovecot does on APPEND: bare LF line ends are stored (and served) as CRLF.
+        box.mails[uid] = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         box.dates[uid] = internal_date
         box.next_uid += 1
         return uid
@@ -213,6 +213,18 @@ class FakeSender:
             raise Crash
 
 
+_TITLE_FORBIDDEN = frozenset("[]{}|<>")  # some of $wgLegalTitleChars' complement
+_TITLE_MAX_BYTES = 255
+
+
+def _check_title(title: str, action: str) -> None:
+    """Refuse a title MediaWiki cannot store, as its API does (`invalidtitle`)."""
+    if _TITLE_FORBIDDEN & set(title) or len(title.encode()) > _TITLE_MAX_BYTES:
+        raise WikiRefusedError(
+            f"the wiki refused to {action} {title!r}: Bad title (invalidtitle)", "invalidtitle"
+        )
+
+
 def normalize_title(title: str) -> str:
     """Normalize a title as MediaWiki does: underscores are spaces, runs collapse, first letter upper."""
     text = " ".join(title.replace("_", " ").split())
@@ -295,6 +307,7 @@ class FakeWiki:
         """Create a page; return None, writing nothing, when a page of that title already exists."""
         fault = self._start_write()
         title = normalize_title(title)
+        _check_title(title, "create")
         if title in self.pages:
             if fault == "after":
                 raise WikiUnavailableError(f"the answer to write {self.writes} was lost (injected)")
@@ -305,6 +318,7 @@ class FakeWiki:
         """Append to an existing page; return None when the page does not exist."""
         fault = self._start_write()
         title = normalize_title(title)
+        _check_title(title, "append to")
         page = self.pages.get(title)
         if page is None:
             if fault == "after":

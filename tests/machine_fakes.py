@@ -17,8 +17,9 @@ from typing import Any
 
 from bridge.adapters.state.store import SqliteStateStore
 from bridge.adapters.wiki import EditResult
-from bridge.service.config import MailboxSettings, ReplyMode, Secret, SmtpSettings, TlsSettings
+from bridge.service.config import MailboxSettings, ReplyMode, SmtpSettings
 from tests.fakes import Crash, FakeSender, FakeWiki
+from tests.settings import mailbox_settings
 
 _ANCHOR = re.compile(r"msg-[0-9a-f]{16}")
 
@@ -27,17 +28,11 @@ def mapping_settings(
     name: str, folders: tuple[str, ...], prefix: str, reply: ReplyMode, batch_size: int, refused: int
 ) -> MailboxSettings:
     """The mapping the machine runs: link replies on, every person but p<refused>@example.org allowed."""
-    return MailboxSettings(
+    return mailbox_settings(
         name=name,
-        host="imap.example.org",
-        port=993,
-        security="tls",
-        username="team",
-        password=Secret("unused"),
         folders=folders,
         page_prefix=prefix,
         categories=("Mail archive",),
-        tls=TlsSettings(),
         batch_size=batch_size,
         address="team@example.org",
         reply=reply,
@@ -45,16 +40,10 @@ def mapping_settings(
     )
 
 
-SMTP_SETTINGS = SmtpSettings(
-    host="smtp.example.org",
-    port=587,
-    security="starttls",
-    from_address="wiki@example.org",
-    username="",
-    password=Secret(""),
-    tls=TlsSettings(),
-    # Rows are timed by the wall clock, the outbox by the test's clock: no hourly limit may interfere.
-    max_replies_per_sender_per_hour=1_000_000,
+SMTP_SETTINGS = SmtpSettings(host="smtp.example.org", from_address="wiki@example.org").model_copy(
+    # Rows are timed by the wall clock, the outbox by the test's clock: no hourly limit may interfere
+    # (beyond what a config file may set, so copied in unchecked).
+    update={"max_replies_per_sender_per_hour": 1_000_000}
 )
 
 

@@ -21,7 +21,7 @@ from bridge.adapters.oauth import token_source
 from bridge.adapters.tls import tls_context
 from bridge.core.model import FetchedMail
 from bridge.errors import MailboxError
-from bridge.service.config import MailboxSettings
+from bridge.service.config import MailboxAccount
 
 T = TypeVar("T")
 log = structlog.get_logger("bridge.adapters.imap")
@@ -50,10 +50,11 @@ class FolderStatus:
 
 
 class ImapMailbox:
-    """One logged-in IMAP session of a mapping; use as a context manager."""
+    """One logged-in IMAP session of a mapping (named `name` in messages); use as a context manager."""
 
-    def __init__(self, settings: MailboxSettings) -> None:
-        self._settings = settings
+    def __init__(self, name: str, account: MailboxAccount) -> None:
+        self._name = name
+        self._account = account
         self._client: imapclient.IMAPClient | None = None
 
     def __enter__(self) -> ImapMailbox:
@@ -66,23 +67,23 @@ class ImapMailbox:
         self.close()
 
     def _fail(self, action: str, exc: BaseException) -> MailboxError:
-        where = f"{self._settings.host}:{self._settings.port}"
+        where = f"{self._account.host}:{self._account.port}"
         if isinstance(exc, imapclient.exceptions.IMAPClientError) and exc.args:
             raw = exc.args[0]
             detail = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
         else:  # OSError and ssl.SSLError put the readable reason in str(), not args[0]
             detail = str(exc) or type(exc).__name__
-        return MailboxError(f"mailbox {self._settings.name}: {action} on {where} failed: {detail}")
+        return MailboxError(f"mailbox {self._name}: {action} on {where} failed: {detail}")
 
     @property
     def client(self) -> imapclient.IMAPClient:
         if self._client is None:
-            raise MailboxError(f"mailbox {self._settings.name}: not connected")
+            raise MailboxError(f"mailbox {self._name}: not connected")
         return self._client
 
     def connect(self) -> None:
         """Connect with the configured security and log in; raise `MailboxError` with the cause."""
-        settings = self._settings
+        settings = self._account
         context = tls_context(settings.tls)
         try:
             client = imapclient.IMAPClient(
@@ -113,8 +114,7 @@ class ImapMailbox:
                 else "check username and password"
             )
             raise MailboxError(
-                f"mailbox {settings.name}: the IMAP server refused the login of "
-                f"{settings.username!r} ({hint})"
+                f"mailbox {self._name}: the IMAP server refused the login of {settings.username!r} ({hint})"
             ) from exc
         except _IMAP_ERRORS as exc:
             client.shutdown()
@@ -123,12 +123,12 @@ class ImapMailbox:
 
     def _oauth2_login(self, client: imapclient.IMAPClient) -> None:
         """Log in with XOAUTH2; a refused token is fetched anew once (it may have been revoked)."""
-        source = token_source(self._settings.token_command)
+        source = token_source(self._account.token_command)
         try:
-            client.oauth2_login(self._settings.username, source.token())
+            client.oauth2_login(self._account.username, source.token())
         except imapclient.exceptions.LoginError:
             source.invalidate()
-            client.oauth2_login(self._settings.username, source.token())
+            client.oauth2_login(self._account.username, source.token())
 
     @property
     def supports_idle(self) -> bool:
@@ -158,14 +158,14 @@ class ImapMailbox:
                     started = time.monotonic()
                     responses = client.idle_check(timeout=1)
                     if _says_bye(responses):
-                        raise MailboxError(f"mailbox {self._settings.name}: the server closed the connection")
+                        raise MailboxError(f"mailbox {self._name}: the server closed the connection")
                     # imapclient swallows end-of-file: an empty answer without waiting means the
                     # socket is closed, not that nothing happened.
                     instant_empty = (
                         instant_empty + 1 if not responses and time.monotonic() - started < 0.5 else 0
                     )
                     if instant_empty >= 3:
-                        raise MailboxError(f"mailbox {self._settings.name}: the connection was lost")
+                        raise MailboxError(f"mailbox {self._name}: the connection was lost")
                     if _has_new_mail(responses):
                         return True
                 return False
@@ -267,7 +267,7 @@ class ImapMailbox:
         finally:
             if others:
                 self._run("restoring deleted marks", lambda: client.add_flags(others, [imapclient.DELETED]))
-        log.info("imap.expunged_without_uidplus", mailbox=self._settings.name, spared=len(others))
+        log.info("imap.expunged_without_uidplus", mailbox=self._name, spared=len(others))
 
     def find_message(self, message_id: str) -> list[int]:
         """Return the UIDs in the selected folder whose Message-ID header contains `message_id`."""

@@ -6,7 +6,6 @@ Exit codes: 0 success, 1 a mailbox or the wiki failed (the others still ran), 2 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import signal
 import sys
@@ -190,7 +189,7 @@ def _backfill(settings: Settings, state: BackfillState, args: argparse.Namespace
         return EXIT_CONFIG
     wiki_settings = settings.wiki
     if args.edits_per_minute is not None:
-        wiki_settings = dataclasses.replace(wiki_settings, edits_per_minute=args.edits_per_minute)
+        wiki_settings = wiki_settings.model_copy(update={"edits_per_minute": args.edits_per_minute})
     wiki = WikiClient(wiki_settings)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -281,10 +280,11 @@ def _check(settings: Settings) -> int:
         wiki.close()
     for mailbox in settings.mailboxes:
         try:
-            with ImapMailbox(mailbox) as imap:
-                counts = [f"{folder} ({imap.select(folder).exists})" for folder in mailbox.folders]
+            account = mailbox.account
+            with ImapMailbox(mailbox.name, account) as imap:
+                counts = [f"{folder} ({imap.select(folder).exists})" for folder in account.folders]
             print(
-                f"ok    mailbox {mailbox.name}: logged in as {mailbox.username}; folders {', '.join(counts)}"
+                f"ok    mailbox {mailbox.name}: logged in as {account.username}; folders {', '.join(counts)}"
             )
         except BridgeError as exc:
             failures += 1
@@ -336,17 +336,16 @@ def _check_wiki(settings: Settings, wiki: WikiClient) -> int:
             "with only the grants the README lists"
         )
     for mailbox in settings.mailboxes:
-        probe = f"{mailbox.page_prefix}/Email-wiki-bridge rights check"
+        prefix = mailbox.space.page_prefix
+        probe = f"{prefix}/Email-wiki-bridge rights check"
         allowed = wiki.allowed_actions(probe, ("edit", "create"))
         if all(allowed.values()):
-            print(
-                f"ok    wiki: may create and edit pages under {mailbox.page_prefix}/ (mailbox {mailbox.name})"
-            )
+            print(f"ok    wiki: may create and edit pages under {prefix}/ (mailbox {mailbox.name})")
         else:
             failures += 1
             missing = ", ".join(action for action, ok in allowed.items() if not ok)
             print(
-                f"FAIL  wiki: may not {missing} pages under {mailbox.page_prefix}/ (mailbox {mailbox.name}); "
+                f"FAIL  wiki: may not {missing} pages under {prefix}/ (mailbox {mailbox.name}); "
                 "check the namespace's protection and $wgNamespaceProtection"
             )
     return failures

@@ -28,7 +28,8 @@ def state_command(settings: Settings, state: LedgerImport, args: argparse.Namesp
     finally:
         wiki.close()
     print(
-        f"{mailbox.name}: {result.on_wiki} messages on {result.pages} pages under {mailbox.page_prefix}/, "
+        f"{mailbox.name}: {result.on_wiki} messages on {result.pages} "
+        f"pages under {mailbox.space.page_prefix}/, "
         f"{result.added} of them new to the state ({result.in_mailbox} found in the mailbox with their "
         "threading headers); the next pass publishes only mail that is not on the wiki"
     )

@@ -44,7 +44,7 @@ def run_pass(
     One mailbox failing (wrong password, server down) must not stop the others.
     """
     wiki = WikiClient(settings.wiki)
-    outbox = Outbox(mailbox, settings.smtp, state, settings.own_addresses(), wiki.page_url)
+    outbox = _outbox(mailbox, settings, state, wiki)
     mailer = Mailer(settings.smtp) if settings.smtp is not None else None
     result: PassResult | None = None
     try:
@@ -75,10 +75,10 @@ def plan_pass(mailbox: MailboxSettings, settings: Settings, state: PassState) ->
     Returns the counts and actions, or the error that kept it from planning (logged).
     """
     wiki = WikiClient(settings.wiki)
-    outbox = Outbox(mailbox, settings.smtp, state, settings.own_addresses(), wiki.page_url)
     try:
         guard_lost_state(mailbox, wiki, state, remember=False)
-        result, actions = MailboxSync(mailbox, wiki, state, outbox=outbox).plan()
+        sync = MailboxSync(mailbox, wiki, state, outbox=_outbox(mailbox, settings, state, wiki))
+        result, actions = sync.plan()
         return PlannedPass(result, actions, None)
     except Exception as exc:  # a bug must not stop the other mailboxes
         return PlannedPass(None, [], _failure(mailbox, exc))
@@ -93,6 +93,19 @@ class PlannedPass:
     result: PassResult | None
     actions: list[Action]
     error: str | None
+
+
+def _outbox(mailbox: MailboxSettings, settings: Settings, state: PassState, wiki: WikiClient) -> Outbox:
+    """The link and refusal replies of one mapping."""
+    return Outbox(
+        mailbox.name,
+        mailbox.replies,
+        mailbox.space.language,
+        settings.smtp,
+        state,
+        settings.own_addresses(),
+        wiki.page_url,
+    )
 
 
 def _failure(mailbox: MailboxSettings, exc: Exception) -> str:
@@ -115,9 +128,9 @@ def _status_or_none(state: StatusReader, mailbox: MailboxSettings) -> MailboxSta
 
 def release_quarantined(mailbox: MailboxSettings, state: Releaser, entry: QuarantinedMail) -> None:
     """Undo the quarantine of one mail (move it back, or clear its flag) and let the next pass publish it."""
-    with ImapMailbox(mailbox) as imap:
-        if mailbox.quarantine == "move":
-            imap.select(mailbox.quarantine_folder, writable=True)
+    with ImapMailbox(mailbox.name, mailbox.account) as imap:
+        if mailbox.senders.quarantine == "move":
+            imap.select(mailbox.senders.quarantine_folder, writable=True)
             imap.move(imap.find_message(entry.message_id), entry.folder)
             # Back in its folder under a new UID above the read position: the next pass reads it.
             state.release(mailbox.name, entry.message_id, entry.folder, entry.uidvalidity, 0)
@@ -128,7 +141,7 @@ def release_quarantined(mailbox: MailboxSettings, state: Releaser, entry: Quaran
                 # The folder was renumbered since: the recorded UID names another mail, or none.
                 uids = imap.find_message(entry.message_id)
             if uids:
-                imap.remove_flags(uids, [mailbox.quarantine_flag])
+                imap.remove_flags(uids, [mailbox.senders.quarantine_flag])
             uid = min(uids, default=0)
             state.release(mailbox.name, entry.message_id, entry.folder, status.uidvalidity, uid)
     log.info("quarantine.released", mailbox=mailbox.name, message_id=entry.message_id)
@@ -190,7 +203,7 @@ class Daemon:
             self._job,
             "interval",
             args=[mailbox.name],
-            seconds=mailbox.poll_interval,
+            seconds=mailbox.polling.poll_interval,
             id=_job_id(mailbox.name),
             name=f"poll {mailbox.name}",
             next_run_time=first_run,
@@ -198,7 +211,12 @@ class Daemon:
         )
 
     def _start_watchers(self) -> None:
-        wanted = {(m.name, folder): m for m in self.settings.mailboxes if m.idle for folder in m.folders}
+        wanted = {
+            (m.name, folder): m
+            for m in self.settings.mailboxes
+            if m.polling.idle
+            for folder in m.account.folders
+        }
         for key in list(self._watchers):
             if key not in wanted or wanted[key] != self._watchers[key].settings:
                 self._watchers.pop(key).stop()

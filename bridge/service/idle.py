@@ -52,7 +52,7 @@ class IdleWatcher:
         delay = 1.0
         while not self._stop.is_set():
             try:
-                with ImapMailbox(self.settings) as imap:
+                with ImapMailbox(self.settings.name, self.settings.account) as imap:
                     imap.select(self.folder)
                     self._on_connection(self.settings.name, True)
                     self._log.info("idle.connected", idle=imap.supports_idle)
@@ -60,7 +60,7 @@ class IdleWatcher:
                     # Mail that arrived while no watcher was connected is picked up at once.
                     self._on_new_mail(self.settings.name)
                     while not self._stop.is_set():
-                        if imap.wait_for_mail(self.settings.idle_refresh_seconds, self._stop):
+                        if imap.wait_for_mail(self.settings.polling.idle_refresh_seconds, self._stop):
                             self._log.debug("idle.new_mail")
                             self._on_new_mail(self.settings.name)
             except BridgeError as exc:

@@ -85,13 +85,18 @@ def backfill(
 ) -> PassResult:
     """Publish the history of `settings`' folders between `since` and `until` (exclusive)."""
     # History is published as it is: no replies, and the mailbox is left untouched.
-    quiet = dataclasses.replace(settings, after_publish="keep", reply="never")
+    quiet = settings.model_copy(
+        update={
+            "mail_actions": settings.mail_actions.model_copy(update={"after_publish": "keep"}),
+            "replies": settings.replies.model_copy(update={"reply": "never"}),
+        }
+    )
     sync = MailboxSync(quiet, wiki, state)
     result = PassResult(mailbox=settings.name)
     sync.recover()
-    with ImapMailbox(quiet) as imap:
+    with ImapMailbox(quiet.name, quiet.account) as imap:
         plan: list[tuple[str, list[Action], dict[str, Source]]] = []
-        for folder in quiet.folders:
+        for folder in quiet.account.folders:
             status = imap.select(folder)
             uids = imap.uids_between(since, until)
             actions, sources = _plan_folder(imap, sync, folder, status.uidvalidity, uids, result)

@@ -43,7 +43,7 @@ from bridge.core.render.parts import (
 )
 from bridge.core.render.titles import MAX_TITLE_BYTES, page_title
 from bridge.errors import WikiRefusedError
-from bridge.service.config import MailboxSettings
+from bridge.service.config import MailboxSpace
 from bridge.sync.ports import WikiPages
 
 # Pages people made under the thread's title are skipped; this many in a row means something else.
@@ -81,20 +81,21 @@ class ThreadPages:
     """Puts a thread group's rendered sections on the thread's pages (one mapping, one pass)."""
 
     def __init__(
-        self, settings: MailboxSettings, wiki: WikiPages, state: PageLedger, options: RenderOptions
+        self, mailbox: str, space: MailboxSpace, wiki: WikiPages, state: PageLedger, options: RenderOptions
     ) -> None:
-        self.settings = settings
+        self.mailbox = mailbox
+        self.space = space
         self.wiki = wiki
         self.state = state
         self.options = options
-        self._log = log.bind(mailbox=settings.name)
+        self._log = log.bind(mailbox=mailbox)
 
     # -- sizes ---------------------------------------------------------------------------------
 
     def new_page_room(self) -> int:
         """Bytes of sections a new part holds (with its intro, categories and both part links)."""
         capacity = page_capacity(self.wiki.max_article_size())
-        frame = render_new_page([], self.options, self.settings.categories, previous=_LONGEST_TITLE)
+        frame = render_new_page([], self.options, self.space.categories, previous=_LONGEST_TITLE)
         return capacity - byte_size(frame) - self._link_reserve()
 
     def _link_reserve(self) -> int:
@@ -177,7 +178,7 @@ class ThreadPages:
 
     def settle(self) -> None:
         """Finish continuations a pass cut short: make the confirmed part current, link to it."""
-        for pending in self.state.pending_part_links(self.settings.name):
+        for pending in self.state.pending_part_links(self.mailbox):
             self._link_parts(pending.thread_id, pending.previous_title, pending.page_title, check=True)
 
     def _append(
@@ -188,15 +189,15 @@ class ThreadPages:
         sections: Sequence[str],
         intents: Sequence[IntendedMessage],
     ) -> Placement:
-        self.state.record_intent(self.settings.name, thread_id, intents)
-        summary = f"Add {messages_text(len(messages))} from {self.settings.name} mailbox"
+        self.state.record_intent(self.mailbox, thread_id, intents)
+        summary = f"Add {messages_text(len(messages))} from {self.mailbox} mailbox"
         edit = self.wiki.append_to_page(title, "\n\n" + join_sections(sections), summary)
         if edit is not None:
             return Placement(thread_id, tuple(messages), edit, created=False)
         # Someone deleted the page: start it again under its title.
         part = self.state.thread_part(thread_id)
         previous = self.state.thread_page(part.previous_id) if part.previous_id is not None else None
-        text = render_new_page(sections, self.options, self.settings.categories, previous=previous)
+        text = render_new_page(sections, self.options, self.space.categories, previous=previous)
         edit = self._create_page(thread_id, text, len(messages), self._titles(part, messages[0]), 1, title)
         return Placement(thread_id, tuple(messages), edit, created=True)
 
@@ -205,9 +206,9 @@ class ThreadPages:
     ) -> Placement:
         titles = self._titles(None, messages[0])
         attempt, title = self._free_title(titles, 1)
-        thread_id = self.state.new_thread(self.settings.name, title)
-        self.state.record_intent(self.settings.name, thread_id, intents)
-        text = render_new_page(sections, self.options, self.settings.categories)
+        thread_id = self.state.new_thread(self.mailbox, title)
+        self.state.record_intent(self.mailbox, thread_id, intents)
+        text = render_new_page(sections, self.options, self.space.categories)
         edit = self._create_page(thread_id, text, len(messages), titles, attempt, title)
         return Placement(thread_id, tuple(messages), edit, created=True)
 
@@ -222,9 +223,9 @@ class ThreadPages:
         part = ThreadPart(0, previous.first_id, previous.number + 1, previous.thread_id)
         titles = self._titles(part, messages[0])
         attempt, title = self._free_title(titles, 1)
-        thread_id = self.state.new_part(self.settings.name, title, previous)
-        self.state.record_intent(self.settings.name, thread_id, intents)
-        text = render_new_page(sections, self.options, self.settings.categories, previous=previous_title)
+        thread_id = self.state.new_part(self.mailbox, title, previous)
+        self.state.record_intent(self.mailbox, thread_id, intents)
+        text = render_new_page(sections, self.options, self.space.categories, previous=previous_title)
         edit = self._create_page(thread_id, text, len(messages), titles, attempt, title)
         self._log.info("thread.continued", page=edit.title, previous=previous_title, part=previous.number + 1)
         return Placement(thread_id, tuple(messages), edit, created=True)
@@ -235,7 +236,7 @@ class ThreadPages:
         if previous_title is not None:
             page = self.wiki.page_content(previous_title) if check else None
             if not check or (page is not None and continuation_marker(title) not in page.text):
-                summary = f"Continued on [[{title}]] ({self.settings.name} mailbox)"
+                summary = f"Continued on [[{title}]] ({self.mailbox} mailbox)"
                 text = render_continuation_link(title, self.options.language)
                 try:
                     self.wiki.append_to_page(previous_title, text, summary)
@@ -248,7 +249,7 @@ class ThreadPages:
 
     def _titles(self, part: ThreadPart | None, first: Message) -> Callable[[int], str]:
         """Return the title of each attempt for a thread's first page or for a later part."""
-        prefix, language = self.settings.page_prefix, self.options.language
+        prefix, language = self.space.page_prefix, self.options.language
         if part is None or part.number <= 1:
             return lambda attempt: page_title(prefix, first.subject, attempt)
         # Later parts are named after the first part's page, whatever later mails are called.
@@ -275,7 +276,7 @@ class ThreadPages:
         self, thread_id: int, text: str, count: int, titles: Callable[[int], str], attempt: int, title: str
     ) -> EditResult:
         """Create a page; when the title exists on the wiki (a person's page), try the next."""
-        summary = f"New thread from {self.settings.name} mailbox ({messages_text(count)})"
+        summary = f"New thread from {self.mailbox} mailbox ({messages_text(count)})"
         for _ in range(MAX_TITLE_ATTEMPTS):
             edit = self.wiki.create_page(title, text, summary)
             if edit is not None:

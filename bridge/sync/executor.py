@@ -77,7 +77,7 @@ class FailureLog:
     def __init__(self, settings: MailboxSettings, state: FailureRecorder) -> None:
         self.mailbox = settings.name
         self.state = state
-        self.policy = RetryPolicy(settings.max_attempts)
+        self.policy = RetryPolicy(settings.polling.max_attempts)
         self._log = log.bind(mailbox=settings.name)
 
     def record(self, source: Source, message_id: str | None, reason: str, result: PassResult) -> None:
@@ -120,9 +120,11 @@ class Executor:
         self.stop = stop
         self.failures = FailureLog(settings, state)
         self.render_options = RenderOptions(
-            mailbox=settings.name, language=settings.language, show_addresses=settings.show_addresses
+            mailbox=settings.name,
+            language=settings.space.language,
+            show_addresses=settings.space.show_addresses,
         )
-        self.pages = ThreadPages(settings, wiki, state, self.render_options)
+        self.pages = ThreadPages(settings.name, settings.space, wiki, state, self.render_options)
         self._published = False
         self._log = log.bind(mailbox=settings.name)
 
@@ -202,14 +204,14 @@ class Executor:
 
     def mail_actions(self, imap: Mailbox, folder: str) -> None:
         """Flag or move published mail whose wiki write is confirmed (the store says which)."""
-        action = self.settings.after_publish
+        action = self.settings.mail_actions.after_publish
         uids = self.state.pending_mail_actions(self.settings.name, folder)
         if action == "keep" or not uids:
             return
         if action == "flag":
-            imap.add_flags(uids, [self.settings.publish_flag])
+            imap.add_flags(uids, [self.settings.mail_actions.publish_flag])
         else:
-            imap.move(uids, self.settings.archive_folder)
+            imap.move(uids, self.settings.mail_actions.archive_folder)
         self.state.mail_actions_done(self.settings.name, folder, uids)
         self._log.info("mail.after_publish", folder=folder, action=action, count=len(uids))
 
@@ -220,7 +222,7 @@ class Executor:
             if page is not None and merge_marker(note.into_title) not in page.text:
                 summary = f"Conversation continues on [[{note.into_title}]] ({self.settings.name} mailbox)"
                 self.wiki.append_to_page(
-                    note.page_title, render_merge_note(note.into_title, self.settings.language), summary
+                    note.page_title, render_merge_note(note.into_title, self.settings.space.language), summary
                 )
             self.state.merge_note_done(note.thread_id)
             self._log.info("thread.merged", page=note.page_title, into=note.into_title)
@@ -315,7 +317,7 @@ class Executor:
             edit.title,
             [m.message_id for m in messages],
             edit.revision,
-            mail_action=self.settings.after_publish != "keep",
+            mail_action=self.settings.mail_actions.after_publish != "keep",
         )
         if self.outbox is not None:
             self.outbox.promote_confirmed()
@@ -351,7 +353,7 @@ class Executor:
             threads = self.state.threads_for_ids(self.settings.name, [source.variant_of])
             thread_id = threads.get(source.variant_of)
             page = self.state.thread_page(thread_id) if thread_id is not None else None
-            note = render_variant_note(source.variant_of, page, self.settings.language) + note
+            note = render_variant_note(source.variant_of, page, self.settings.space.language) + note
         return render_message(message, self.render_options, files, note)
 
     def _upload(self, attachments: Sequence[Attachment]) -> dict[str, FileRef]:
@@ -360,11 +362,11 @@ class Executor:
         if not attachments:
             return files
         limits = self.wiki.upload_limits()
-        max_bytes = self.settings.max_attachment_mb * 1024 * 1024
+        max_bytes = self.settings.space.max_attachment_mb * 1024 * 1024
         for attachment in attachments:
             if attachment.sha256 in files:
                 continue
-            reason = refusal_reason(attachment, limits, max_bytes, self.settings.language)
+            reason = refusal_reason(attachment, limits, max_bytes, self.settings.space.language)
             if reason is None:
                 try:
                     sha1 = hashlib.sha1(attachment.data).hexdigest()  # noqa: S324 - MediaWiki's own file key

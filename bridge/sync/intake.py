@@ -20,7 +20,7 @@ from bridge.core.model import Message
 from bridge.core.msgid import extract_ids
 from bridge.core.parsing import parse_message
 from bridge.core.variants import content_hash
-from bridge.service.config import MailboxSettings
+from bridge.service.config import MailboxActions
 from bridge.sync.actions import Action, RecordFailure, Source
 from bridge.sync.planner import (
     Batch,
@@ -51,11 +51,11 @@ def _first_id(probe: HeaderProbe) -> str | None:
 class BatchReader:
     """Reads a batch of UIDs; the planner tells duplicates, variants and failures apart."""
 
-    def __init__(self, settings: MailboxSettings, state: BatchLedger) -> None:
-        self.mailbox = settings.name
-        self.moves_mail = settings.after_publish != "keep"
+    def __init__(self, mailbox: str, mail_actions: MailboxActions, state: BatchLedger) -> None:
+        self.mailbox = mailbox
+        self.moves_mail = mail_actions.after_publish != "keep"
         self.state = state
-        self._log = log.bind(mailbox=settings.name)
+        self._log = log.bind(mailbox=mailbox)
 
     def read(
         self, imap: MailReader, folder: str, uidvalidity: int, uids: Sequence[int], tally: Tally

@@ -31,7 +31,7 @@ from bridge.sync.outbox import Outbox
 from bridge.sync.planner import Batch, PlanSettings, plan_groups, plan_mail_action, plan_policy
 from bridge.sync.ports import Mailbox, OpenMailbox, Sender, Wiki
 
-__all__ = ["MailboxSync", "PassResult"]
+__all__ = ["MailboxSync", "PassResult", "open_imap"]
 log = structlog.get_logger("bridge.sync.mailbox_pass")
 
 
@@ -58,6 +58,11 @@ def tally(result: PassResult, actions: Sequence[Action]) -> PassResult:
     return result
 
 
+def open_imap(settings: MailboxSettings) -> ImapMailbox:
+    """An IMAP session (not yet connected) on the account of `settings`."""
+    return ImapMailbox(settings.name, settings.account)
+
+
 class MailboxSync:
     """Runs passes for one mapping. `open_mailbox` is injectable so faults can be provoked."""
 
@@ -67,7 +72,7 @@ class MailboxSync:
         wiki: Wiki,
         state: SyncState,
         stop: threading.Event | None = None,
-        open_mailbox: OpenMailbox = ImapMailbox,
+        open_mailbox: OpenMailbox = open_imap,
         outbox: Outbox | None = None,
         sender: Sender | None = None,
     ) -> None:
@@ -79,7 +84,7 @@ class MailboxSync:
         self.outbox = outbox
         self.sender = sender
         self._log = log.bind(mailbox=settings.name)
-        self.reader = BatchReader(settings, state)
+        self.reader = BatchReader(settings.name, settings.mail_actions, state)
         self.plan_settings = PlanSettings(
             settings,
             can_mail=outbox is not None and outbox.smtp is not None,
@@ -92,7 +97,7 @@ class MailboxSync:
         result = PassResult(mailbox=self.settings.name)
         self.recover()
         with self._open_mailbox(self.settings) as imap:
-            for folder in self.settings.folders:
+            for folder in self.settings.account.folders:
                 if self.stop.is_set():
                     break
                 self._sync_folder(imap, folder, result, None)
@@ -123,7 +128,7 @@ class MailboxSync:
         result = PassResult(mailbox=self.settings.name)
         actions: list[Action] = []
         with self._open_mailbox(self.settings) as imap:
-            for folder in self.settings.folders:
+            for folder in self.settings.account.folders:
                 self._sync_folder(imap, folder, result, actions)
         return tally(result, actions), actions
 
@@ -156,10 +161,10 @@ class MailboxSync:
     def _sync_folder(self, imap: Mailbox, folder: str, result: PassResult, plan: list[Action] | None) -> None:
         """Read, plan and carry out (or with `plan`, only plan) the new mail of one folder."""
         name = self.settings.name
-        policy = bool(self.settings.allowed_senders or self.settings.require_authenticated)
+        policy = bool(self.settings.senders.allowed_senders or self.settings.senders.require_authenticated)
         # Read-only unless mail may be flagged or moved: a read-only folder silently ignores
         # the \\Deleted of a COPY-based move on servers without MOVE.
-        writable = plan is None and (self.settings.after_publish != "keep" or policy)
+        writable = plan is None and (self.settings.mail_actions.after_publish != "keep" or policy)
         status = imap.select(folder, writable=writable)
         position = self.state.folder_position(name, folder)
         last_uid = 0
@@ -178,11 +183,11 @@ class MailboxSync:
         retry = self._retry_uids(folder, status.uidvalidity, last_uid)
         considered = imap.uids_after(last_uid)
         new_uids = considered
-        if self.settings.start_date is not None:
+        if self.settings.polling.start_date is not None:
             # Mail received before start_at is passed over, also when it turns up later.
-            since = set(imap.uids_since(self.settings.start_date))
+            since = set(imap.uids_since(self.settings.polling.start_date))
             new_uids = [uid for uid in considered if uid in since]
-        for done, batch in enumerate(_chunks(retry + new_uids, self.settings.batch_size)):
+        for done, batch in enumerate(_chunks(retry + new_uids, self.settings.polling.batch_size)):
             if not self.stop.is_set():
                 actions = self._plan_batch(imap, folder, status.uidvalidity, batch, result)
                 if plan is not None:
@@ -192,7 +197,7 @@ class MailboxSync:
             if self.stop.is_set():
                 # The batch may have been cut short: it is read again next time (known mail is
                 # skipped), so the position stays before it.
-                result.backlog += len(retry) + len(new_uids) - done * self.settings.batch_size
+                result.backlog += len(retry) + len(new_uids) - done * self.settings.polling.batch_size
                 return
             highest = max(batch)
             if highest > last_uid:
@@ -208,7 +213,7 @@ class MailboxSync:
 
     def _starting_point(self, status: FolderStatus) -> int:
         """Where a folder read for the first time starts: `start_at = "now"` skips all mail there."""
-        return max(status.uidnext - 1, 0) if self.settings.start_at == "now" else 0
+        return max(status.uidnext - 1, 0) if self.settings.polling.start_at == "now" else 0
 
     def _retry_uids(self, folder: str, uidvalidity: int, last_uid: int) -> list[int]:
         """UIDs behind the read position to read again: failed mail and quarantined mail released since."""
@@ -237,12 +242,12 @@ class MailboxSync:
         """Read one batch and plan it: skips and failures, quarantines, thread groups, mail actions."""
         actions, batch = self.reader.read(imap, folder, uidvalidity, uids, result)
         statuses: dict[str, QuarantineStatus] = {}
-        if self.settings.allowed_senders or self.settings.require_authenticated:
+        if self.settings.senders.allowed_senders or self.settings.senders.require_authenticated:
             statuses = self.state.quarantine_status(self.settings.name, batch.messages)
         batch, refused = plan_policy(batch, statuses, self.plan_settings)
         actions += refused
         actions += self.plan_groups(batch)
-        if self.settings.after_publish != "keep":
+        if self.settings.mail_actions.after_publish != "keep":
             pending = self.state.pending_mail_actions(self.settings.name, folder)
             mail = plan_mail_action(self.settings, folder, pending, actions)
             actions += [mail] if mail is not None else []
@@ -258,7 +263,7 @@ class MailboxSync:
         known_threads = self.state.threads_for_ids(name, thread_ids_of(messages))
         pages = {t: p for t in set(known_threads.values()) if (p := self.state.thread_page(t)) is not None}
         subjects = None
-        if self.settings.thread_by_subject if by_subject is None else by_subject:
+        if self.settings.space.thread_by_subject if by_subject is None else by_subject:
             subjects = self.state.known_subjects(name, subject_keys_of(messages))
             pages |= {
                 s.thread_id: p

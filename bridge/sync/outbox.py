@@ -22,6 +22,7 @@ from bridge.adapters.state.ports import OutboxLedger
 from bridge.adapters.state.replies import ReplyDraft, ReplyIntent
 from bridge.adapters.state.statuses import ReplyKind, ReplyStatus
 from bridge.core.model import Message
+from bridge.core.render.labels import Language
 from bridge.core.render.page import message_anchor
 from bridge.core.replies import (
     ReplyContext,
@@ -36,7 +37,7 @@ from bridge.core.replies import (
 )
 from bridge.core.senders import Refusal
 from bridge.errors import MailError, MailUncertainError
-from bridge.service.config import MailboxSettings, SmtpSettings
+from bridge.service.config import MailboxReplies, SmtpSettings
 from bridge.sync.actions import Reply
 from bridge.sync.ports import Sender
 
@@ -48,31 +49,35 @@ class Outbox:
 
     def __init__(
         self,
-        settings: MailboxSettings,
+        mailbox: str,
+        replies: MailboxReplies,
+        language: Language,
         smtp: SmtpSettings | None,
         state: OutboxLedger,
         own_addresses: frozenset[str],
         page_url: Callable[[str], str],
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.settings = settings
+        self.mailbox = mailbox
+        self.replies = replies
+        self.language = language
         self.smtp = smtp
         self.state = state
         self.page_url = page_url
         self.now = now
         self.rules = ReplyRules(
             own_addresses=own_addresses,
-            max_age=timedelta(days=settings.reply_max_age_days),
+            max_age=timedelta(days=replies.reply_max_age_days),
             per_sender_per_hour=smtp.max_replies_per_sender_per_hour if smtp else 0,
         )
-        self.texts = ReplyTexts.load(settings.language, settings.reply_templates)
+        self.texts = ReplyTexts.load(language, replies.reply_templates)
         self.suppressed = 0
-        self._log = log.bind(mailbox=settings.name)
+        self._log = log.bind(mailbox=mailbox)
 
     @property
     def enabled(self) -> bool:
         """Whether this mapping sends link replies at all."""
-        return self.smtp is not None and self.settings.reply != "never"
+        return self.smtp is not None and self.replies.reply != "never"
 
     def _recent(self, recipient: str) -> int:
         """How many replies `recipient` got or is due within the last hour (over all mailboxes)."""
@@ -83,8 +88,8 @@ class Outbox:
         page = self.page_url(page_title)
         return ReplyContext(
             from_address=self.smtp.from_address,
-            reply_to=self.settings.address,
-            mailbox=self.settings.name,
+            reply_to=self.replies.address,
+            mailbox=self.mailbox,
             page_url=page,
             message_url=f"{page}#{message_anchor(message_id)}",
         )
@@ -106,20 +111,20 @@ class Outbox:
             )
             for reply in replies
         ]
-        self.state.record_reply_drafts(self.settings.name, drafts)
+        self.state.record_reply_drafts(self.mailbox, drafts)
 
     def drop_discarded_drafts(self) -> None:
         """Drop the drafts of messages whose intent was discarded: publishing them again drafts anew.
 
         Called where no edit is in flight (at the start of a pass, after recovery).
         """
-        dropped = self.state.drop_orphaned_reply_drafts(self.settings.name)
+        dropped = self.state.drop_orphaned_reply_drafts(self.mailbox)
         if dropped:
             self._log.info("reply.drafts_dropped", count=dropped)
 
     def promote_confirmed(self) -> None:
         """Turn the drafts of confirmed messages into due replies, or suppressed ones with the reason."""
-        for confirmed in self.state.confirmed_reply_drafts(self.settings.name):
+        for confirmed in self.state.confirmed_reply_drafts(self.mailbox):
             draft = confirmed.draft
             seed = ReplySeed.from_json(draft.seed)
             # Replies count per conversation: the continuation parts of a thread are one.
@@ -130,7 +135,7 @@ class Outbox:
                 context = self._context(confirmed.page_title, seed.message_id)
                 payload = compose_reply(seed, context, self.texts, self.now()).as_bytes()
             new = self.state.promote_reply_draft(
-                self.settings.name, draft.message_id, conversation, reason, payload
+                self.mailbox, draft.message_id, conversation, reason, payload
             )
             self._count_suppressed(new, draft.message_id, ReplyKind.LINK, reason)
 
@@ -139,12 +144,8 @@ class Outbox:
         if not self.enabled:
             return "link replies are switched off"
         reason = limit_reason(seed.date, self.rules, self.now(), self._recent(recipient))
-        first = self.settings.reply == "first"
-        if (
-            reason is None
-            and first
-            and self.state.replied_in_thread(self.settings.name, thread_id, recipient)
-        ):
+        first = self.replies.reply == "first"
+        if reason is None and first and self.state.replied_in_thread(self.mailbox, thread_id, recipient):
             reason = "already told about this thread (reply = first)"
         return reason
 
@@ -154,17 +155,17 @@ class Outbox:
         The loop rules and the hourly limit per recipient bound what a forged From can cause.
         """
         recipient = message.sender_address.lower()
-        if self.smtp is None or not self.settings.reply_unpublished or not recipient:
+        if self.smtp is None or not self.replies.reply_unpublished or not recipient:
             return
         reason = suppression_reason(message, self.rules, self.now(), self._recent(recipient))
         payload = None
         if reason is None:
-            context = ReplyContext(self.smtp.from_address, self.settings.address, self.settings.name, "", "")
-            reason_text = refusal_reason(refusal.code, self.settings.language)
+            context = ReplyContext(self.smtp.from_address, self.replies.address, self.mailbox, "", "")
+            reason_text = refusal_reason(refusal.code, self.language)
             seed = ReplySeed.of(message)
             payload = compose_refusal(seed, reason_text, context, self.texts, self.now()).as_bytes()
         new = self.state.record_reply(
-            self.settings.name, message.message_id, recipient, ReplyKind.REFUSAL, None, reason, payload
+            self.mailbox, message.message_id, recipient, ReplyKind.REFUSAL, None, reason, payload
         )
         self._count_suppressed(new, message.message_id, ReplyKind.REFUSAL, reason)
 
@@ -180,7 +181,7 @@ class Outbox:
         pass; a permanent refusal of one recipient (5xx) marks that reply `refused` and goes on.
         """
         sent = 0
-        due = self.state.open_replies(self.settings.name)
+        due = self.state.open_replies(self.mailbox)
         for index, reply in enumerate(due):
             if reply.status == ReplyStatus.SENDING:
                 self._uncertain(reply, "a crash interrupted sending")
@@ -210,7 +211,7 @@ class Outbox:
         return sent, 0
 
     def _set(self, reply: ReplyIntent, status: ReplyStatus) -> None:
-        self.state.set_reply_status(self.settings.name, reply.message_id, reply.recipient, reply.kind, status)
+        self.state.set_reply_status(self.mailbox, reply.message_id, reply.recipient, reply.kind, status)
 
     def _uncertain(self, reply: ReplyIntent, cause: str) -> None:
         """The server may have the reply: never send it again (a lost reply beats a doubled one)."""

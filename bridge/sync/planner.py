@@ -48,12 +48,12 @@ class PlanSettings:
     @property
     def link_replies(self) -> bool:
         """Whether published mail gets a link reply."""
-        return self.can_mail and self.mailbox.reply != "never"
+        return self.can_mail and self.mailbox.replies.reply != "never"
 
     @property
     def refusal_replies(self) -> bool:
         """Whether quarantined mail gets a reply saying why."""
-        return self.can_mail and self.mailbox.reply_unpublished
+        return self.can_mail and self.mailbox.replies.reply_unpublished
 
 
 @dataclass
@@ -152,7 +152,7 @@ def plan_policy(
 ) -> tuple[Batch, list[Action]]:
     """Keep mail that fails the sender policy off the wiki: quarantine it, and reply where set up."""
     mailbox = settings.mailbox
-    if not mailbox.allowed_senders and not mailbox.require_authenticated:
+    if not mailbox.senders.allowed_senders and not mailbox.senders.require_authenticated:
         return batch, []
     kept = Batch(dict(batch.messages), dict(batch.sources))
     actions: list[Action] = []
@@ -161,7 +161,10 @@ def plan_policy(
             continue
         try:
             refusal = policy_refusal(
-                message, mailbox.allowed_senders, mailbox.require_authenticated, mailbox.trusted_authserv_ids
+                message,
+                mailbox.senders.allowed_senders,
+                mailbox.senders.require_authenticated,
+                mailbox.senders.trusted_authserv_ids,
             )
         except Exception as exc:  # one mail must never stop the mailbox
             source = kept.sources.pop(message_id)
@@ -172,10 +175,10 @@ def plan_policy(
             continue
         source = kept.sources.pop(message_id)
         del kept.messages[message_id]
-        if mailbox.quarantine == "flag":
-            actions.append(Quarantine(source, message, refusal, "flag", mailbox.quarantine_flag))
+        if mailbox.senders.quarantine == "flag":
+            actions.append(Quarantine(source, message, refusal, "flag", mailbox.senders.quarantine_flag))
         else:
-            actions.append(Quarantine(source, message, refusal, "move", mailbox.quarantine_folder))
+            actions.append(Quarantine(source, message, refusal, "move", mailbox.senders.quarantine_folder))
         recipient = message.sender_address.lower()
         if settings.refusal_replies and recipient:
             forbidden = loop_reason(message, settings.own_addresses)
@@ -209,7 +212,7 @@ def plan_groups(
     if known_subjects is None:
         groups = group_messages(messages, known_threads)
     else:
-        window = timedelta(days=settings.mailbox.subject_window_days)
+        window = timedelta(days=settings.mailbox.space.subject_window_days)
         groups = group_messages(messages, known_threads, window, known_subjects)
     return [action for group in groups for action in plan_group(group, batch.sources, pages, settings)]
 
@@ -222,7 +225,7 @@ def plan_group(
         group=group,
         sources=tuple(sources[m.message_id] for m in group.messages),
         page=pages.get(group.thread_id) if group.thread_id is not None else None,
-        new_title=page_title(settings.mailbox.page_prefix, group.first.subject),
+        new_title=page_title(settings.mailbox.space.page_prefix, group.first.subject),
         replies=_link_replies(group.messages, settings),
     )
     if group.thread_id is None or not group.also_linked:
@@ -237,7 +240,7 @@ def plan_mail_action(
 
     Copies that take over pending actions after a renumbering count as pending too.
     """
-    if settings.after_publish == "keep":
+    if settings.mail_actions.after_publish == "keep":
         return None
     published = [
         s.uid for a in actions if isinstance(a, PublishGroup) for s in a.sources if s.folder == folder
@@ -246,6 +249,6 @@ def plan_mail_action(
     uids = tuple(sorted({*pending, *published}))
     if not uids and not relocated:
         return None
-    if settings.after_publish == "flag":
-        return MailAction(folder, "flag", settings.publish_flag, uids)
-    return MailAction(folder, "move", settings.archive_folder, uids)
+    if settings.mail_actions.after_publish == "flag":
+        return MailAction(folder, "flag", settings.mail_actions.publish_flag, uids)
+    return MailAction(folder, "move", settings.mail_actions.archive_folder, uids)

@@ -15,7 +15,7 @@ from datetime import datetime
 
 import structlog
 
-from bridge.adapters.imap import HeaderProbe, ImapMailbox
+from bridge.adapters.imap import HeaderProbe
 from bridge.adapters.state.ports import LedgerImport, LostStateGuard, ThreadLookup
 from bridge.adapters.state.store import LedgerMessage, LedgerPage
 from bridge.adapters.wiki import PageContent
@@ -25,6 +25,7 @@ from bridge.core.parsing import parse_message
 from bridge.core.subjects import subject_key
 from bridge.errors import MailboxError, StateError
 from bridge.service.config import MailboxSettings
+from bridge.sync.mailbox_pass import open_imap
 from bridge.sync.ports import OpenMailReader, WikiListing
 
 # The guard's look: the first few pages under the prefix, read in one request.
@@ -42,7 +43,7 @@ def guard_lost_state(
     under the prefix; an empty prefix (a new mapping) is remembered as looked at (unless not
     `remember`: a dry run writes nothing).
     """
-    name, prefix = mailbox.name, mailbox.page_prefix
+    name, prefix = mailbox.name, mailbox.space.page_prefix
     if state.has_ledger(name) or state.wiki_checked(name, prefix):
         return
     for page in wiki.pages_under(prefix, limit=GUARD_PAGES):
@@ -85,7 +86,7 @@ def rebuild_state(
     mailbox: MailboxSettings,
     wiki: WikiListing,
     state: LedgerImport,
-    open_mailbox: OpenMailReader = ImapMailbox,
+    open_mailbox: OpenMailReader = open_imap,
 ) -> RebuildResult:
     """Record every message marked on the mapping's pages as published (known ones stay as they are).
 
@@ -96,7 +97,7 @@ def rebuild_state(
     """
     pages = [
         (page, markers)
-        for page in wiki.pages_under(mailbox.page_prefix)
+        for page in wiki.pages_under(mailbox.space.page_prefix)
         if _is_thread_page(markers := read_markers(page.text))
     ]
     wanted = {message_id for _, markers in pages for message_id in markers.message_ids}
@@ -104,7 +105,7 @@ def rebuild_state(
     ledger = [_ledger_page(mailbox, page, markers, found) for page, markers in pages]
     added = state.import_ledger(mailbox.name, ledger)
     _record_subjects(mailbox.name, state, ledger, found)
-    state.record_wiki_check(mailbox.name, mailbox.page_prefix)
+    state.record_wiki_check(mailbox.name, mailbox.space.page_prefix)
     result = RebuildResult(pages=len(pages), on_wiki=len(wanted), added=added, in_mailbox=len(found))
     log.info(
         "state.rebuilt",
@@ -124,7 +125,7 @@ def _is_thread_page(markers: PageMarkers) -> bool:
 def _ledger_page(
     mailbox: MailboxSettings, page: PageContent, markers: PageMarkers, found: dict[str, FoundMail]
 ) -> LedgerPage:
-    acting = mailbox.after_publish != "keep"
+    acting = mailbox.mail_actions.after_publish != "keep"
     messages = []
     for message_id in markers.message_ids:
         mail = found.get(message_id)
@@ -132,7 +133,7 @@ def _ledger_page(
             messages.append(LedgerMessage(message_id))
             continue
         # Mail still in a read folder may lack its after-publish flag or move: it is done again.
-        pending = acting and mail.folder in mailbox.folders
+        pending = acting and mail.folder in mailbox.account.folders
         messages.append(LedgerMessage(message_id, mail.links, mail.folder, mail.uid, pending))
     return LedgerPage(page.title, page.revision, tuple(messages), markers.merged_into, markers.continued_on)
 
@@ -158,9 +159,9 @@ def find_mails(
     Only the Message-ID headers are read of every mail; bodies only of wanted mails and of mails
     without a Message-ID (whose id is derived from their content).
     """
-    folders = list(mailbox.folders)
-    if mailbox.after_publish == "move" and mailbox.archive_folder not in folders:
-        folders.append(mailbox.archive_folder)
+    folders = list(mailbox.account.folders)
+    if mailbox.mail_actions.after_publish == "move" and mailbox.mail_actions.archive_folder not in folders:
+        folders.append(mailbox.mail_actions.archive_folder)
     found: dict[str, FoundMail] = {}
     if not wanted:
         return found
@@ -169,11 +170,11 @@ def find_mails(
             try:
                 imap.select(folder)
             except MailboxError as exc:
-                if folder in mailbox.folders:
+                if folder in mailbox.account.folders:
                     raise
                 log.info("rebuild.folder_skipped", mailbox=mailbox.name, folder=folder, error=str(exc))
                 continue
-            for batch in _batches(imap.uids_after(0), mailbox.batch_size):
+            for batch in _batches(imap.uids_after(0), mailbox.polling.batch_size):
                 headers = imap.message_id_headers(batch)
                 fetch = [
                     uid for uid in batch if uid not in headers or _may_be_wanted(headers[uid], wanted, found)

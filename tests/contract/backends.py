@@ -85,7 +85,7 @@ class DovecotBackend:
 
     def session(self) -> AbstractContextManager[Mailbox]:
         """A new IMAP session of the bridge's adapter."""
-        return ImapMailbox(self.settings)
+        return ImapMailbox(self.settings.name, self.settings.account)
 
     @contextmanager
     def _client(self) -> Iterator[Any]:

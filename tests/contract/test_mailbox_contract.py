@@ -1,8 +1,8 @@
 """The `Mailbox` port's contract: what the bridge relies on of an IMAP account, held against
 the fake (tests/fakes.py) and a real Dovecot through `ImapMailbox`.
 
-Known gap, stated rather than modelled: Dovecot turns bare LF line ends into CRLF on APPEND and
-the fake stores mail as delivered, so the mails here have CRLF line ends, as mail on the wire has.
+Servers differ where the bridge must not rely on them: a STORE in a folder selected read-only is
+ignored by Dovecot and refused by others, so that test accepts both.
 """
 
 from __future__ import annotations
@@ -195,3 +195,16 @@ def test_a_recreated_folder_has_a_new_uidvalidity_and_numbers_mail_afresh(
     assert after.uidvalidity != before.uidvalidity
     assert after.exists == 2
     assert fresh[0] <= before.uidnext - 1  # old positions would skip the renumbered mail
+
+
+def test_bare_line_feeds_are_stored_as_crlf(backend: MailboxBackend, folder: str) -> None:
+    """Mail appended with LF line ends is served with CRLF ones, and RFC822.SIZE counts them."""
+    raw = mail(b"Message-ID: <lf@example.org>\r\n", b"Line one.\r\nLine two.\r\n")
+    uid = backend.deliver(folder, raw.replace(b"\r\n", b"\n"), WHEN)
+    with backend.session() as imap:
+        imap.select(folder)
+        probe = imap.message_id_headers([uid])[uid]
+        [fetched] = imap.fetch(folder, [uid])
+    assert fetched.raw == raw
+    assert probe.size == len(raw)
+    assert probe.message_id_header == "Message-ID: <lf@example.org>\r\n\r\n"

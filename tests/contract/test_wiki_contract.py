@@ -1,9 +1,9 @@
 """The `Wiki` port's contract: what the bridge relies on of MediaWiki, held against the fake
 (tests/fakes.py) and a real MediaWiki through `WikiClient`.
 
-Known gap, stated rather than modelled: the fake takes every title and every file's content;
-MediaWiki also refuses invalid titles and files whose content does not match their extension
-(tests/integration/test_wiki_refusals.py covers those against the real wiki only).
+Known gap, stated rather than modelled: the fake takes every file's content; MediaWiki also
+refuses files whose content does not match their extension (tests/integration covers that
+against the real wiki only).
 """
 
 from __future__ import annotations
@@ -141,3 +141,18 @@ def test_trailing_whitespace_is_not_saved(backend: WikiBackend, prefix: str) -> 
     page = wiki.page_content(title)
     assert page is not None
     assert (page.text, wiki.page_length(title)) == ("Message one.\n\nMessage two.", len(page.text))
+
+
+@pytest.mark.parametrize("name", ["Angebot [Entwurf]", "Frage {a|b}", "<b>fett</b>", "x" * 256])
+def test_an_invalid_title_is_refused_for_writes_and_missing_for_reads(
+    backend: WikiBackend, prefix: str, name: str
+) -> None:
+    """Characters MediaWiki forbids in titles, or over 255 bytes: writes refused, reads find nothing."""
+    wiki = backend.client()
+    title = f"{prefix}/{name}"
+    with pytest.raises(WikiRefusedError):
+        wiki.create_page(title, "Text.", "create")
+    with pytest.raises(WikiRefusedError):
+        wiki.append_to_page(title, "Text.", "append")
+    assert wiki.page_content(title) is None
+    assert wiki.page_length(title) is None

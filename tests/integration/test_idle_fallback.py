@@ -41,7 +41,7 @@ def test_without_idle_new_mail_is_noticed_by_noop_polling(
     space.append(make_mail("first@example.de", "Vorher"))
     settings = space.settings().mailboxes[0]
     stop = threading.Event()
-    with ImapMailbox(settings) as imap:
+    with ImapMailbox(settings.name, settings.account) as imap:
         assert not imap.supports_idle
         imap.select(space.folders[0])
         timer = threading.Timer(

@@ -126,7 +126,15 @@ def pass_losing_the_wiki_answer(space: Space) -> None:
     wiki = LostAnswerWiki(settings.wiki)
     try:
         install_templates(wiki, only_missing=True)
-        outbox = Outbox(mailbox, smtp, state, settings.own_addresses(), wiki.page_url)
+        outbox = Outbox(
+            mailbox.name,
+            mailbox.replies,
+            mailbox.space.language,
+            smtp,
+            state,
+            settings.own_addresses(),
+            wiki.page_url,
+        )
         with Mailer(smtp) as mailer, pytest.raises(WikiUnavailableError):
             MailboxSync(mailbox, wiki, state, outbox=outbox, sender=mailer).run()
     finally:

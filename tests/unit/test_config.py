@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from bridge.errors import ConfigError
 from bridge.service import cli
@@ -63,26 +64,26 @@ def test_minimal_config_loads_with_defaults(tmp_path: Path) -> None:
     assert settings.wiki.password.value == WIKI_SECRET
     assert settings.wiki.tls.verify is True
     (mailbox,) = settings.mailboxes
-    assert mailbox.password.value == IMAP_SECRET
-    assert mailbox.poll_interval == 60
-    assert mailbox.folders == ("INBOX",)
-    assert mailbox.security == "tls"
-    assert mailbox.port == 993
-    assert mailbox.batch_size == 50
-    assert mailbox.categories == ()
-    assert mailbox.page_prefix == "Sales/Mail"
+    assert mailbox.account.password.value == IMAP_SECRET
+    assert mailbox.polling.poll_interval == 60
+    assert mailbox.account.folders == ("INBOX",)
+    assert mailbox.account.security == "tls"
+    assert mailbox.account.port == 993
+    assert mailbox.polling.batch_size == 50
+    assert mailbox.space.categories == ()
+    assert mailbox.space.page_prefix == "Sales/Mail"
     assert settings.log.level == "info"
     assert settings.state.path == tmp_path.resolve() / "var" / "state.sqlite3"
     assert settings.warnings == ()
 
 
 def test_settings_are_frozen(tmp_path: Path) -> None:
-    """Assigning to loaded settings raises FrozenInstanceError at every level."""
+    """Assigning to loaded settings is refused at every level, the secret included."""
     settings = load_settings(_config(tmp_path), environ={})
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        settings.wiki = settings.wiki  # type: ignore[misc]
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        settings.mailboxes[0].port = 1  # type: ignore[misc]
+    with pytest.raises(ValidationError):
+        settings.wiki = settings.wiki
+    with pytest.raises(ValidationError):
+        settings.mailboxes[0].account.port = 1
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.wiki.password.value = "x"  # type: ignore[misc]
 
@@ -99,7 +100,7 @@ password_file = "{tmp_path / "imap.secret"}"
 page_prefix = "Sales/Mail"
 """
     mailbox = load_settings(_config(tmp_path, mailboxes=mailboxes), environ={}).mailboxes[0]
-    assert (mailbox.security, mailbox.port) == ("starttls", 143)
+    assert (mailbox.account.security, mailbox.account.port) == ("starttls", 143)
 
 
 def test_several_problems_reported_at_once_by_key(tmp_path: Path) -> None:
@@ -203,7 +204,7 @@ page_prefix = "Sales/Mail"
     settings = load_settings(
         _config(tmp_path, mailboxes=mailboxes), environ={"SALES_IMAP_PASSWORD": "from-env-42"}
     )
-    assert settings.mailboxes[0].password.value == "from-env-42"
+    assert settings.mailboxes[0].account.password.value == "from-env-42"
 
 
 def test_missing_env_var_is_named(tmp_path: Path) -> None:
@@ -402,7 +403,7 @@ page_prefix = "Sales/Mail"
     path.rename(moved)
     monkeypatch.chdir(elsewhere)
     settings = load_settings(moved, environ={})
-    assert settings.mailboxes[0].password.value == "relative-value"
+    assert settings.mailboxes[0].account.password.value == "relative-value"
 
 
 def test_world_readable_secret_gives_warning(tmp_path: Path) -> None:
@@ -410,7 +411,7 @@ def test_world_readable_secret_gives_warning(tmp_path: Path) -> None:
     config = _config(tmp_path)
     (tmp_path / "imap.secret").chmod(0o644)
     settings = load_settings(config, environ={})
-    assert settings.mailboxes[0].password.value == IMAP_SECRET
+    assert settings.mailboxes[0].account.password.value == IMAP_SECRET
     assert any(w.startswith("mailboxes[0].password_file: ") for w in settings.warnings)
     assert all(IMAP_SECRET not in w for w in settings.warnings)
 
@@ -427,7 +428,7 @@ password_file = "{tmp_path / "imap.secret"}"
 page_prefix = "Sales/Mail"
 """
     settings = load_settings(_config(tmp_path, mailboxes=mailboxes), environ={})
-    assert settings.mailboxes[0].port == 143
+    assert settings.mailboxes[0].account.port == 143
     assert any(w.startswith("mailboxes[0].security: ") for w in settings.warnings)
 
 
@@ -548,3 +549,31 @@ ca_file = "{tmp_path}"
 """
     problems = _problems(_config(tmp_path, wiki=extra_wiki))
     assert _has(problems, f"wiki.ca_file: {tmp_path} is a directory, not a file")
+
+
+def test_flat_keys_land_in_the_mailbox_parts_and_part_names_are_not_keys(tmp_path: Path) -> None:
+    """Flat [[mailboxes]] keys fill the parts; a part's own name, or a top-level `warnings`, is refused."""
+    mailboxes = f"""
+[[mailboxes]]
+name = "sales"
+host = "imap.example.org"
+username = "sales@example.org"
+password_file = "{tmp_path / "imap.secret"}"
+page_prefix = "Sales/Mail"
+poll_interval = 120
+after_publish = "flag"
+"""
+    mailbox = load_settings(_config(tmp_path, mailboxes=mailboxes), environ={}).mailboxes[0]
+    assert (mailbox.account.host, mailbox.space.page_prefix) == ("imap.example.org", "Sales/Mail")
+    assert (mailbox.polling.poll_interval, mailbox.mail_actions.after_publish) == (120, "flag")
+    assert mailbox.replies.address == "sales@example.org"  # derived from the login
+    stray = mailboxes + 'account = "x"\ntls = true\ntls_verify = "no"\n'
+    path = _config(tmp_path, mailboxes=stray)
+    path.write_text('warnings = ["x"]\n' + path.read_text(encoding="utf-8"), encoding="utf-8")
+    problems = _problems(path)
+    assert sorted(problems) == [
+        "mailboxes[0].account: is not a known setting (check its spelling)",
+        "mailboxes[0].tls: is not a known setting (check its spelling)",
+        "mailboxes[0].tls_verify: must be true or false",
+        "warnings: is not a known setting (check its spelling)",
+    ]

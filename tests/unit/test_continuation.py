@@ -8,7 +8,6 @@ test_long_threads.py covers continuation pages against the real wiki.
 
 from __future__ import annotations
 
-import dataclasses
 import email.policy
 import itertools
 from collections import Counter
@@ -21,10 +20,11 @@ import pytest
 from bridge.adapters.state.store import SqliteStateStore
 from bridge.core.render.page import continuation_marker, message_marker
 from bridge.errors import WikiUnavailableError
-from bridge.service.config import MailboxSettings, Secret, SmtpSettings, TlsSettings
+from bridge.service.config import MailboxSettings, SmtpSettings
 from bridge.sync.mailbox_pass import MailboxSync, PassResult
 from bridge.sync.outbox import Outbox
 from tests.fakes import FakeMailbox, FakeWiki
+from tests.settings import mailbox_settings
 
 PREFIX = "Mail/Team"
 MAILS = 24
@@ -45,20 +45,7 @@ def _mail(number: int) -> bytes:
 
 
 def _settings() -> MailboxSettings:
-    return MailboxSettings(
-        name="team",
-        host="imap.example.org",
-        port=993,
-        security="tls",
-        username="team",
-        password=Secret("unused"),
-        folders=("INBOX",),
-        page_prefix=PREFIX,
-        categories=("Team",),
-        tls=TlsSettings(),
-        language="de",
-        batch_size=50,
-    )
+    return mailbox_settings(page_prefix=PREFIX, categories=("Team",), language="de")
 
 
 @pytest.mark.parametrize("lost_write", [2, 3, 4])
@@ -119,19 +106,15 @@ def test_reply_first_counts_the_parts_of_a_thread_as_one_conversation(tmp_path: 
     mailbox, wiki = FakeMailbox(), FakeWiki()
     wiki.max_article_bytes = 12 * 1024
     state = SqliteStateStore(tmp_path / "state.sqlite3")
-    settings = dataclasses.replace(_settings(), reply="first", address="team@example.org")
-    smtp = SmtpSettings(
-        host="smtp.example.org",
-        port=587,
-        security="starttls",
-        from_address="wiki@example.org",
-        username="",
-        password=Secret(""),
-        tls=TlsSettings(),
+    settings = mailbox_settings(
+        page_prefix=PREFIX, categories=("Team",), language="de", reply="first", address="team@example.org"
     )
+    smtp = SmtpSettings(host="smtp.example.org", from_address="wiki@example.org")
     sender = _RecordingSender()
     outbox = Outbox(
-        settings,
+        settings.name,
+        settings.replies,
+        settings.space.language,
         smtp,
         state,
         frozenset({"wiki@example.org", "team@example.org"}),

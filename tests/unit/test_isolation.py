@@ -25,9 +25,10 @@ from bridge.core.render.page import message_marker
 from bridge.core.retry import RetryPolicy
 from bridge.core.variants import as_variant, content_hash, original_of, variant_id
 from bridge.errors import WikiRefusedError
-from bridge.service.config import MailboxSettings, Secret, TlsSettings
+from bridge.service.config import MailboxSettings
 from bridge.sync.mailbox_pass import MailboxSync, PassResult
 from tests.fakes import FakeMailbox, FakeWiki
+from tests.settings import mailbox_settings
 
 PREFIX = "Mail/Team"
 
@@ -53,17 +54,8 @@ class Bench:
         self.mailbox = FakeMailbox()
         self.wiki = FakeWiki()
         self.state = SqliteStateStore(tmp_path / "state.sqlite3")
-        self.settings = MailboxSettings(
-            name="team",
-            host="imap.example.org",
-            port=993,
-            security="tls",
-            username="team",
-            password=Secret("unused"),
-            folders=("INBOX",),
+        self.settings = mailbox_settings(
             page_prefix=PREFIX,
-            categories=(),
-            tls=TlsSettings(),
             batch_size=10,
             max_attempts=max_attempts,
         )

@@ -19,7 +19,7 @@ from bridge.core.model import AutomationHeaders, Message
 from bridge.core.senders import Refusal
 from bridge.core.threads import ThreadGroup
 from bridge.core.variants import variant_id
-from bridge.service.config import MailboxSettings, Secret, TlsSettings
+from bridge.service.config import MailboxSettings
 from bridge.sync.actions import (
     Action,
     MailAction,
@@ -44,25 +44,14 @@ from bridge.sync.planner import (
     plan_policy,
     variant_candidates,
 )
+from tests.settings import mailbox_settings
 
 TEAM = "team@example.org"
 
 
 def settings(**changes: object) -> MailboxSettings:
-    """A mapping's settings with `changes`."""
-    base = MailboxSettings(
-        name="team",
-        host="imap.example.org",
-        port=993,
-        security="tls",
-        username="team",
-        password=Secret("unused"),
-        folders=("INBOX",),
-        page_prefix="Mail/Team",
-        categories=(),
-        tls=TlsSettings(),
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    """A mapping's settings with `changes` (flat config keys)."""
+    return mailbox_settings(**changes)
 
 
 def message(
@@ -224,7 +213,10 @@ def test_groups_go_to_known_pages_or_new_titles_with_their_link_replies() -> Non
 def test_no_link_replies_without_smtp_or_with_reply_never() -> None:
     """Link replies are planned only where mail can be sent and `reply` is not `never`."""
     planned = batch((message("n@x"), source(1)))
-    for context in (PlanSettings(settings(reply="always")), PlanSettings(settings(), can_mail=True)):
+    for context in (
+        PlanSettings(settings(reply="every", address=TEAM)),
+        PlanSettings(settings(), can_mail=True),
+    ):
         [publish] = plan_groups(planned, {}, {}, context)
         assert isinstance(publish, PublishGroup) and publish.replies == ()
 

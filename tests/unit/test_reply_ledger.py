@@ -27,10 +27,11 @@ from hypothesis import strategies as st
 
 from bridge.adapters.state.store import SqliteStateStore
 from bridge.errors import WikiUnavailableError
-from bridge.service.config import MailboxSettings, Secret, SmtpSettings, TlsSettings
+from bridge.service.config import SmtpSettings
 from bridge.sync.mailbox_pass import MailboxSync
 from bridge.sync.outbox import Outbox
 from tests.fakes import Crash, FakeMailbox, FakeSender, FakeWiki, FaultMode, SendFault
+from tests.settings import mailbox_settings
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 MAX_PASSES = 12
@@ -60,33 +61,18 @@ class Bridge:
 
     def run_pass(self) -> None:
         """Run one pass as the daemon does; a lost wiki answer or a crash ends it early."""
-        settings = MailboxSettings(
-            name="team",
-            host="imap.example.org",
-            port=993,
-            security="tls",
-            username="team",
-            password=Secret("unused"),
-            folders=("INBOX",),
-            page_prefix="Mail/Team",
-            categories=(),
-            tls=TlsSettings(),
+        settings = mailbox_settings(
             batch_size=3,
             address="team@example.org",
             reply="every",
         )
         smtp = SmtpSettings(
-            host="smtp.example.org",
-            port=587,
-            security="starttls",
-            from_address="wiki@example.org",
-            username="",
-            password=Secret(""),
-            tls=TlsSettings(),
-            max_replies_per_sender_per_hour=100,
+            host="smtp.example.org", from_address="wiki@example.org", max_replies_per_sender_per_hour=100
         )
         outbox = Outbox(
-            settings,
+            settings.name,
+            settings.replies,
+            settings.space.language,
             smtp,
             self.state,
             frozenset({"wiki@example.org", "team@example.org"}),

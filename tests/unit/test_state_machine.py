@@ -127,7 +127,9 @@ class BridgeMachine(RuleBasedStateMachine):
     def _pass(self, state: StateStore, stop: threading.Event | None = None) -> bool:
         """Run one pass as the daemon does; return False when a fault or a crash ended it early."""
         outbox = Outbox(
-            self.settings,
+            self.settings.name,
+            self.settings.replies,
+            self.settings.space.language,
             SMTP_SETTINGS,
             state,
             frozenset({"wiki@example.org", "team@example.org"}),
@@ -259,7 +261,7 @@ class BridgeMachine(RuleBasedStateMachine):
 
     def release_entry(self, entry: QuarantinedMail) -> None:
         """Release `entry` with `daemon.release_quarantined`, its IMAP session on the fake account."""
-        with mock.patch.object(daemon, "ImapMailbox", lambda _: self.mailbox):
+        with mock.patch.object(daemon, "ImapMailbox", lambda _name, _account: self.mailbox):
             daemon.release_quarantined(self.settings, self.state, entry)
         self.released.add(entry.message_id)
 
@@ -338,7 +340,7 @@ class BridgeMachine(RuleBasedStateMachine):
             self.id_of[raw]
             for folder, box in self.mailbox.folders.items()
             for uid, raw in box.mails.items()
-            if self.settings.quarantine_flag in self.mailbox.flags.get((folder, uid), set())
+            if self.settings.senders.quarantine_flag in self.mailbox.flags.get((folder, uid), set())
         }
         held = {mid for mid in self.contents if self._refused(mid) and mid not in self.released}
         assert held <= flagged, held - flagged
@@ -349,7 +351,9 @@ class BridgeMachine(RuleBasedStateMachine):
             rows = db.execute("SELECT message_id, status FROM replies WHERE kind = 'link'").fetchall()
         statuses = {str(mid): str(status) for mid, status in rows}
         assert set(statuses) == set(_ids_on_wiki(self.wiki))
-        allowed = {"sent", "uncertain"} | ({"suppressed"} if self.settings.reply == "first" else set())
+        allowed = {"sent", "uncertain"} | (
+            {"suppressed"} if self.settings.replies.reply == "first" else set()
+        )
         sent = Counter(anchor for anchor, _ in self.sender.sent)
         for mid, status in statuses.items():
             assert status in allowed, (mid, status)

@@ -35,9 +35,10 @@ from bridge.adapters.state.store import SqliteStateStore
 from bridge.core.render.page import merge_marker, message_marker
 from bridge.core.render.titles import page_title
 from bridge.errors import WikiUnavailableError
-from bridge.service.config import MailboxSettings, Secret, TlsSettings
+from bridge.service.config import MailboxSettings
 from bridge.sync.mailbox_pass import MailboxSync, PassResult
 from tests.fakes import FakeMailbox, FakeWiki, FaultMode
+from tests.settings import mailbox_settings
 
 ReferenceStyle = Literal["chain", "parent", "truncated"]
 # "parent" first and drawn most often: only replies that do not name the root can reach a page
@@ -216,18 +217,8 @@ class Bridge:
         self.people_pages = {title: f"Notes of a colleague about {title}." for title in plan.occupied}
         for title, text in self.people_pages.items():
             wiki.put_page(title, text)
-        self.settings = MailboxSettings(
-            name="team",
-            host="imap.example.org",
-            port=993,
-            security="tls",
-            username="team",
-            password=Secret("unused"),
-            folders=FOLDERS,
-            page_prefix=PREFIX,
-            categories=("Mail archive",),
-            tls=TlsSettings(),
-            batch_size=plan.batch_size,
+        self.settings = mailbox_settings(
+            folders=FOLDERS, page_prefix=PREFIX, categories=("Mail archive",), batch_size=plan.batch_size
         )
 
     def _open(self, settings: MailboxSettings) -> FakeMailbox:

@@ -292,7 +292,7 @@ def test_oauth2_token_is_sent_as_bearer_and_replaces_the_login() -> None:
     The test wiki has no OAuth extension, so this is checked against the fake session.
     """
     settings = WikiSettings(
-        api_url=API_URL, username="", password=Secret("access-token"), tls=TlsSettings(), auth="oauth2"
+        api_url=API_URL, password=Secret("access-token"), tls=TlsSettings(), auth="oauth2"
     )
     session = FakeSession({"edit": [_edit_ok()]})
     client = WikiClient(settings, session=session)
@@ -304,9 +304,7 @@ def test_oauth2_token_is_sent_as_bearer_and_replaces_the_login() -> None:
 
 def test_oauth2_token_the_wiki_ignores_is_an_error() -> None:
     """A token the wiki does not accept (requests stay anonymous) fails with a clear error."""
-    settings = WikiSettings(
-        api_url=API_URL, username="", password=Secret("stale-token"), tls=TlsSettings(), auth="oauth2"
-    )
+    settings = WikiSettings(api_url=API_URL, password=Secret("stale-token"), tls=TlsSettings(), auth="oauth2")
     anonymous = _response(200, {"query": {"userinfo": {"id": 0, "name": "127.0.0.1", "anon": True}}})
     client = WikiClient(settings, session=FakeSession({"userinfo": [anonymous]}))
     with pytest.raises(WikiError, match=r"OAuth 2\.0 access token"):

@@ -1,0 +1,224 @@
+"""The validated settings of [wiki], [state], [log], [smtp], [service] and the whole file.
+
+Each table is a frozen pydantic model refusing unknown keys; the [[mailboxes]] entries are in
+`bridge.service.config.mailbox`. Defaults are the ones documented in config/example.toml.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
+
+from bridge.service.config.mailbox import MailboxSettings, Security
+from bridge.service.config.rules import (
+    ConfigModel,
+    LoadContext,
+    MaskedSecret,
+    Secret,
+    choice,
+    context_of,
+    email_address,
+    integer,
+    listen,
+    problem,
+    rule,
+    seconds,
+    string,
+    url,
+)
+from bridge.service.config.secrets import read_secret
+from bridge.service.config.tls import TlsSettings
+
+WikiAuth = Literal["botpassword", "oauth2"]
+LogFormat = Literal["auto", "json", "console"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+_Timeout = Annotated[float, rule(seconds, "seconds between 1 and 600")]
+
+
+class WikiSettings(ConfigModel):
+    """The MediaWiki the pages go to, and the bot-password (or OAuth 2.0) login used for it."""
+
+    parts = ("tls",)
+
+    api_url: Annotated[str, rule(url, "an http:// or https:// URL ending in api.php")]
+    auth: Annotated[WikiAuth, rule(choice("botpassword", "oauth2"), "botpassword or oauth2")] = "botpassword"
+    username: str = Field(default="", validate_default=True)
+    password: MaskedSecret = Secret("")
+    tls: TlsSettings = TlsSettings()
+    timeout: _Timeout = 30.0
+    maxlag: Annotated[int, rule(integer(1, 60), "seconds between 1 and 60")] = 5
+    edits_per_minute: Annotated[int, rule(integer(0, 10000), "an integer between 0 (no limit) and 10000")] = 0
+
+    @classmethod
+    def prepare(cls, data: dict[str, Any], context: LoadContext | None) -> None:
+        """An absent user name reaches its check as None: a bot-password login needs one."""
+        data.setdefault("username", None)
+
+    @field_validator("username", mode="plain")
+    @classmethod
+    def _username(cls, value: Any, info: ValidationInfo) -> str:
+        # An invalid `auth` counts as not "botpassword": the user name is then optional.
+        bot = info.data.get("auth") == "botpassword"
+        expected = "a bot-password login such as 'Bridge@bridge'" if bot else "the wiki user name"
+        if value is None:
+            if bot:
+                raise problem(f"is required ({expected})")
+            return ""
+        text = string(value)
+        if text is None:
+            raise problem(f"must be {expected}")
+        return text
+
+    @field_validator("password", mode="plain")
+    @classmethod
+    def _password(cls, value: Any, info: ValidationInfo) -> Secret:
+        needed = "the wiki (the bot password, or the OAuth 2.0 access token)"
+        return read_secret(value, context_of(info), needed if context_of(info) else None)
+
+
+class StateSettings(ConfigModel):
+    """Where the state store lives."""
+
+    path: Path = Field(default=Path("var/state.sqlite3"), validate_default=True)
+
+    @field_validator("path", mode="plain")
+    @classmethod
+    def _path(cls, value: Any, info: ValidationInfo) -> Path:
+        text = string(value) if not isinstance(value, Path) else str(value)
+        if text is None:
+            raise problem("must be a file path")
+        context = context_of(info)
+        path = context.path(text) if context is not None else Path(text)
+        trouble = _state_path_problem(path)
+        if trouble:
+            raise problem(trouble)
+        return path
+
+
+def _state_path_problem(path: Path) -> str | None:
+    """Tell why the state file cannot live at `path`: a directory there, a file above it, no write access."""
+    if path.is_dir():
+        return f"{path} is a directory; name a file in it, e.g. {path / 'state.sqlite3'}"
+    directory = path.parent
+    while not directory.exists():  # missing directories are created by the bridge
+        directory = directory.parent
+    if not directory.is_dir():
+        return f"{path} cannot be created: {directory} is a file, not a directory"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        # The state's journal and lock files are created next to it, also when it exists.
+        return f"{directory} is not writable by this user (the state file and its journal go there)"
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return f"{path} is not readable and writable by this user"
+    return None
+
+
+class LogSettings(ConfigModel):
+    """Log level and format (`auto`: JSON when stdout is not a terminal)."""
+
+    level: Annotated[
+        LogLevel, rule(choice("debug", "info", "warning", "error"), "debug, info, warning or error")
+    ] = "info"
+    format: Annotated[LogFormat, rule(choice("auto", "json", "console"), "auto, json or console")] = "auto"
+
+
+_PORTS = {"tls": 465, "starttls": 587, "none": 25}
+
+
+class SmtpSettings(ConfigModel):
+    """The server link replies are sent through."""
+
+    parts = ("tls",)
+
+    host: Annotated[str, rule(string, "a host name or address")]
+    security: Annotated[Security, rule(choice("none", "starttls", "tls"), "one of none, starttls, tls")] = (
+        "starttls"
+    )
+    port: Annotated[int, rule(integer(1, 65535), "an integer between 1 and 65535")] = 587
+    from_address: Annotated[str, rule(email_address, "an e-mail address")]
+    username: Annotated[str, rule(string, "the SMTP login name")] = ""
+    password: MaskedSecret = Secret("")
+    tls: TlsSettings = TlsSettings()
+    timeout: _Timeout = 30.0
+    max_replies_per_sender_per_hour: Annotated[
+        int, rule(integer(1, 1000), "an integer between 1 and 1000")
+    ] = 5
+
+    @classmethod
+    def prepare(cls, data: dict[str, Any], context: LoadContext | None) -> None:
+        """The port follows the security: 465 for TLS, 587 for STARTTLS, 25 for none."""
+        security = data.get("security", "starttls")
+        data.setdefault("port", _PORTS.get(security, 587) if isinstance(security, str) else 587)
+
+    @field_validator("password", mode="plain")
+    @classmethod
+    def _password(cls, value: Any, info: ValidationInfo) -> Secret:
+        needed = "the SMTP server" if info.data.get("username") else None
+        return read_secret(value, context_of(info), needed)
+
+
+class ServiceSettings(ConfigModel):
+    """The daemon's own endpoints: Prometheus metrics and health, on loopback unless configured."""
+
+    metrics_listen: Annotated[str, rule(listen, 'a "host:port" to listen on, or "" for none')] = (
+        "127.0.0.1:9464"
+    )
+    health_failure_seconds: Annotated[int, rule(integer(10, 86400 * 7), "seconds between 10 and 604800")] = (
+        900
+    )
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """(host, port) to serve metrics on, or None when switched off (`metrics_listen = ""`)."""
+        if not self.metrics_listen:
+            return None
+        host, _, port = self.metrics_listen.rpartition(":")
+        return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class Settings(ConfigModel):
+    """The whole validated configuration."""
+
+    wiki: WikiSettings
+    state: StateSettings
+    mailboxes: tuple[MailboxSettings, ...]
+    log: LogSettings
+    smtp: SmtpSettings | None = None
+    service: ServiceSettings
+    # Not a field: the file cannot set it (a `warnings` key is refused like any unknown one).
+    _warnings: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Accepted but risky settings, one sentence each, named by key."""
+        return self._warnings
+
+    def noting(self, warnings: Iterable[str]) -> Settings:
+        """These settings with `warnings` noted."""
+        copy = self.model_copy()
+        copy._warnings = tuple(warnings)
+        return copy
+
+    @classmethod
+    def prepare(cls, data: dict[str, Any], context: LoadContext | None) -> None:
+        """Absent tables take their defaults (the default state path is checked too)."""
+        for table in ("state", "log", "service"):
+            data.setdefault(table, {})
+        data.setdefault("mailboxes", [])
+
+    @field_validator("mailboxes", mode="before")
+    @classmethod
+    def _some_mailboxes(cls, value: Any) -> Any:
+        if not isinstance(value, list | tuple) or not value:
+            raise problem("at least one [[mailboxes]] entry is required")
+        return value
+
+    def own_addresses(self) -> frozenset[str]:
+        """The bridge's sending address and every team mailbox address (never replied to)."""
+        addresses = {mailbox.replies.address for mailbox in self.mailboxes}
+        if self.smtp is not None:
+            addresses.add(self.smtp.from_address)
+        return frozenset(address.lower() for address in addresses if address)
