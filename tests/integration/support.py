@@ -173,15 +173,9 @@ class Space:
     def run_pass(self, wiki: WikiClient | None = None, mailbox_index: int = 0) -> PassResult:
         """Run one pass in-process (so tests can inject a wrapped wiki client)."""
         settings = self.settings()
-        # As the command line does at start-up, with a client of its own: a fault injected into
-        # `wiki` is meant for the pass, not for the template check before it.
-        installer = WikiClient(settings.wiki)
-        try:
-            install_templates(installer, only_missing=True)
-        finally:
-            installer.close()
         client = wiki or WikiClient(settings.wiki)
         state = SqliteStateStore(settings.state.path)
+        install_templates(client, only_missing=True)  # as the command line does at start-up
         try:
             return MailboxSync(settings.mailboxes[mailbox_index], client, state).run()
         finally:
