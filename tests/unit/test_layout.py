@@ -55,6 +55,16 @@ def test_only_the_package_and_the_exception_family_sit_at_the_top() -> None:
     assert sorted(path.name for path in BRIDGE.glob("*.py")) == ["__init__.py", "__main__.py", "errors.py"]
 
 
+def test_no_module_grows_past_400_lines() -> None:
+    """A module that outgrows 400 lines does several jobs; split it by concern."""
+    too_long = {
+        str(path.relative_to(BRIDGE.parent)): lines
+        for path in BRIDGE.rglob("*.py")
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > 400
+    }
+    assert too_long == {}
+
+
 def test_every_module_says_what_it_is_for() -> None:
     """Each module opens with a docstring."""
     missing = [
