@@ -1,0 +1,258 @@
+"""Sample threads for looking at thread pages: what a reader of the wiki sees (issue 11).
+
+A fixed set of realistic conversations, German and English: a plain-text thread with agenda
+lines (``TOP 1: …``), lists, a signature, a bottom-posted and an interleaved reply; an HTML
+newsletter with image-only links and empty paragraphs; a signed mail with an image and a PDF,
+answered by a mail with an attached message (``message/rfc822``, base64-encoded). Every mail
+is returned as delivered by an MTA (``Return-Path`` and ``Delivered-To`` prepended).
+
+Used by tests/integration/test_page_look.py (checks the parsed HTML) and bench/screenshots.py
+(writes screenshots of the pages for the README), so both look at the same pages.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+
+from tests.integration.support import WikiReader, new_space
+from tests.integration.test_attachments import pdf_document, png_image
+from tests.servers import DovecotServer, MediaWikiServer
+
+MAILBOX = "team-sales@example.de"
+
+
+@dataclass(frozen=True)
+class SampleThread:
+    """One conversation: its key (file name of its screenshot), page language and raw mails."""
+
+    key: str
+    language: str
+    subject: str  # without list tag and reply prefixes, as the page title shows it
+    mails: tuple[bytes, ...]
+
+
+def delivered(mail: EmailMessage | bytes, sender: str) -> bytes:
+    """Return ``mail`` as an MTA stores it: trace headers prepended to the message as sent."""
+    raw = mail if isinstance(mail, bytes) else mail.as_bytes()
+    return f"Return-Path: <{sender}>\r\nDelivered-To: {MAILBOX}\r\n".encode() + raw
+
+
+def _plain(
+    sender: str, subject: str, body: str, when: datetime, message_id: str, parent: tuple[str, ...] = ()
+) -> EmailMessage:
+    mail = EmailMessage()
+    mail["From"] = sender
+    mail["To"] = MAILBOX
+    mail["Subject"] = subject
+    mail["Date"] = format_datetime(when)
+    mail["Message-ID"] = f"<{message_id}>"
+    if parent:
+        mail["In-Reply-To"] = f"<{parent[-1]}>"
+        mail["References"] = " ".join(f"<{ref}>" for ref in parent)
+    mail.set_content(body)
+    return mail
+
+
+def _day(day: int, hour: int) -> datetime:
+    return datetime(2026, 11, day, hour, 0, tzinfo=UTC)
+
+
+# -- German plain-text thread: agenda, lists, bottom-posted and interleaved replies -------------
+
+AGENDA = """\
+Hallo zusammen,
+
+anbei die Punkte für die Besprechung am Donnerstag:
+
+TOP 1: Liefertermin
+TOP 2: Preis & Rabatt
+TOP 3: Steuerung
+
+Komponenten laut Angebot:
+  * S7-1200 (CPU 1214C)
+  * Antrieb SEW MOVIMOT
+  - Gurt: 800 mm, 3-lagig
+
+Bitte bis Mittwoch Rückmeldung.
+
+Viele Grüße
+Jürgen Müller
+"""
+SIGNATURE = "-- \nMüller Fördertechnik GmbH · Tel. 0711 123456\n"
+
+BOTTOM_ANSWER = "Passt für mich. Zu TOP 1: Liefertermin KW 3 ist machbar."
+INTERLEAVED_ANSWERS = (
+    "Den Termin brauchen wir schriftlich bis Freitag.",
+    "3 % Skonto sind abgesprochen, mehr nicht.",
+)
+
+_DE_SUBJECT = "Angebot Förderband FB-200"
+_DE_IDS = ("fb200-1@mueller.example.de", "fb200-2@schmidt.example.de", "fb200-3@wagner.example.de")
+
+
+def _german_thread() -> SampleThread:
+    first = _plain(
+        "Jürgen Müller <juergen@mueller.example.de>",
+        f"[Vertrieb] {_DE_SUBJECT}",
+        AGENDA + SIGNATURE,
+        _day(20, 9),
+        _DE_IDS[0],
+    )
+    quoted = "\n".join(f"> {line}".rstrip() for line in AGENDA.splitlines())
+    bottom = _plain(
+        "Anna Schmidt <anna@schmidt.example.de>",
+        f"[Vertrieb] AW: {_DE_SUBJECT}",
+        f"Am 20.11.2026 um 10:00 schrieb Jürgen Müller:\n{quoted}\n\n{BOTTOM_ANSWER}\nGruß, Anna\n",
+        _day(20, 11),
+        _DE_IDS[1],
+        _DE_IDS[:1],
+    )
+    interleaved = _plain(
+        "Peter Wagner <peter@wagner.example.de>",
+        f"[Vertrieb] Re: {_DE_SUBJECT}",
+        "Hallo Jürgen,\n\nAm 20.11.2026 um 10:00 schrieb Jürgen Müller:\n"
+        f"> TOP 1: Liefertermin\n\n{INTERLEAVED_ANSWERS[0]}\n\n"
+        f"> TOP 2: Preis & Rabatt\n\n{INTERLEAVED_ANSWERS[1]}\n\nPeter\n",
+        _day(20, 14),
+        _DE_IDS[2],
+        _DE_IDS[:1],
+    )
+    mails = (
+        delivered(first, "juergen@mueller.example.de"),
+        delivered(bottom, "anna@schmidt.example.de"),
+        delivered(interleaved, "peter@wagner.example.de"),
+    )
+    return SampleThread("thread-de", "de", _DE_SUBJECT, mails)
+
+
+# -- English HTML newsletter: image-only links, empty paragraphs, runs of <br> --------------------
+
+NEWSLETTER_HTML = """\
+<html><body>
+<table><tr><td><a href="https://vendor.example/"><img src="https://vendor.example/logo.png"
+ alt="Vendor logo" width="120"></a></td></tr></table>
+<p>&nbsp;</p><p></p><p><br></p>
+<h2>Product news, November 2026</h2>
+<p>Our new conveyor controller ships in December.</p>
+<br><br><br><br>
+<p><a href="https://vendor.example/promo"><img src="https://vendor.example/banner.png"></a></p>
+<p></p><p>&nbsp;</p>
+<ul><li>Faster start-up</li><li>Lower power draw</li></ul>
+<p><a href="https://vendor.example/news">Read the full story</a></p>
+<p><a href="https://vendor.example/t"><img src="https://vendor.example/twitter.png" alt=""></a>
+<a href="https://vendor.example/l"><img src="https://vendor.example/linkedin.png" alt=""></a></p>
+<div><img src="https://vendor.example/pixel.gif" width="1" height="1"></div>
+</body></html>
+"""
+
+
+def _newsletter() -> SampleThread:
+    mail = EmailMessage()
+    mail["From"] = "Vendor News <news@vendor.example>"
+    mail["To"] = MAILBOX
+    mail["Subject"] = "Product news November 2026"
+    mail["Date"] = format_datetime(_day(18, 7))
+    mail["Message-ID"] = "<news-2026-11@vendor.example>"
+    mail.set_content(NEWSLETTER_HTML, subtype="html")
+    return SampleThread(
+        "newsletter-en", "en", "Product news November 2026", (delivered(mail, "bounce@vendor.example"),)
+    )
+
+
+# -- English attachments: a signed mail with an image and a PDF, an attached message -------------
+
+FORWARDED_SENDER = "Bob Builder <bob@builder.example>"
+FORWARDED_SUBJECT = "Delivery schedule for site B"
+FORWARDED_BODY = "The crane arrives on 2 December, the belts on 4 December.\n"
+_EN_IDS = ("photos-1@site.example", "photos-2@site.example")
+
+
+def _signed_with_files() -> bytes:
+    inner = EmailMessage()
+    inner.set_content("Photos from the site and the test report are attached.\n\nAlice\n")
+    inner.add_attachment(png_image("page-look-site"), maintype="image", subtype="png", filename="site.png")
+    inner.add_attachment(
+        pdf_document("page-look-report"), maintype="application", subtype="pdf", filename="report.pdf"
+    )
+    del inner["MIME-Version"]
+    signature = (
+        "-----BEGIN PGP SIGNATURE-----\r\n\r\niQEzBAEBCAAdFiEEpageLookSampleSignature==\r\n"
+        "=abcd\r\n-----END PGP SIGNATURE-----\r\n"
+    )
+    boundary = "signed-boundary-1"
+    return (
+        f"From: Alice Baker <alice@site.example>\r\nTo: {MAILBOX}\r\n"
+        "Subject: Site photos and test report\r\n"
+        f"Date: {format_datetime(_day(19, 8))}\r\nMessage-ID: <{_EN_IDS[0]}>\r\nMIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/signed; micalg=pgp-sha256; protocol="application/pgp-signature";'
+        f' boundary="{boundary}"\r\n\r\n'
+        f"--{boundary}\r\n{inner.as_string().replace(chr(10), chr(13) + chr(10))}\r\n"
+        f"--{boundary}\r\n"
+        'Content-Type: application/pgp-signature; name="signature.asc"\r\n'
+        'Content-Disposition: attachment; filename="signature.asc"\r\n\r\n'
+        f"{signature}\r\n--{boundary}--\r\n"
+    ).encode()
+
+
+def _with_attached_message() -> bytes:
+    attached = _plain(
+        FORWARDED_SENDER, FORWARDED_SUBJECT, FORWARDED_BODY, _day(18, 15), "sched@builder.example"
+    )
+    encoded = base64.encodebytes(attached.as_bytes()).decode().replace("\n", "\r\n")
+    boundary = "mixed-boundary-2"
+    return (
+        f"From: Carl Davis <carl@site.example>\r\nTo: {MAILBOX}\r\n"
+        "Subject: Re: Site photos and test report\r\n"
+        f"Date: {format_datetime(_day(19, 10))}\r\nMessage-ID: <{_EN_IDS[1]}>\r\n"
+        f"In-Reply-To: <{_EN_IDS[0]}>\r\nReferences: <{_EN_IDS[0]}>\r\nMIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
+        f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Thanks. Bob's schedule is attached below.\r\n\r\n"
+        f"--{boundary}\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n"
+        'Content-Disposition: attachment; filename="schedule.eml"\r\n\r\n'
+        f"{encoded}\r\n--{boundary}--\r\n"
+    ).encode()
+
+
+def _attachments_thread() -> SampleThread:
+    mails = (
+        delivered(_signed_with_files(), "alice@site.example"),
+        delivered(_with_attached_message(), "carl@site.example"),
+    )
+    return SampleThread("attachments-en", "en", "Site photos and test report", mails)
+
+
+def sample_threads() -> list[SampleThread]:
+    """Every sample conversation, German first (the README's screenshot shows it)."""
+    return [_german_thread(), _newsletter(), _attachments_thread()]
+
+
+def publish_samples(dovecot: DovecotServer, mediawiki: MediaWikiServer, directory: Path) -> dict[str, str]:
+    """Deliver the samples, one mapping per page language, run ``once``; return key -> page title.
+
+    Raises AssertionError when the command fails or a thread did not get exactly one page.
+    """
+    titles: dict[str, str] = {}
+    reader = WikiReader(mediawiki)
+    threads = sample_threads()
+    for language in sorted({thread.language for thread in threads}):
+        space = new_space(dovecot, mediawiki, directory / language)
+        space.directory.mkdir(parents=True, exist_ok=True)
+        space.write_config(language=language)
+        mine = [thread for thread in threads if thread.language == language]
+        for thread in mine:
+            for raw in thread.mails:
+                space.append(raw)
+        completed = space.cli("once")
+        assert completed.returncode == 0, completed.stderr
+        written = reader.titles(space.prefix)
+        for thread in mine:
+            found = [title for title in written if title.startswith(f"{space.prefix}/{thread.subject}")]
+            assert len(found) == 1, (thread.key, written)
+            titles[thread.key] = found[0]
+    return titles
