@@ -20,8 +20,8 @@ import structlog
 from bridge.adapters.imap import FolderStatus, ImapMailbox
 from bridge.adapters.state.ports import SyncState
 from bridge.adapters.state.statuses import QuarantineStatus
+from bridge.core.markers import read_markers
 from bridge.core.model import FolderPosition, Message
-from bridge.core.render.page import message_marker
 from bridge.core.threads import subject_keys_of, thread_ids_of
 from bridge.service.config import MailboxSettings
 from bridge.sync.actions import Action, PublishGroup, Quarantine, RecordFailure, Skip, Source
@@ -142,7 +142,9 @@ class MailboxSync:
         for (thread_id, title), ids in by_page.items():
             page = self.wiki.page_content(title)
             text = page.text if page else ""
-            present = [message_id for message_id in ids if message_marker(message_id) in text]
+            # Markers spell ids as the mail wrote them (older pages: canonical); read back, normalized.
+            marked = set(read_markers(text).message_ids)
+            present = [message_id for message_id in ids if message_id in marked]
             absent = [message_id for message_id in ids if message_id not in present]
             if page and present:
                 self.state.confirm(self.settings.name, thread_id, page.title, present, page.revision)

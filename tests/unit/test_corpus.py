@@ -48,7 +48,7 @@ from bridge.core.parsing import parse_message
 from bridge.core.render.escape import escape_wikitext, single_line
 from bridge.core.render.html import html_to_blocks
 from bridge.core.render.labels import format_size, label
-from bridge.core.render.page import FileRef, RenderOptions, message_marker, render_message
+from bridge.core.render.page import FileRef, RenderOptions, marked_id, message_marker, render_message
 from bridge.core.render.quotes import split_blocks, split_plain
 from bridge.core.render.templates import FIELD_TEMPLATE
 from bridge.errors import MessageError
@@ -194,7 +194,7 @@ def assert_safe(wikitext: str, files: Mapping[str, FileRef], message: Message) -
     headings = [line for line in wikitext.split("\n") if line.startswith("=")]
     assert len(headings) == 1 and headings[0].startswith("== ") and headings[0].endswith(" =="), headings
     assert not re.search(r"(?im)^\s*#\s*redirect", wikitext)
-    assert wikitext.count(message_marker(message.message_id)) == 1
+    assert wikitext.count(message_marker(marked_id(message))) == 1
     for line in wikitext.split("\n"):
         assert not line.startswith((" ", "\t")), f"a line that would become preformatted: {line[:80]!r}"
 

@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 from hypothesis import HealthCheck, given, settings
 
 from bridge.core.attachments import all_attachments, wiki_file_name
+from bridge.core.markers import read_markers
 from bridge.core.model import Message
 from bridge.core.msgid import SYNTHETIC_DOMAIN, extract_ids
 from bridge.core.parsing import parse_message
 from bridge.core.render.html import WikitextWriter, html_to_blocks
-from bridge.core.render.page import FileRef, RenderOptions, message_marker, render_message
+from bridge.core.render.page import FileRef, RenderOptions, marked_id, message_marker, render_message
 from bridge.errors import MessageError
 from tests.hostile import hostile_html, hostile_mail
 
@@ -58,7 +59,9 @@ def test_hostile_mail_is_rendered_or_refused_with_a_reason(raw: bytes) -> None:
         _assert_reasoned(error)
         return
     assert isinstance(text, str)
-    assert message_marker(message.message_id) in text
+    # The marker spells the id as written; read back, it is the id the store knows.
+    assert message_marker(marked_id(message)) in text
+    assert message.message_id in read_markers(text).message_ids
     # Ids are stored, compared and written into markers and reply headers: printable ASCII only.
     assert re.fullmatch(r"[\x21-\x7e]+", message.message_id), message.message_id
     assert message.date.tzinfo is not None

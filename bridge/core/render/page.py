@@ -1,9 +1,10 @@
 """Thread pages as wikitext (pure): one section per message, each marked with its Message-ID.
 
-The marker `data-message-id="…"` is written in one canonical, escaped form, so the bridge can
-find on the page whether a message is already there (crash recovery) and later checks can read
-it from the parsed HTML. Mail content enters only through `escape_wikitext`, the HTML writer
-(which uses it) and titles the bridge chose itself.
+The marker `data-message-id="…"` is written in one canonical, escaped form of the id as the mail
+wrote it (domain case kept), so the bridge can find on the page whether a message is already
+there (crash recovery, after normalizing what it reads) and a person can search for the id.
+Mail content enters only through `escape_wikitext`, the HTML writer (which uses it) and titles
+the bridge chose itself.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bridge.core.model import Attachment, CalendarEvent, Message
+from bridge.core.msgid import normalize_id
 from bridge.core.render.escape import escape_wikitext, single_line
 from bridge.core.render.html import WikitextWriter, html_to_blocks, html_to_text
 from bridge.core.render.labels import format_date, format_size, label
@@ -44,13 +46,27 @@ class RenderOptions:
 
 
 def message_anchor(message_id: str) -> str:
-    """Return the stable HTML id of a message's block (`#msg-…` links to it)."""
+    """Return the stable HTML id of a message's block (`#msg-…` links to it).
+
+    Made from the canonical id (lower-case domain), as before markers kept the id as written:
+    links to a message stay valid whichever way its marker spells the id.
+    """
     return "msg-" + hashlib.sha256(message_id.encode()).hexdigest()[:16]
 
 
 def message_marker(message_id: str) -> str:
     """Return the exact attribute text that marks a message's block in the page's wikitext."""
     return f'data-message-id="{escape_wikitext(message_id)}"'
+
+
+def marked_id(message: Message) -> str:
+    """The id a message's marker shows: as the mail wrote it, so a search for it finds the block.
+
+    The canonical id where the written one is not just another spelling of it (a variant of a
+    reused id, an id unfit for a header, a synthesized one); readers normalize what they read.
+    """
+    written = message.original_id
+    return written if written and normalize_id(written) == message.message_id else message.message_id
 
 
 def render_message(
@@ -141,7 +157,7 @@ class _MessageRenderer:
             [
                 f"== {escape_wikitext(subject)} ==",
                 f'<div class="ewb-message" id="{message_anchor(message.message_id)}" '
-                f"{message_marker(message.message_id)}>",
+                f"{message_marker(marked_id(message))}>",
                 *([note] if note else []),
                 self.content(message),
                 "</div>",
