@@ -2,9 +2,10 @@
 
 A fixed set of realistic conversations, German and English: a plain-text thread with agenda
 lines (``TOP 1: …``), lists, a signature, a bottom-posted and an interleaved reply; an HTML
-newsletter with image-only links and empty paragraphs; a signed mail with an image and a PDF,
-answered by a mail with an attached message (``message/rfc822``, base64-encoded). Every mail
-is returned as delivered by an MTA (``Return-Path`` and ``Delivered-To`` prepended).
+newsletter with image-only links and empty paragraphs; an OpenPGP-signed mail with an image and
+a PDF, answered by a mail with an attached message (``message/rfc822``, base64-encoded) and by
+an S/MIME-signed mail. Every mail is returned as delivered by an MTA (``Return-Path`` and
+``Delivered-To`` prepended).
 
 Used by tests/integration/test_page_look.py (checks the parsed HTML) and bench/screenshots.py
 (writes screenshots of the pages for the README), so both look at the same pages.
@@ -169,34 +170,65 @@ def _newsletter() -> SampleThread:
 FORWARDED_SENDER = "Bob Builder <bob@builder.example>"
 FORWARDED_SUBJECT = "Delivery schedule for site B"
 FORWARDED_BODY = "The crane arrives on 2 December, the belts on 4 December.\n"
-_EN_IDS = ("photos-1@site.example", "photos-2@site.example")
+_EN_IDS = ("photos-1@site.example", "photos-2@site.example", "photos-3@site.example")
+SMIME_ANSWER = "Approved, please go ahead with site B."
+_CRLF = "\r\n"
 
 
-def _signed_with_files() -> bytes:
+def _signed(head: str, inner: EmailMessage, protocol: str, signature_part: str) -> bytes:
+    """A ``multipart/signed`` mail: ``head`` header lines, the signed part, the signature part.
+
+    The signature is not valid (the bridge does not verify signatures); its part is as a
+    client writes it, with the file name that used to show up as a refused attachment.
+    """
+    del inner["MIME-Version"]
+    boundary = "signed-" + protocol.rsplit("/", 1)[-1]
+    signed_part = inner.as_string().replace("\n", _CRLF)
+    return (
+        f"{head}MIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/signed; protocol="{protocol}"; micalg=sha-256;\r\n'
+        f' boundary="{boundary}"\r\n\r\n'
+        f"--{boundary}\r\n{signed_part}\r\n--{boundary}\r\n{signature_part}\r\n--{boundary}--\r\n"
+    ).encode()
+
+
+def _head(sender: str, subject: str, when: datetime, number: int) -> str:
+    """Header lines (CRLF-terminated) of mail ``number`` of the attachments thread."""
+    lines = [f"From: {sender}", f"To: {MAILBOX}", f"Subject: {subject}", f"Date: {format_datetime(when)}"]
+    lines.append(f"Message-ID: <{_EN_IDS[number]}>")
+    if number:
+        lines += [f"In-Reply-To: <{_EN_IDS[0]}>", f"References: <{_EN_IDS[0]}>"]
+    return _CRLF.join(lines) + _CRLF
+
+
+def _openpgp_signed_with_files() -> bytes:
     inner = EmailMessage()
     inner.set_content("Photos from the site and the test report are attached.\n\nAlice\n")
     inner.add_attachment(png_image("page-look-site"), maintype="image", subtype="png", filename="site.png")
     inner.add_attachment(
         pdf_document("page-look-report"), maintype="application", subtype="pdf", filename="report.pdf"
     )
-    del inner["MIME-Version"]
     signature = (
+        'Content-Type: application/pgp-signature; name="signature.asc"\r\n'
+        'Content-Disposition: attachment; filename="signature.asc"\r\n\r\n'
         "-----BEGIN PGP SIGNATURE-----\r\n\r\niQEzBAEBCAAdFiEEpageLookSampleSignature==\r\n"
         "=abcd\r\n-----END PGP SIGNATURE-----\r\n"
     )
-    boundary = "signed-boundary-1"
-    return (
-        f"From: Alice Baker <alice@site.example>\r\nTo: {MAILBOX}\r\n"
-        "Subject: Site photos and test report\r\n"
-        f"Date: {format_datetime(_day(19, 8))}\r\nMessage-ID: <{_EN_IDS[0]}>\r\nMIME-Version: 1.0\r\n"
-        f'Content-Type: multipart/signed; micalg=pgp-sha256; protocol="application/pgp-signature";'
-        f' boundary="{boundary}"\r\n\r\n'
-        f"--{boundary}\r\n{inner.as_string().replace(chr(10), chr(13) + chr(10))}\r\n"
-        f"--{boundary}\r\n"
-        'Content-Type: application/pgp-signature; name="signature.asc"\r\n'
-        'Content-Disposition: attachment; filename="signature.asc"\r\n\r\n'
-        f"{signature}\r\n--{boundary}--\r\n"
-    ).encode()
+    head = _head("Alice Baker <alice@site.example>", "Site photos and test report", _day(19, 8), 0)
+    return _signed(head, inner, "application/pgp-signature", signature)
+
+
+def _smime_signed() -> bytes:
+    inner = EmailMessage()
+    inner.set_content(f"{SMIME_ANSWER}\n\nDana\n")
+    signature = (
+        'Content-Type: application/pkcs7-signature; name="smime.p7s"\r\n'
+        "Content-Transfer-Encoding: base64\r\n"
+        'Content-Disposition: attachment; filename="smime.p7s"\r\n\r\n'
+        + base64.encodebytes(b"page-look sample S/MIME signature" * 8).decode().replace("\n", _CRLF)
+    )
+    head = _head("Dana Evans <dana@site.example>", "Re: Site photos and test report", _day(19, 12), 2)
+    return _signed(head, inner, "application/pkcs7-signature", signature)
 
 
 def _with_attached_message() -> bytes:
@@ -205,11 +237,9 @@ def _with_attached_message() -> bytes:
     )
     encoded = base64.encodebytes(attached.as_bytes()).decode().replace("\n", "\r\n")
     boundary = "mixed-boundary-2"
+    head = _head("Carl Davis <carl@site.example>", "Re: Site photos and test report", _day(19, 10), 1)
     return (
-        f"From: Carl Davis <carl@site.example>\r\nTo: {MAILBOX}\r\n"
-        "Subject: Re: Site photos and test report\r\n"
-        f"Date: {format_datetime(_day(19, 10))}\r\nMessage-ID: <{_EN_IDS[1]}>\r\n"
-        f"In-Reply-To: <{_EN_IDS[0]}>\r\nReferences: <{_EN_IDS[0]}>\r\nMIME-Version: 1.0\r\n"
+        f"{head}MIME-Version: 1.0\r\n"
         f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
         f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
         "Thanks. Bob's schedule is attached below.\r\n\r\n"
@@ -221,8 +251,9 @@ def _with_attached_message() -> bytes:
 
 def _attachments_thread() -> SampleThread:
     mails = (
-        delivered(_signed_with_files(), "alice@site.example"),
+        delivered(_openpgp_signed_with_files(), "alice@site.example"),
         delivered(_with_attached_message(), "carl@site.example"),
+        delivered(_smime_signed(), "dana@site.example"),
     )
     return SampleThread("attachments-en", "en", "Site photos and test report", mails)
 
