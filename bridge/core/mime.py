@@ -18,6 +18,7 @@ import quopri
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from email.policy import compat32
 
 from bridge.core.model import Attachment, CalendarEvent
 
@@ -25,6 +26,12 @@ _TEXT_PLAIN, _TEXT_HTML = "text/plain", "text/html"
 _FOLDING = re.compile(r"\r?\n(?=[ \t])")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]*)\?([bBqQ])\?([^?\s]*)\?=")
 _BETWEEN_WORDS = re.compile(r"(?<=\?=)[ \t]+(?==\?[^?\s]*\?[bBqQ]\?)")
+# Signature parts: a detached signature is no document to read, the page says the mail was signed.
+SIGNATURE_KINDS = {
+    "application/pgp-signature": "signed_openpgp",
+    "application/pkcs7-signature": "signed_smime",
+    "application/x-pkcs7-signature": "signed_smime",
+}
 _ALIASES = {"unknown-8bit": "utf-8", "x-unknown": "utf-8", "8bit": "utf-8", "ascii": "us-ascii"}
 
 
@@ -37,6 +44,8 @@ class MimeContent:
     attachments: list[Attachment] = field(default_factory=list)
     forwarded: list[email.message.Message] = field(default_factory=list)
     events: list[CalendarEvent] = field(default_factory=list)
+    # Inline text parts with a file name: the body of a mail that has no other text.
+    named_texts: list[tuple[email.message.Message, Attachment]] = field(default_factory=list)
 
 
 def decode_text(data: bytes, declared: str | None) -> str:
@@ -164,7 +173,22 @@ def walk(message: email.message.Message) -> MimeContent:
             pending.extend(reversed(list(_children(part))))
         else:
             _visit(part, content)
+    if not content.plain.strip() and not content.html.strip():
+        _promote_named_texts(content)
     return content
+
+
+def _promote_named_texts(content: MimeContent) -> None:
+    """Make the first named inline text part of each kind the body (clients name the text itself)."""
+    for part, attachment in content.named_texts:
+        kind = attachment.content_type
+        if content.html if kind == _TEXT_HTML else content.plain:
+            continue
+        if kind == _TEXT_HTML:
+            content.html = _part_text(part)
+        else:
+            content.plain = _part_text(part)
+        content.attachments.remove(attachment)
 
 
 def _part_text(part: email.message.Message) -> str:
@@ -205,7 +229,7 @@ def _visit(part: email.message.Message, content: MimeContent) -> None:
         nested = part.get_payload() if part.is_multipart() else None
         inner = nested[0] if isinstance(nested, list) and nested else None
         if isinstance(inner, email.message.Message):
-            content.forwarded.append(inner)
+            content.forwarded.append(_attached_mail(part, inner))
         return
     if kind == "text/calendar":
         content.events.extend(parse_calendar(_calendar_text(part)))
@@ -226,15 +250,33 @@ def _visit(part: email.message.Message, content: MimeContent) -> None:
     payload = part.get_payload(decode=True)
     data = payload if isinstance(payload, bytes) else b""
     content_id = header_str(part.get("Content-ID")).strip().strip("<>") or None
-    content.attachments.append(
-        Attachment(
-            filename=_filename(part) or _default_name(kind),
-            content_type=kind,
-            data=data,
-            content_id=content_id,
-            inline=disposition == "inline" or (content_id is not None and disposition != "attachment"),
-        )
+    attachment = Attachment(
+        filename=_filename(part) or _default_name(kind),
+        content_type=kind,
+        data=data,
+        content_id=content_id,
+        inline=disposition == "inline" or (content_id is not None and disposition != "attachment"),
     )
+    content.attachments.append(attachment)
+    if kind in (_TEXT_PLAIN, _TEXT_HTML) and disposition == "inline":
+        content.named_texts.append((part, attachment))
+
+
+def _attached_mail(part: email.message.Message, inner: email.message.Message) -> email.message.Message:
+    """The attached mail as its sender wrote it.
+
+    The parser reads a message/rfc822 part as a mail whatever its transfer encoding, so a base64
+    or quoted-printable one arrives as a mail without headers whose body is the encoded text.
+    """
+    encoding = header_str(part.get("Content-Transfer-Encoding")).strip().lower()
+    if encoding not in ("base64", "quoted-printable"):
+        return inner
+    try:
+        raw = inner.as_bytes()
+        data = base64.b64decode(raw) if encoding == "base64" else quopri.decodestring(raw)
+    except (binascii.Error, ValueError, LookupError, UnicodeError):
+        return inner  # not really encoded as declared: the mail as the parser read it
+    return email.message_from_bytes(data, policy=compat32)
 
 
 def _children(part: email.message.Message) -> Iterator[email.message.Message]:

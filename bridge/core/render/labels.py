@@ -35,6 +35,9 @@ LABELS: dict[str, dict[str, str]] = {
         "variant": "This mail carries the same Message-ID as {link} ({message_id}) but other content; "
         "it is shown as a message of its own.",
         "earlier_message": "an earlier message",
+        "signed_openpgp": "signed (OpenPGP)",
+        "signed_smime": "signed (S/MIME)",
+        "image": "image",
     },
     "de": {
         "intro": "Diese Unterhaltung wurde von email-wiki-bridge aus dem Postfach {mailbox} veröffentlicht. "
@@ -65,6 +68,9 @@ LABELS: dict[str, dict[str, str]] = {
         "variant": "Diese Mail trägt dieselbe Message-ID wie {link} ({message_id}), hat aber anderen "
         "Inhalt; sie steht deshalb als eigene Nachricht hier.",
         "earlier_message": "eine frühere Nachricht",
+        "signed_openpgp": "signiert (OpenPGP)",
+        "signed_smime": "signiert (S/MIME)",
+        "image": "Bild",
     },
 }
 

@@ -1,7 +1,8 @@
 """Telling a reply's new text from its quoted history and signature (pure).
 
 The new text is shown; what follows the first quote header, separator or signature is kept on
-the page but folded away. German and English clients are recognised: `Am … schrieb …:`,
+the page but folded away, and so is the leading quote of a bottom-posted reply. German and
+English clients are recognised: `Am … schrieb …:`,
 `On … wrote:`, `-----Ursprüngliche Nachricht-----`, `-----Original Message-----`, Outlook's
 `Von:/Gesendet:` (`From:/Sent:`) header blocks, `>` quoting at the end of a mail, the signature
 delimiter `-- `, and in HTML the quote containers of Gmail, Thunderbird, Outlook and Apple Mail.
@@ -65,13 +66,32 @@ def _fold_start(kinds: Sequence[str | None]) -> int | None:
     return hard if hard < len(kinds) else None
 
 
+def _folds(kinds: Sequence[str | None]) -> tuple[int, int]:
+    """The visible range (start, end) of a body: a bottom-posted reply's leading quote and the
+    trailing history are folded, the answer between them stays.
+
+    The leading quote folds only when one answer follows it: between interleaved quotes and
+    answers, the quotes are the context of the answers and stay visible.
+    """
+    end = _fold_start(kinds)
+    end = len(kinds) if end is None else end
+    lead = 0
+    while lead < end and kinds[lead] in ("soft", "blank"):
+        lead += 1
+    answer = kinds[lead:end]
+    if "soft" not in kinds[:lead] or not any(kind is None for kind in answer) or "soft" in answer:
+        lead = 0
+    return lead, end
+
+
 def split_plain(text: str) -> tuple[str, str]:
     """Split a plain-text body into (new text, quoted history and signature)."""
     lines = text.split("\n")
-    start = _fold_start(_line_kinds(lines))
-    if not start:  # nothing to fold, or a mail that is all quote (a bare forward): all visible
+    lead, end = _folds(_line_kinds(lines))
+    if not end:  # nothing but history (a bare forward): all visible
         return text.strip("\n"), ""
-    return "\n".join(lines[:start]).strip("\n"), "\n".join(lines[start:]).strip("\n")
+    folded = ("\n".join(lines[:lead]).strip("\n"), "\n".join(lines[end:]).strip("\n"))
+    return "\n".join(lines[lead:end]).strip("\n"), "\n\n".join(part for part in folded if part)
 
 
 def _line_kinds(lines: Sequence[str]) -> list[str | None]:
@@ -109,10 +129,10 @@ def split_blocks(blocks: Sequence[Block]) -> tuple[list[Block], list[Block]]:
         _block_kind(block, flat[index + 1] if index + 1 < len(flat) else None)
         for index, block in enumerate(flat)
     ]
-    start = _fold_start(kinds)
-    if not start:
+    lead, end = _folds(kinds)
+    if not end:
         return flat, []
-    return flat[:start], flat[start:]
+    return flat[lead:end], flat[:lead] + flat[end:]
 
 
 def _unwrap(blocks: list[Block]) -> list[Block]:

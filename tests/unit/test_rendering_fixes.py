@@ -1,0 +1,132 @@
+"""Rendering fixes of issue 11: folded bottom-posted quotes, attached mails of any transfer
+encoding, named inline bodies, signature parts, list tags in headings, tidy HTML, image links and
+8-bit or split header words (pure; pandoc is the only program run)."""
+
+from __future__ import annotations
+
+import base64
+import quopri
+from datetime import UTC, datetime
+
+import pytest
+
+from bridge.core.parsing import parse_message
+from bridge.core.render.html import WikitextWriter, html_to_blocks
+from bridge.core.render.labels import label
+from bridge.core.render.page import RenderOptions, render_message
+from bridge.core.render.quotes import split_blocks, split_plain
+
+
+def test_bottom_posted_reply_folds_the_leading_quote() -> None:
+    body = "On Mon, 1 Jan 2024, Ann wrote:\n> the question\n> more\n\nThe answer.\n\n-- \nBob"
+    visible, folded = split_plain(body)
+    assert visible == "The answer."
+    assert "> the question" in folded and "Bob" in folded
+
+
+def test_interleaved_answers_keep_their_quotes_visible() -> None:
+    body = "> first question\nfirst answer\n> second question\nsecond answer"
+    assert split_plain(body) == (body, "")
+
+
+def test_a_bare_quote_stays_visible() -> None:
+    body = "> only quoted\n> text"
+    assert split_plain(body) == (body, "")
+
+
+def _blocks_split(html: str) -> tuple[str, str]:
+    new, quoted = split_blocks(html_to_blocks(html))
+    writer = WikitextWriter({})
+    return writer.blocks(new), writer.blocks(quoted)
+
+
+def test_bottom_posted_html_reply_folds_the_leading_quote() -> None:
+    visible, folded = _blocks_split("<blockquote><p>the question</p></blockquote><p>The answer.</p>")
+    assert visible == "The answer."
+    assert "the question" in folded
+
+
+_INNER = (
+    "From: Ann Ärger <ann@example.de>\r\nSubject: Inner s\u00fcbject\r\n"
+    "Date: Mon, 2 Mar 2026 10:00:00 +0000\r\nMessage-ID: <inner@example.de>\r\nMIME-Version: 1.0\r\n"
+    'Content-Type: multipart/mixed; boundary="in"\r\n\r\n--in\r\n'
+    "Content-Type: text/plain; charset=utf-8\r\n\r\nInner body \u00e4\r\n--in\r\n"
+    'Content-Type: application/pdf; name="plan.pdf"\r\n'
+    'Content-Disposition: attachment; filename="plan.pdf"\r\n'
+    "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--in--\r\n"
+).encode()
+
+
+def attached_mail(encoding: str, inner: bytes = _INNER) -> bytes:
+    """A mail carrying `inner` as a message/rfc822 part in the given transfer encoding."""
+    body = base64.encodebytes(inner) if encoding == "base64" else quopri.encodestring(inner)
+    return (
+        b"From: Bob <bob@example.de>\r\nSubject: Fwd: inner\r\nMessage-ID: <outer@example.de>\r\n"
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="out"\r\n\r\n--out\r\n'
+        b"Content-Type: text/plain\r\n\r\nSee the attached mail.\r\n--out\r\n"
+        b"Content-Type: message/rfc822\r\nContent-Transfer-Encoding: "
+        + encoding.encode()
+        + b"\r\n\r\n"
+        + body
+        + b"\r\n--out--\r\n"
+    )
+
+
+@pytest.mark.parametrize("encoding", ["base64", "quoted-printable"])
+def test_encoded_attached_mail_is_read_like_a_forwarded_mail(encoding: str) -> None:
+    [inner] = parse_message(attached_mail(encoding)).forwarded
+    assert (inner.sender_name, inner.sender_address) == ("Ann Ärger", "ann@example.de")
+    assert inner.subject == "Inner s\u00fcbject"
+    assert inner.date == datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    assert inner.body_text == "Inner body \u00e4"
+    assert [att.filename for att in inner.attachments] == ["plan.pdf"]
+
+
+def _mail(parts: str) -> bytes:
+    head = (
+        "From: Bob <bob@example.de>\r\nSubject: parts\r\nMessage-ID: <parts@example.de>\r\n"
+        'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+    )
+    return (head + parts + "--b--\r\n").encode()
+
+
+def test_named_inline_text_part_is_the_body() -> None:
+    message = parse_message(
+        _mail(
+            "--b\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            'Content-Disposition: inline; filename="message.txt"\r\n\r\nThe real text.\r\n'
+        )
+    )
+    assert (message.body_text, message.attachments) == ("The real text.", ())
+    assert "The real text." in render_message(message, RenderOptions(mailbox="team"))
+
+
+def test_named_inline_text_after_the_body_stays_an_attachment() -> None:
+    message = parse_message(
+        _mail(
+            "--b\r\nContent-Type: text/plain\r\n\r\nBody.\r\n--b\r\nContent-Type: text/plain\r\n"
+            'Content-Disposition: inline; filename="notes.txt"\r\n\r\nNotes.\r\n'
+        )
+    )
+    assert message.body_text == "Body."
+    assert [att.filename for att in message.attachments] == ["notes.txt"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "language", "note"),
+    [
+        ("application/pgp-signature", "signature.asc", "de", "signiert (OpenPGP)"),
+        ("application/pkcs7-signature", "smime.p7s", "en", "signed (S/MIME)"),
+        ("application/x-pkcs7-signature", "smime.p7s", "de", "signiert (S/MIME)"),
+    ],
+)
+def test_signature_parts_become_a_note(kind: str, name: str, language: str, note: str) -> None:
+    message = parse_message(
+        _mail(
+            f"--b\r\nContent-Type: text/plain\r\n\r\nSigned text.\r\n--b\r\nContent-Type: {kind}\r\n"
+            f'Content-Disposition: attachment; filename="{name}"\r\n\r\nsig\r\n'
+        )
+    )
+    page = render_message(message, RenderOptions(mailbox="team", language=language))
+    assert note in page
+    assert name not in page and label(language, "not_uploaded") not in page
