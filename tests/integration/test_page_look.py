@@ -10,16 +10,24 @@ editor opens.
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
 import pytest
 
 from tests.integration.support import WikiReader
 from tests.page_samples import (
+    BOTTOM_ANSWER,
+    FORWARDED_BODY,
+    FORWARDED_SUBJECT,
     INTERLEAVED_ANSWERS,
     publish_samples,
 )
 from tests.servers import DovecotServer, MediaWikiServer
+
+# At most this share of page-source characters may sit inside numeric character references.
+MAX_REFERENCE_SHARE = 0.02
+_REFERENCE = re.compile(r"&#(?:\d+|[xX][0-9a-fA-F]+);")
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +59,28 @@ def message_html(page_html: str, message_id: str) -> tuple[str, str]:
     return visible, folded
 
 
+def test_bottom_posted_reply_folds_the_quote_above_its_answer(
+    pages: dict[str, str], reader: WikiReader
+) -> None:
+    visible, folded = message_html(rendered(reader, pages["thread-de"]), "fb200-2@schmidt.example.de")
+    assert BOTTOM_ANSWER in visible
+    # The previous mail is shown once on the page: in this reply only inside the folded box.
+    assert "Bitte bis Mittwoch Rückmeldung." not in visible
+    assert "Bitte bis Mittwoch Rückmeldung." in folded
+
+
 def test_interleaved_answers_stay_visible(pages: dict[str, str], reader: WikiReader) -> None:
     visible, _ = message_html(rendered(reader, pages["thread-de"]), "fb200-3@wagner.example.de")
     for answer in INTERLEAVED_ANSWERS:
         assert answer in visible
+
+
+def test_attached_message_is_shown_like_forwarded_mail(pages: dict[str, str], reader: WikiReader) -> None:
+    page = rendered(reader, pages["attachments-en"])
+    forwarded = page[page.index("ewb-forwarded") :]
+    assert "Bob Builder" in forwarded
+    assert FORWARDED_SUBJECT in forwarded
+    assert "18 November 2026" in forwarded
+    assert FORWARDED_BODY.strip() in forwarded
+    assert "(unknown sender)" not in page
+    assert "1970" not in page
