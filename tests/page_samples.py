@@ -1,11 +1,11 @@
 """Sample threads for looking at thread pages: what a reader of the wiki sees (issue 11).
 
 A fixed set of realistic conversations, German and English: a plain-text thread with agenda
-lines (``TOP 1: …``), lists, a signature, a bottom-posted and an interleaved reply; an HTML
-newsletter with image-only links and empty paragraphs; an OpenPGP-signed mail with an image and
-a PDF, answered by a mail with an attached message (``message/rfc822``, base64-encoded) and by
-an S/MIME-signed mail. Every mail is returned as delivered by an MTA (``Return-Path`` and
-``Delivered-To`` prepended).
+lines (``TOP 1: …``), lists, a signature, a bottom-posted and an interleaved reply and a reply
+whose text part carries a file name; an HTML newsletter with image-only links and empty
+paragraphs; an OpenPGP-signed mail with an image and a PDF, answered by a mail with an attached
+message (``message/rfc822``, base64-encoded) and by an S/MIME-signed mail. Every mail is
+returned as delivered by an MTA (``Return-Path`` and ``Delivered-To`` prepended).
 
 Used by tests/integration/test_page_look.py (checks the parsed HTML) and bench/screenshots.py
 (writes screenshots of the pages for the README), so both look at the same pages.
@@ -92,8 +92,15 @@ INTERLEAVED_ANSWERS = (
     "3 % Skonto sind abgesprochen, mehr nicht.",
 )
 
+NAMED_TEXT_ANSWER = "Ich bin am Donnerstag dabei und bringe die Zeichnungen mit."
+
 _DE_SUBJECT = "Angebot Förderband FB-200"
-_DE_IDS = ("fb200-1@mueller.example.de", "fb200-2@schmidt.example.de", "fb200-3@wagner.example.de")
+_DE_IDS = (
+    "fb200-1@mueller.example.de",
+    "fb200-2@schmidt.example.de",
+    "fb200-3@wagner.example.de",
+    "fb200-4@braun.example.de",
+)
 
 
 def _german_thread() -> SampleThread:
@@ -123,10 +130,21 @@ def _german_thread() -> SampleThread:
         _DE_IDS[2],
         _DE_IDS[:1],
     )
+    # Some clients give the text part a file name although it is the mail's text.
+    named_text = _plain(
+        "Lisa Braun <lisa@braun.example.de>",
+        f"[Vertrieb] AW: {_DE_SUBJECT}",
+        f"{NAMED_TEXT_ANSWER}\n\nLisa\n",
+        _day(21, 8),
+        _DE_IDS[3],
+        _DE_IDS[:1],
+    )
+    named_text["Content-Disposition"] = 'inline; filename="Nachricht.txt"'
     mails = (
         delivered(first, "juergen@mueller.example.de"),
         delivered(bottom, "anna@schmidt.example.de"),
         delivered(interleaved, "peter@wagner.example.de"),
+        delivered(named_text, "lisa@braun.example.de"),
     )
     return SampleThread("thread-de", "de", _DE_SUBJECT, mails)
 

@@ -21,6 +21,7 @@ from tests.page_samples import (
     FORWARDED_BODY,
     FORWARDED_SUBJECT,
     INTERLEAVED_ANSWERS,
+    NAMED_TEXT_ANSWER,
     publish_samples,
 )
 from tests.servers import DovecotServer, MediaWikiServer
@@ -73,6 +74,13 @@ def test_interleaved_answers_stay_visible(pages: dict[str, str], reader: WikiRea
     visible, _ = message_html(rendered(reader, pages["thread-de"]), "fb200-3@wagner.example.de")
     for answer in INTERLEAVED_ANSWERS:
         assert answer in visible
+
+
+def test_text_part_with_a_file_name_is_the_body(pages: dict[str, str], reader: WikiReader) -> None:
+    visible, _ = message_html(rendered(reader, pages["thread-de"]), "fb200-4@braun.example.de")
+    assert NAMED_TEXT_ANSWER in visible
+    assert "(leere Nachricht)" not in visible
+    assert "Nachricht.txt" not in visible
 
 
 def test_attached_message_is_shown_like_forwarded_mail(pages: dict[str, str], reader: WikiReader) -> None:
