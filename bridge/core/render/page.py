@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from bridge.core.mime import SIGNATURE_KINDS
 from bridge.core.model import Attachment, CalendarEvent, Message
 from bridge.core.msgid import normalize_id
 from bridge.core.render.escape import escape_wikitext, single_line
@@ -182,6 +183,13 @@ class _MessageRenderer:
             )
         parts.extend(self.event(event) for event in message.events)
         listed = [att for att in message.attachments if att.content_id not in used_images]
+        signatures = dict.fromkeys(
+            SIGNATURE_KINDS[att.content_type] for att in listed if att.content_type in SIGNATURE_KINDS
+        )
+        parts.extend(
+            f"<div class=\"ewb-signed\">''{label(self.language, kind)}''</div>" for kind in signatures
+        )
+        listed = [att for att in listed if att.content_type not in SIGNATURE_KINDS]
         if listed:
             parts.append(self.attachments(listed))
         for forwarded in message.forwarded:
