@@ -12,6 +12,7 @@ _PREFIX = re.compile(
     r"^\s*(?:(?:re|aw|antw|antwort|fwd?|wg|sv|vs|tr|rif)\s*(?:\[\d+\]|\(\d+\))?\s*:\s*|\[[^\[\]]{1,40}\]\s*)+",
     re.IGNORECASE,
 )
+_LIST_TAG = re.compile(r"\[[^\[\]]{1,40}\]")
 # Subjects too common to say anything about which conversation a mail belongs to.
 GENERIC_SUBJECTS = frozenset(
     {
@@ -62,6 +63,17 @@ GENERIC_SUBJECTS = frozenset(
 def base_subject(subject: str) -> str:
     """Strip reply/forward prefixes (Re:, AW:, Fwd:, WG:, SV:, Antw: …) and list tags, repeated."""
     return _PREFIX.sub("", single_line(subject)).strip()
+
+
+def heading_subject(subject: str) -> str:
+    """The subject as a message's heading shows it: list tags dropped like in the page title,
+    reply and forward prefixes kept (they tell a reply from the thread's first mail)."""
+    text = single_line(subject)
+    match = _PREFIX.match(text)
+    if match is None:
+        return text.strip()
+    prefixes = " ".join(_LIST_TAG.sub(" ", match.group(0)).split())
+    return f"{prefixes} {text[match.end() :]}".strip()
 
 
 def subject_key(subject: str) -> str:

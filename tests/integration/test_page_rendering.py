@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.support import WikiReader, make_mail, new_space, unique
+from tests.integration.support import ParsedPage, WikiReader, make_mail, new_space, unique
 from tests.servers import DovecotServer, MediaWikiServer
 from tests.unit.test_rendering_fixes import attached_mail
 
@@ -43,7 +43,10 @@ def _signed() -> bytes:
     )
 
 
+LIST_REPLY = make_mail("list@example.de", "[USRP-users] Re: Clock drift", "The clock drifts.\n")
+
 MAILS = {
+    "list": LIST_REPLY,
     "bottom": _bottom_posted(),
     "outer": attached_mail("base64"),
     "named": _named_inline_text(),
@@ -52,22 +55,27 @@ MAILS = {
 
 
 @pytest.fixture(scope="module")
-def pages(
+def parsed(
     dovecot: DovecotServer, mediawiki: MediaWikiServer, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, str]:
-    """Mail key -> the HTML of its page as the wiki renders it, all published by one pass."""
+) -> dict[str, ParsedPage]:
+    """Mail key -> its page as the wiki renders it, all published by one pass."""
     space = new_space(dovecot, mediawiki, Path(tmp_path_factory.mktemp(unique("render"))))
     space.write_config()
     for raw in MAILS.values():
         space.append(raw)
     assert space.run_pass().failed == 0
     reader = WikiReader(mediawiki)
-    by_id: dict[str, str] = {}
+    by_id: dict[str, ParsedPage] = {}
     for title in reader.titles(space.prefix):
         page = reader.parse(title)
-        for message_id in page.message_ids:
-            by_id[message_id] = html.unescape(page.html).replace("\xa0", " ")
+        by_id.update(dict.fromkeys(page.message_ids, page))
     return {key: by_id[f"{key}@example.de"] for key in MAILS}
+
+
+@pytest.fixture(scope="module")
+def pages(parsed: dict[str, ParsedPage]) -> dict[str, str]:
+    """Mail key -> the HTML of its page as a reader sees it (references resolved)."""
+    return {key: html.unescape(page.html).replace("\xa0", " ") for key, page in parsed.items()}
 
 
 def test_bottom_posted_reply_shows_the_answer_and_folds_the_quote(pages: dict[str, str]) -> None:
@@ -92,3 +100,7 @@ def test_signature_is_a_note_not_a_file(pages: dict[str, str]) -> None:
     page = pages["signed"]
     assert "signed (OpenPGP)" in page
     assert "signature.asc" not in page and "not uploaded" not in page
+
+
+def test_list_tag_is_not_in_the_heading(parsed: dict[str, ParsedPage]) -> None:
+    assert parsed["list"].sections == ["Re: Clock drift"]

@@ -5,6 +5,7 @@ encoding, named inline bodies, signature parts, list tags in headings, tidy HTML
 from __future__ import annotations
 
 import base64
+import html
 import quopri
 from datetime import UTC, datetime
 
@@ -15,6 +16,7 @@ from bridge.core.render.html import WikitextWriter, html_to_blocks
 from bridge.core.render.labels import label
 from bridge.core.render.page import RenderOptions, render_message
 from bridge.core.render.quotes import split_blocks, split_plain
+from bridge.core.subjects import heading_subject
 
 
 def test_bottom_posted_reply_folds_the_leading_quote() -> None:
@@ -130,3 +132,19 @@ def test_signature_parts_become_a_note(kind: str, name: str, language: str, note
     page = render_message(message, RenderOptions(mailbox="team", language=language))
     assert note in page
     assert name not in page and label(language, "not_uploaded") not in page
+
+
+@pytest.mark.parametrize(
+    ("subject", "heading"),
+    [
+        ("[USRP-users] Re: Clock drift", "Re: Clock drift"),
+        ("Re: [team] AW: [team] Angebot", "Re: AW: Angebot"),
+        ("[PATCH] fix", "fix"),
+        ("Plain [note] inside", "Plain [note] inside"),
+    ],
+)
+def test_headings_drop_list_tags(subject: str, heading: str) -> None:
+    assert heading_subject(subject) == heading
+    message = parse_message(f"Subject: {subject}\r\nFrom: a@example.de\r\n\r\nText\r\n".encode())
+    first_line = render_message(message, RenderOptions(mailbox="team")).split("\n", 1)[0]
+    assert html.unescape(first_line) == f"== {heading} =="

@@ -23,6 +23,7 @@ from bridge.core.render.labels import format_date, format_size, label
 from bridge.core.render.quotes import split_blocks, split_plain
 from bridge.core.render.templates import FIELD_TEMPLATE
 from bridge.core.render.titles import NO_SUBJECT
+from bridge.core.subjects import heading_subject
 from bridge.errors import MessageError
 
 AddressDisplay = Literal["full", "name", "none"]
@@ -153,7 +154,7 @@ class _MessageRenderer:
         self.language = options.language
 
     def section(self, message: Message, note: str = "") -> str:
-        subject = single_line(message.subject) or NO_SUBJECT
+        subject = heading_subject(message.subject) or NO_SUBJECT
         return "\n".join(
             [
                 f"== {escape_wikitext(subject)} ==",
