@@ -18,6 +18,7 @@ import re
 import string
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from pathlib import Path
@@ -251,6 +252,7 @@ class ReplyContext:
     mailbox: str
     page_url: str
     message_url: str
+    from_name: str = ""  # the display name of the From header; "" for the address alone
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,14 +309,16 @@ def reply_message_id(message_id: str, recipient: str, from_address: str) -> str:
     return f"<ewb-{digest}@{from_address.rpartition('@')[2] or 'email-wiki-bridge.invalid'}>"
 
 
-def _base_reply(seed: ReplySeed, from_address: str, reply_to: str, now: datetime) -> EmailMessage:
+def _base_reply(seed: ReplySeed, context: ReplyContext, now: datetime) -> EmailMessage:
+    from_address = context.from_address
     reply = EmailMessage()
     subject = single_line(seed.subject)
     # Keep an existing reply prefix rather than stacking "Re: AW: …".
     reply["Subject"] = subject if subject.lower().startswith(("re:", "aw:")) else f"Re: {subject}"
-    reply["From"] = from_address
+    # The header registry writes a non-ASCII display name as RFC 2047 encoded words.
+    reply["From"] = Address(display_name=single_line(context.from_name), addr_spec=from_address)
     reply["To"] = formataddr((single_line(seed.sender_name), seed.sender_address))
-    reply["Reply-To"] = reply_to
+    reply["Reply-To"] = context.reply_to
     reply["Date"] = format_datetime(now)
     reply["Message-ID"] = reply_message_id(seed.message_id, seed.sender_address, from_address)
     if seed.in_reply_to:
@@ -338,7 +342,7 @@ def _values(seed: ReplySeed, context: ReplyContext) -> dict[str, str]:
 
 def compose_reply(seed: ReplySeed, context: ReplyContext, texts: ReplyTexts, now: datetime) -> EmailMessage:
     """Build the link reply to a mail: threaded, marked automatic, text and HTML parts."""
-    reply = _base_reply(seed, context.from_address, context.reply_to, now)
+    reply = _base_reply(seed, context, now)
     values = _values(seed, context)
     reply.set_content(string.Template(texts.txt).safe_substitute(values))
     escaped = {key: html.escape(value, quote=True) for key, value in values.items()}
@@ -350,7 +354,7 @@ def compose_refusal(
     seed: ReplySeed, reason: str, context: ReplyContext, texts: ReplyTexts, now: datetime
 ) -> EmailMessage:
     """Build the mail that tells a sender why their mail was not published."""
-    reply = _base_reply(seed, context.from_address, context.reply_to, now)
+    reply = _base_reply(seed, context, now)
     values = {**_values(seed, context), "reason": reason}
     reply.set_content(string.Template(texts.refused).safe_substitute(values))
     return reply

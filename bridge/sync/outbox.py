@@ -87,11 +87,12 @@ class Outbox:
         assert self.smtp is not None
         page = self.page_url(page_title)
         return ReplyContext(
-            from_address=self.smtp.from_address,
+            from_address=self.smtp.address,
             reply_to=self.replies.address,
             mailbox=self.mailbox,
             page_url=page,
             message_url=f"{page}#{message_anchor(message_id)}",
+            from_name=self.smtp.display_name,
         )
 
     def draft_link_replies(self, replies: Sequence[Reply]) -> None:
@@ -160,7 +161,9 @@ class Outbox:
         reason = suppression_reason(message, self.rules, self.now(), self._recent(recipient))
         payload = None
         if reason is None:
-            context = ReplyContext(self.smtp.from_address, self.replies.address, self.mailbox, "", "")
+            context = ReplyContext(
+                self.smtp.address, self.replies.address, self.mailbox, "", "", self.smtp.display_name
+            )
             reason_text = refusal_reason(refusal.code, self.language)
             seed = ReplySeed.of(message)
             payload = compose_refusal(seed, reason_text, context, self.texts, self.now()).as_bytes()

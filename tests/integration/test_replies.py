@@ -460,3 +460,22 @@ def test_reply_waits_while_the_smtp_server_is_down_and_arrives_once(
 
     assert (back.replies_sent, later.replies_sent) == (1, 0)
     assert [m.message["In-Reply-To"] for m in sink.messages] == [f"<{message_id}>"]
+
+
+def test_from_address_with_a_display_name_arrives_encoded_from_an_empty_envelope(
+    space: Space, sink: SmtpSink
+) -> None:
+    """`from_address = "Wiki-Brücke <…>"`: the From header carries the name as RFC 2047 encoded
+    words and decodes to the name and the address; the envelope sender is still empty."""
+    space.append(delivered(f"{unique('named')}@example.de", "Lieferschein"))
+    configure(space, sink, smtp={"from_address": f"Wiki-Brücke <{BRIDGE_ADDRESS}>"})
+
+    result, _events = run(space)
+
+    assert result.replies_sent == 1
+    [mail] = sink.messages
+    assert mail.mail_from == "<>"
+    headers = re.split(rb"\r?\n\r?\n", mail.data, maxsplit=1)[0]  # as it arrived over SMTP
+    assert headers.isascii() and b"=?utf-8?q?Wiki-Br=C3=BCcke?=" in headers
+    (sender,) = mail.message["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == ("Wiki-Brücke", BRIDGE_ADDRESS)

@@ -21,12 +21,13 @@ from bridge.service.config.rules import (
     Secret,
     choice,
     context_of,
-    email_address,
     integer,
     listen,
     problem,
     rule,
     seconds,
+    sender,
+    split_sender,
     string,
     url,
 )
@@ -138,7 +139,10 @@ class SmtpSettings(ConfigModel):
         "starttls"
     )
     port: Annotated[int, rule(integer(1, 65535), "an integer between 1 and 65535")] = 587
-    from_address: Annotated[str, rule(email_address, "an e-mail address")]
+    # As written: the address alone or with a display name (`Wiki-Brücke <wiki@firma.de>`).
+    from_address: Annotated[
+        str, rule(sender, 'an e-mail address, optionally with a display name ("Name <address>")')
+    ]
     username: Annotated[str, rule(string, "the SMTP login name")] = ""
     password: MaskedSecret = Secret("")
     tls: TlsSettings = TlsSettings()
@@ -152,6 +156,22 @@ class SmtpSettings(ConfigModel):
         """The port follows the security: 465 for TLS, 587 for STARTTLS, 25 for none."""
         security = data.get("security", "starttls")
         data.setdefault("port", _PORTS.get(security, 587) if isinstance(security, str) else 587)
+
+    @property
+    def address(self) -> str:
+        """The bridge's sending address, without the display name."""
+        return self._sender[1]
+
+    @property
+    def display_name(self) -> str:
+        """The display name of the replies' From header ("" for none)."""
+        return self._sender[0]
+
+    @property
+    def _sender(self) -> tuple[str, str]:
+        split = split_sender(self.from_address)
+        assert split is not None, "the from_address rule admits only what split_sender splits"
+        return split
 
     @field_validator("password", mode="plain")
     @classmethod
@@ -220,5 +240,5 @@ class Settings(ConfigModel):
         """The bridge's sending address and every team mailbox address (never replied to)."""
         addresses = {mailbox.replies.address for mailbox in self.mailboxes}
         if self.smtp is not None:
-            addresses.add(self.smtp.from_address)
+            addresses.add(self.smtp.address)
         return frozenset(address.lower() for address in addresses if address)

@@ -25,6 +25,9 @@ TITLE_ILLEGAL = re.compile(r"[#<>\[\]|{}\x00-\x1f\x7f]")
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+# `Name <address>` or `"Name" <address>`; a quoted name may hold `<`, `>` and escaped quotes.
+_NAMED_ADDRESS = re.compile(r'^(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<name>[^"<>]*?))\s*<(?P<address>[^<>]*)>$')
+_HEADER_BREAKING = re.compile(r"[\x00-\x1f\x7f]")
 _KEYWORD = re.compile(r"^\$?[A-Za-z0-9_.-]{1,64}$")
 # The keys one secret is read from; they are gathered into the model's `password` field.
 SECRET_KEYS = ("password", "password_file", "password_env", "credential")
@@ -226,6 +229,25 @@ def email_address(value: Any) -> str | None:
         return str(value)
     text = string(value)
     return text if text and _ADDRESS.match(text) else None
+
+
+def split_sender(text: str) -> tuple[str, str] | None:
+    """(display name, address) of `address`, `Name <address>` or `"Name" <address>`; None if neither."""
+    if _HEADER_BREAKING.search(text):  # a line break would end the From header and start another
+        return None
+    match = _NAMED_ADDRESS.match(text)
+    if match is None:
+        return ("", text) if _ADDRESS.match(text) else None
+    quoted = match.group("quoted")
+    name = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else match.group("name")
+    address = match.group("address").strip()
+    return (name.strip(), address) if _ADDRESS.match(address) else None
+
+
+def sender(value: Any) -> str | None:
+    """An e-mail address, optionally with a display name (`Wiki-Brücke <wiki@firma.de>`), as written."""
+    text = string(value)
+    return text if text and split_sender(text) is not None else None
 
 
 def keyword(value: Any) -> str | None:
