@@ -1,4 +1,4 @@
-"""`escape_wikitext` and `single_line`: the only way mail text reaches wikitext."""
+"""The escaping functions, one per context, and `single_line`: the only way mail text reaches wikitext."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from bridge.core.render.escape import escape_wikitext, single_line
+from bridge.core.markers import read_markers
+from bridge.core.render.escape import escape_attribute, escape_inline, escape_pre, single_line
+from bridge.core.render.page import message_marker
 
 _NEVER_LITERAL = set("<>[]{}|~'=_")
 _BARE_AMPERSAND = re.compile(r"&(?!#\d+;)")
@@ -66,7 +68,7 @@ def test_dropped_set_matches_unicode_controls() -> None:
 @given(_TEXTS)
 def test_escaped_text_contains_no_markup_characters(text: str) -> None:
     """No character that starts wiki markup survives, and `&` only opens a numeric reference."""
-    escaped = escape_wikitext(text)
+    escaped = escape_attribute(text)
     assert not _NEVER_LITERAL & set(escaped)
     assert not _BARE_AMPERSAND.search(escaped)
 
@@ -76,7 +78,7 @@ def test_escaped_text_contains_no_markup_characters(text: str) -> None:
 @example("RFC 2822 and PMID 42")
 def test_escaped_text_displays_as_the_original(text: str) -> None:
     """Decoding the references gives back the text, minus dropped control characters, CRLF as LF."""
-    assert html.unescape(escape_wikitext(text)) == _expected_display(text)
+    assert html.unescape(escape_attribute(text)) == _expected_display(text)
 
 
 @given(_TEXTS)
@@ -84,33 +86,33 @@ def test_escaped_text_displays_as_the_original(text: str) -> None:
 @example("x_RFC 2822")
 def test_escaped_text_contains_no_magic_link_word(text: str) -> None:
     """ISBN, RFC and PMID never stand as separate words in the output, so no magic link can form."""
-    assert not _MAGIC_LINK.search(escape_wikitext(text))
+    assert not _MAGIC_LINK.search(escape_attribute(text))
 
 
 def test_template_braces_are_escaped() -> None:
     """`{{foo}}` becomes numeric references for the braces."""
-    assert escape_wikitext("{{foo}}") == "&#123;&#123;foo&#125;&#125;"
+    assert escape_attribute("{{foo}}") == "&#123;&#123;foo&#125;&#125;"
 
 
 def test_links_and_categories_are_escaped() -> None:
     """`[[Category:X]]` cannot add a category: brackets and the colon are references."""
-    escaped = escape_wikitext("[[Category:X]]")
+    escaped = escape_attribute("[[Category:X]]")
     assert escaped == "&#91;&#91;Category&#58;X&#93;&#93;"
 
 
 def test_behaviour_switch_is_escaped() -> None:
     """`__NOTOC__` loses its underscores, so it is not a behaviour switch."""
-    assert escape_wikitext("__NOTOC__") == "&#95;&#95;NOTOC&#95;&#95;"
+    assert escape_attribute("__NOTOC__") == "&#95;&#95;NOTOC&#95;&#95;"
 
 
 def test_signature_tildes_are_escaped() -> None:
     """`~~~~` cannot become a signature."""
-    assert escape_wikitext("~~~~") == "&#126;" * 4
+    assert escape_attribute("~~~~") == "&#126;" * 4
 
 
 def test_closing_pre_cannot_escape_the_body() -> None:
     """`</pre>` in a body cannot close the `<pre>` element it sits in."""
-    escaped = escape_wikitext("</pre><script>x</script>")
+    escaped = escape_attribute("</pre><script>x</script>")
     assert "</pre>" not in escaped
     assert "<" not in escaped
     assert escaped.startswith("&#60;/pre&#62;")
@@ -118,13 +120,13 @@ def test_closing_pre_cannot_escape_the_body() -> None:
 
 def test_html_comment_and_heading_are_escaped() -> None:
     """`<!--` and `== x ==` lose their markup characters."""
-    assert escape_wikitext("<!--") == "&#60;&#33;&#45;&#45;"
-    assert escape_wikitext("== x ==") == "&#61;&#61; x &#61;&#61;"
+    assert escape_attribute("<!--") == "&#60;&#33;&#45;&#45;"
+    assert escape_attribute("== x ==") == "&#61;&#61; x &#61;&#61;"
 
 
 def test_existing_entity_is_shown_literally() -> None:
     """An entity written in the mail (`&lt;`) is displayed as typed, not decoded."""
-    escaped = escape_wikitext("&lt;b&gt;")
+    escaped = escape_attribute("&lt;b&gt;")
     assert escaped == "&#38;lt&#59;b&#38;gt&#59;"
     assert html.unescape(escaped) == "&lt;b&gt;"
 
@@ -132,41 +134,43 @@ def test_existing_entity_is_shown_literally() -> None:
 @pytest.mark.parametrize("text", ["ISBN 123", "see RFC 2822", "PMID 42"])
 def test_magic_link_words_are_defused(text: str) -> None:
     """ISBN/RFC/PMID followed by a number leave no literal magic word, yet display unchanged."""
-    escaped = escape_wikitext(text)
+    escaped = escape_attribute(text)
     assert not _MAGIC_LINK.search(escaped)
     assert html.unescape(escaped) == text
 
 
 def test_isbn_is_escaped_as_single_reference() -> None:
     """`ISBN 123` becomes `&#73;SBN 123`: one reference for the first letter, nothing more."""
-    assert escape_wikitext("ISBN 123") == "&#73;SBN 123"
+    assert escape_attribute("ISBN 123") == "&#73;SBN 123"
 
 
 def test_magic_word_after_underscore_is_defused() -> None:
     """`_ISBN 123` (underscore becomes a reference, leaving a word boundary) is still defused."""
-    escaped = escape_wikitext("_ISBN 123")
+    escaped = escape_attribute("_ISBN 123")
     assert "ISBN 123" not in escaped
     assert html.unescape(escaped) == "_ISBN 123"
 
 
 def test_magic_word_inside_a_word_is_untouched() -> None:
     """`XISBN` is no magic link and stays as written."""
-    assert escape_wikitext("XISBN 1") == "XISBN 1"
+    assert escape_attribute("XISBN 1") == "XISBN 1"
 
 
 def test_line_breaks_are_kept_and_crlf_becomes_lf() -> None:
     """CRLF and lone CR become LF; LF and tab are kept."""
-    assert escape_wikitext("a\r\nb\rc\nd\te") == "a\nb\nc\nd\te"
+    assert escape_attribute("a\r\nb\rc\nd\te") == "a\nb\nc\nd\te"
 
 
 def test_control_characters_are_dropped() -> None:
     """NUL, ESC, DEL, C1 controls, U+2028 and the BOM are removed."""
-    assert escape_wikitext("a\x00b\x1bc\x7fd\x85e\u2028f\ufeffg") == "abcdefg"
+    assert escape_attribute("a\x00b\x1bc\x7fd\x85e\u2028f\ufeffg") == "abcdefg"
 
 
 def test_plain_text_is_unchanged() -> None:
     """Letters, digits, umlauts and ordinary punctuation pass through."""
-    assert escape_wikitext("Grüße, Köln 2024. (ok) @home $5 + 3%?") == "Grüße, Köln 2024. (ok) @home $5 + 3%?"
+    assert (
+        escape_attribute("Grüße, Köln 2024. (ok) @home $5 + 3%?") == "Grüße, Köln 2024. (ok) @home $5 + 3%?"
+    )
 
 
 def test_single_line_collapses_whitespace_and_controls() -> None:
@@ -186,3 +190,91 @@ def test_single_line_has_no_line_breaks(text: str) -> None:
     assert not any(char in _DROPPED or char in "\n\t" for char in line)
     assert "  " not in line
     assert line == line.strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# Markers keep the attribute form, so pages written before context-aware escaping stay readable.
+
+
+def test_marker_written_the_old_way_is_still_found() -> None:
+    """A marker as pages have always carried it (numeric references) is found and read back."""
+    old_page = '<div class="ewb-message" id="msg-0" data-message-id="CAF&#61;x&#45;1&#95;2@mail.example">'
+    assert message_marker("CAF=x-1_2@mail.example") in old_page
+    assert read_markers(old_page).message_ids == ("CAF=x-1_2@mail.example",)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inside <pre>: only tags and entities are escaped.
+
+
+@given(_TEXTS)
+@example("&copy 2024 &paragraph &#60; &#x3c; &lt;")
+def test_pre_text_has_no_tag_or_entity(text: str) -> None:
+    """No `<` survives and no `&` can start a reference, and the text displays as written."""
+    escaped = escape_pre(text)
+    assert "<" not in escaped
+    assert not re.search(r"&(?!amp;|lt;)(?=#|[A-Za-z][A-Za-z0-9]*;|copy|para)", escaped)
+    assert html.unescape(escaped) == _expected_display(text)
+
+
+def test_pre_keeps_wiki_markup_and_layout_literally() -> None:
+    """Templates, signatures, switches, lists and leading blanks need nothing inside <pre>."""
+    text = "{{subst:X}} ~~~~ __NOTOC__ [[Category:X]] ISBN 123\n  * a\n----\n{|\tb"
+    assert escape_pre(text) == text
+
+
+def test_pre_escapes_closing_tags_and_entities() -> None:
+    """`</pre>`, `<nowiki>` and a written entity are shown as typed; a lone `&` stays as it is."""
+    assert escape_pre("</PRE ><nowiki>&lt; R&D & co") == "&lt;/PRE >&lt;nowiki>&amp;lt; R&D & co"
+
+
+def test_pre_drops_controls_and_normalizes_line_ends() -> None:
+    """NUL and other controls go, CR and CRLF become LF, tabs stay."""
+    assert escape_pre("a\x00b\r\nc\rd\te") == "ab\nc\nd\te"
+
+
+# ---------------------------------------------------------------------------------------------
+# One-line contexts: only what can open markup on a line.
+
+_LINE_START = re.compile(r"(?m)^[*#:;=!\- \t]")
+_INLINE_NEVER = re.compile(r"[<>\[\]{}|]|''|~~~|__|!!|=$|(?<=[A-Za-z]):(?=\S)", re.MULTILINE)
+
+
+@given(_TEXTS)
+@example("'a'' b'")
+@example("x\n* y\n  z =")
+def test_inline_text_opens_no_markup(text: str) -> None:
+    """No markup character, quote pair, signature, switch, magic link or line-initial markup is left."""
+    escaped = escape_inline(text)
+    assert not _INLINE_NEVER.search(escaped)
+    assert not _LINE_START.search(escaped)
+    assert not _MAGIC_LINK.search(escaped)
+    assert not re.search(r"&(?!amp;|lt;|gt;|#\d+;)(?=#|[A-Za-z][A-Za-z0-9]*;|copy|para)", escaped)
+    assert not escaped.startswith("'") and not escaped.endswith("'")
+    assert html.unescape(escaped) == _expected_display(text)
+
+
+def test_inline_leaves_ordinary_text_alone() -> None:
+    """Colons after numbers or before blanks, hyphens and apostrophes in words need no reference."""
+    for text in ("TOP 1: Liefertermin", "AW: Angebot Förderband FB-200", "S7-1200, 10:15 Uhr", "don't"):
+        assert escape_inline(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "escaped"),
+    [
+        ("{{subst:X|a}}", "&#123;&#123;subst&#58;X&#124;a&#125;&#125;"),
+        ("<b> & &lt;", "&lt;b&gt; & &amp;lt;"),
+        ("__NOTOC__", "&#95;&#95;NOTOC&#95;&#95;"),
+        ("~~~~ ok", "&#126;&#126;&#126;&#126; ok"),
+        ("''x'' '''y'''", "&#39;&#39;x&#39;&#39; &#39;&#39;&#39;y&#39;&#39;&#39;"),
+        ("----", "&#45;---"),
+        ("== x ==", "&#61;= x =&#61;"),
+        ("ISBN 978-3", "&#73;SBN 978-3"),
+        ("see https://evil.example", "see https&#58;//evil.example"),
+        ("a!!b", "a&#33;&#33;b"),
+    ],
+)
+def test_inline_escapes_what_opens_markup(text: str, escaped: str) -> None:
+    """Each kind of markup loses exactly the character that would open it."""
+    assert escape_inline(text) == escaped

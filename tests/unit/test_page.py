@@ -83,11 +83,8 @@ def test_one_heading_and_marker_per_message() -> None:
 def test_section_shows_sender_date_and_body() -> None:
     """A section shows sender (name and address), the local and ISO date and the body inside `<pre>`."""
     text = render_message(_message("a@x.org", body="Zeile 1\nZeile 2"), OPTIONS)
-    assert f"{FIELD}label=From|value=Jürgen Müller &#60;jm@example.org&#62;}}}}" in text
-    assert (
-        f"{FIELD}label=Date|value=1 March 2024, 09&#58;00 (2024&#45;03&#45;01T09&#58;00&#58;00+00&#58;00)}}}}"
-        in text
-    )
+    assert f"{FIELD}label=From|value=Jürgen Müller &lt;jm@example.org&gt;}}}}" in text
+    assert f"{FIELD}label=Date|value=1 March 2024, 09:00 (2024-03-01T09:00:00+00:00)}}}}" in text
     assert ">Zeile 1\nZeile 2</pre>" in text
 
 
@@ -144,7 +141,10 @@ def test_hostile_content_stays_inert() -> None:
         body_text=HOSTILE + "\n" + HOSTILE,
     )
     categories = ["Mail"]
-    text = _page([message, _message("ok@x.org", minutes=5)], "sales]]{{x}}", categories)
+    page = _page([message, _message("ok@x.org", minutes=5)], "sales]]{{x}}", categories)
+    # Inside <pre> no markup is parsed: only its closing tag or an entity could matter there.
+    text = re.sub(r"(?s)(<pre [^>]*>).*?(</pre>)", r"\1\2", page)
+    assert "<" not in "".join(re.findall(r"(?s)<pre [^>]*>(.*?)</pre>", page))
     assert text.count("[[") == len(categories)
     assert text.count("]]") == len(categories)
     assert text.count("{{") == text.count(FIELD) == 4  # From and Date of each message, nothing else

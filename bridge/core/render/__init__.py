@@ -1,2 +1,2 @@
 """Pure rendering: mail content -> wikitext and page titles. Mail text reaches wikitext only
-through `escape.escape_wikitext`, and titles only through `titles.page_title`."""
+through the functions of `escape` (one per context), and titles only through `titles.page_title`."""

@@ -3,9 +3,9 @@
 pandoc (pypandoc-binary) parses the HTML, which real mail makes hard; its own MediaWiki writer
 is not used, because it passes text such as `{{Template}}` through and turns any image into a
 `[[File:…]]` link. Instead this module writes the wikitext from pandoc's JSON tree itself:
-every piece of text goes through `escape_wikitext`, links keep only http, https and mailto
-targets (percent-encoded so they cannot carry markup), images appear only when they are
-inline parts of the mail (`cid:`) uploaded by the bridge, and raw HTML is dropped. Scripts,
+every piece of text goes through `escape_inline` (`escape_pre` in code blocks), links keep only
+http, https and mailto targets (percent-encoded so they cannot carry markup), images appear only
+when they are inline parts of the mail (`cid:`) uploaded by the bridge, and raw HTML is dropped. Scripts,
 styles, remote images (tracking pixels included) and forms never reach the page. pandoc sees
 the HTML only after `tidy` made it well-formed and shallow, as it stalls on deep broken nesting.
 """
@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import pypandoc
 
-from bridge.core.render.escape import escape_wikitext
+from bridge.core.render.escape import escape_inline, escape_pre
 from bridge.core.render.tidy import tidy_html
 from bridge.errors import MessageError
 
@@ -133,7 +133,7 @@ class WikitextWriter:
         return f"<blockquote>\n{inner}\n</blockquote>" if inner else ""
 
     def _code(self, content: Any) -> str:
-        return f"<pre>{escape_wikitext(str(content[1]))}</pre>"
+        return f"<pre>{escape_pre(str(content[1]))}</pre>"
 
     def _lines(self, content: Any) -> str:
         return "<br />\n".join(self.inlines(line).strip() for line in content)
@@ -187,7 +187,7 @@ class WikitextWriter:
         kind = element.get("t")
         content: Any = element.get("c")
         if kind == "Str":
-            return escape_wikitext(str(content))
+            return escape_inline(str(content))
         if kind in ("Space", "SoftBreak"):
             return " "
         if kind == "LineBreak":
@@ -202,9 +202,9 @@ class WikitextWriter:
             opening, closing = ("“", "”") if content[0]["t"] == "DoubleQuote" else ("‘", "’")
             return f"{opening}{self.inlines(content[1])}{closing}"
         if kind == "Code":
-            return f"<code>{escape_wikitext(str(content[1]))}</code>"
+            return f"<code>{escape_inline(str(content[1]))}</code>"
         if kind == "Math":
-            return escape_wikitext(str(content[1]))
+            return escape_inline(str(content[1]))
         if kind == "Link":
             return self._link(content)
         if kind == "Image":
@@ -216,7 +216,7 @@ class WikitextWriter:
         url = safe_url(str(content[2][0]))
         if url is None:
             return text
-        if not text or text == escape_wikitext(str(content[2][0])):
+        if not text or text == escape_inline(str(content[2][0])):
             return f"[{url}]" if not text else f"[{url} {text}]"
         return f"[{url} {text}]"
 

@@ -3,8 +3,8 @@
 The marker `data-message-id="…"` is written in one canonical, escaped form of the id as the mail
 wrote it (domain case kept), so the bridge can find on the page whether a message is already
 there (crash recovery, after normalizing what it reads) and a person can search for the id.
-Mail content enters only through `escape_wikitext`, the HTML writer (which uses it) and titles
-the bridge chose itself.
+Mail content enters only through the functions of `escape`, the HTML writer (which uses them)
+and titles the bridge chose itself.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Literal
 from bridge.core.mime import SIGNATURE_KINDS
 from bridge.core.model import Attachment, CalendarEvent, Message
 from bridge.core.msgid import normalize_id
-from bridge.core.render.escape import escape_wikitext, single_line
+from bridge.core.render.escape import escape_attribute, escape_inline, escape_pre, single_line
 from bridge.core.render.html import WikitextWriter, html_to_blocks, html_to_text
 from bridge.core.render.labels import format_date, format_size, label
 from bridge.core.render.quotes import split_blocks, split_plain
@@ -58,7 +58,7 @@ def message_anchor(message_id: str) -> str:
 
 def message_marker(message_id: str) -> str:
     """Return the exact attribute text that marks a message's block in the page's wikitext."""
-    return f'data-message-id="{escape_wikitext(message_id)}"'
+    return f'data-message-id="{escape_attribute(message_id)}"'
 
 
 def marked_id(message: Message) -> str:
@@ -85,7 +85,7 @@ def render_variant_note(original_id: str, page_title: str | None, language: str 
     """
     earlier = label(language, "earlier_message")
     link = f"[[:{page_title}#{message_anchor(original_id)}|{earlier}]]" if page_title else earlier
-    text = label(language, "variant", link=link, message_id=escape_wikitext(single_line(original_id)))
+    text = label(language, "variant", link=link, message_id=escape_inline(single_line(original_id)))
     return f"<div class=\"ewb-variant-note\">''{text}''</div>"
 
 
@@ -101,17 +101,17 @@ def render_new_page(
 
     A continuation page names the `previous` part of its thread (a title the bridge chose) first.
     """
-    intro = f"''{label(options.language, 'intro', mailbox=escape_wikitext(single_line(options.mailbox)))}''"
+    intro = f"''{label(options.language, 'intro', mailbox=escape_inline(single_line(options.mailbox)))}''"
     if previous is not None:
         link = label(options.language, "continued_from", link=f"[[{previous}]]")
         intro = f"<div class=\"ewb-continued-from\">\n''{link}''\n</div>\n{intro}"
-    category_lines = [f"[[Category:{escape_wikitext(single_line(name))}]]" for name in categories]
+    category_lines = [f"[[Category:{escape_inline(single_line(name))}]]" for name in categories]
     return "\n".join([intro, *category_lines, "", join_sections(sections)])
 
 
 def continuation_marker(next_title: str) -> str:
     """Return the exact attribute text that marks the link from a full page to its next part."""
-    return f'data-continued-on="{escape_wikitext(next_title)}"'
+    return f'data-continued-on="{escape_attribute(next_title)}"'
 
 
 def render_continuation_link(next_title: str, language: str = "en") -> str:
@@ -126,7 +126,7 @@ def render_continuation_link(next_title: str, language: str = "en") -> str:
 def render_shortened_note(full_text: FileRef, language: str = "en") -> str:
     """Return the note of a mail shortened to fit a page: a link to its full text, or why there is none."""
     if full_text.title is None:
-        reason = escape_wikitext(single_line(full_text.reason))
+        reason = escape_inline(single_line(full_text.reason))
         text = label(language, "shortened_not_uploaded", reason=reason)
     else:
         text = label(language, "shortened", link=f"[[Media:{full_text.title.split(':', 1)[1]}]]")
@@ -135,7 +135,7 @@ def render_shortened_note(full_text: FileRef, language: str = "en") -> str:
 
 def merge_marker(into_title: str) -> str:
     """Return the exact attribute text that marks the note pointing a page to `into_title`."""
-    return f'data-merged-into="{escape_wikitext(into_title)}"'
+    return f'data-merged-into="{escape_attribute(into_title)}"'
 
 
 def render_merge_note(into_title: str, language: str = "en") -> str:
@@ -157,7 +157,7 @@ class _MessageRenderer:
         subject = heading_subject(message.subject) or NO_SUBJECT
         return "\n".join(
             [
-                f"== {escape_wikitext(subject)} ==",
+                f"== {escape_inline(subject)} ==",
                 f'<div class="ewb-message" id="{message_anchor(message.message_id)}" '
                 f"{message_marker(marked_id(message))}>",
                 *([note] if note else []),
@@ -204,8 +204,8 @@ class _MessageRenderer:
         return "\n".join(parts)
 
     def field(self, name: str, value: str, *, escaped: bool = False) -> str:
-        text = value if escaped else escape_wikitext(single_line(value))
-        return f"{{{{{FIELD_TEMPLATE}|label={escape_wikitext(name)}|value={text}}}}}"
+        text = value if escaped else escape_inline(single_line(value))
+        return f"{{{{{FIELD_TEMPLATE}|label={escape_inline(name)}|value={text}}}}}"
 
     def header(self, message: Message) -> str:
         lines = [
@@ -253,18 +253,18 @@ class _MessageRenderer:
     def event(self, event: CalendarEvent) -> str:
         when = " – ".join(part for part in (event.start, event.end) if part)
         details = ", ".join(part for part in (when, event.location) if part)
-        text = escape_wikitext(single_line(f"{event.summary} ({details})" if details else event.summary))
+        text = escape_inline(single_line(f"{event.summary} ({details})" if details else event.summary))
         return f"<div class=\"ewb-invitation\">'''{label(self.language, 'invitation')}:''' {text}</div>"
 
     def attachments(self, attachments: Sequence[Attachment]) -> str:
         lines = [f"<div class=\"ewb-attachments\">\n'''{label(self.language, 'attachments')}:'''"]
         gallery: list[str] = []
         for attachment in attachments:
-            name = escape_wikitext(single_line(attachment.filename))
+            name = escape_inline(single_line(attachment.filename))
             size = format_size(attachment.size, self.language)
             ref = self.files.get(attachment.sha256)
             if ref is None or ref.title is None:
-                reason = escape_wikitext(single_line(ref.reason if ref else ""))
+                reason = escape_inline(single_line(ref.reason if ref else ""))
                 lines.append(f"* ''{name}'' ({size}) – {label(self.language, 'not_uploaded')}: {reason}")
             elif attachment.content_type.startswith("image/"):
                 gallery.append(f"{ref.title}|{name} ({size})")
@@ -279,4 +279,4 @@ class _MessageRenderer:
 def _plain(text: str) -> str:
     # <pre> keeps the mail's line breaks without wikitext's paragraph rules; the style makes it
     # read like text rather than code.
-    return f'<pre class="ewb-text" style="{_PLAIN_STYLE}">{escape_wikitext(text)}</pre>'
+    return f'<pre class="ewb-text" style="{_PLAIN_STYLE}">{escape_pre(text)}</pre>'
