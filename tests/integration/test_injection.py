@@ -124,6 +124,19 @@ PAYLOADS: tuple[Payload, ...] = (
     Payload("zero-width", "{\u200d{Delete}\u200d} _\u200b_NOTOC_\u200c_ [\u2060[Category:Evil]]"),
     Payload("comment", "<!-- comment", swallows_html_tail=True),
     Payload("bold", "'''bold''' ''italic''"),
+    # Aimed at the relaxed contexts: `<pre>` bodies escape only tags and entities, lines only
+    # what opens markup there.
+    Payload("close-pre-variants", "</PRE>a</pre >b</pre\tx=1>c<pre>d</pre>"),
+    Payload("nowiki-in-pre", "<nowiki>[[Category:Evil]]</nowiki> <nowiki/>{{Delete}}"),
+    Payload("entity-literal", "&lt;b&gt; &amp;lt; &#60;i&#62; &copy 2026 &para;graph &ampx"),
+    Payload("signature-lines", "~~~~\n~~~\n~~~~~\n ~~~~"),
+    Payload("subst-save", "{{subst:PAGENAME}} {{safesubst:CURRENTYEAR}} {{subst:#if:1|[[Category:Evil]]}}"),
+    Payload("switch-lines", "__NOTOC__\n__NOEDITSECTION__ __INDEX__\nx__TOC__x"),
+    Payload("isbn-nbsp", "ISBN\u00a0978-0-306-40615-7 RFC&nbsp;1234 PMID&#160;42"),
+    Payload("free-url", "see https://evil.example/x, mailto:a@evil.example and news:comp.lang"),
+    Payload("line-starts", "----\n{|\n|-\n! a !! b\n|}\n=x=\n;t:d\n-{x}-"),
+    Payload("quote-edges", "'x'' y' '''"),
+    Payload("cr-tab-nul", "a\rb\r\n\tc \x00d"),
 )
 
 # Markup that only an HTML body can carry (mailed in the HTML body only).

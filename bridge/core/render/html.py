@@ -133,7 +133,7 @@ class WikitextWriter:
         return f"<blockquote>\n{inner}\n</blockquote>" if inner else ""
 
     def _code(self, content: Any) -> str:
-        return f"<pre>{escape_pre(str(content[1]))}</pre>"
+        return f'<pre class="ewb-text">{escape_pre(str(content[1]))}</pre>'
 
     def _lines(self, content: Any) -> str:
         return "<br />\n".join(self.inlines(line).strip() for line in content)
