@@ -22,6 +22,7 @@ from tests.page_samples import (
     FORWARDED_SUBJECT,
     INTERLEAVED_ANSWERS,
     NAMED_TEXT_ANSWER,
+    SMIME_ANSWER,
     publish_samples,
 )
 from tests.servers import DovecotServer, MediaWikiServer
@@ -92,3 +93,51 @@ def test_attached_message_is_shown_like_forwarded_mail(pages: dict[str, str], re
     assert FORWARDED_BODY.strip() in forwarded
     assert "(unknown sender)" not in page
     assert "1970" not in page
+
+
+def test_list_tag_is_dropped_from_section_headings(pages: dict[str, str], reader: WikiReader) -> None:
+    sections = reader.parse(pages["thread-de"]).sections
+    assert len(sections) == 4
+    assert all("Angebot Förderband FB-200" in section for section in sections)
+    assert not [section for section in sections if "[Vertrieb]" in section]
+
+
+def test_signature_is_a_short_note_not_a_refused_file(pages: dict[str, str], reader: WikiReader) -> None:
+    page = rendered(reader, pages["attachments-en"])
+    assert "signed (OpenPGP)" in page
+    assert "signed (S/MIME)" in page
+    assert SMIME_ANSWER in page
+    assert "not uploaded" not in page
+    assert "signature.asc" not in page
+    assert "smime.p7s" not in page
+    # The other attachments are still there: the PDF as a link, the image in a gallery.
+    assert "report.pdf" in page
+    assert "site.png" in page
+
+
+@pytest.mark.parametrize("key", ["thread-de", "attachments-en"])
+def test_page_source_is_readable(pages: dict[str, str], reader: WikiReader, key: str) -> None:
+    source = reader.text(pages[key])
+    inside = sum(len(match.group()) for match in _REFERENCE.finditer(source))
+    assert inside <= MAX_REFERENCE_SHARE * len(source), (inside, len(source))
+
+
+@pytest.mark.parametrize("key", ["thread-de", "attachments-en"])
+def test_plain_bodies_carry_no_character_references(
+    pages: dict[str, str], reader: WikiReader, key: str
+) -> None:
+    # None of these mails has a `<` or an entity, so nothing in a <pre> body needs escaping.
+    bodies = re.findall(r"<pre[^>]*>(.*?)</pre>", reader.text(pages[key]), flags=re.DOTALL)
+    assert bodies
+    assert not [body for body in bodies if _REFERENCE.search(body)]
+
+
+def test_plain_mail_text_reads_as_written(pages: dict[str, str], reader: WikiReader) -> None:
+    source = reader.text(pages["thread-de"])
+    for line in (
+        "TOP 1: Liefertermin",
+        "TOP 2: Preis & Rabatt",
+        "  * S7-1200 (CPU 1214C)",
+        "  - Gurt: 800 mm",
+    ):
+        assert line in source
