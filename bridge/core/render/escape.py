@@ -56,7 +56,9 @@ _INLINE = re.compile(
     r"|!{2,}"  # table header cell separators
     r"|^[*#:;=!\-]|=$"  # block markup at a line's start, heading markup at its end
     r"|^[ \t]+"  # a line starting with blanks would become preformatted
-    r"|\b(?:ISBN|RFC|PMID)\b"  # magic links (the first letter is enough to defuse them)
+    # Magic links; the first letter is enough to defuse them. `_` counts as a separator here, as
+    # escaping a following `__` would make it one.
+    r"|(?<![A-Za-z0-9])(?:ISBN|RFC|PMID)(?![A-Za-z0-9])"
     r"|(?<=[A-Za-z]):(?=\S)",  # the colon of a free URL (`https://`, `mailto:x`); `TOP 1: x` stays
     re.MULTILINE,
 )
