@@ -70,8 +70,8 @@ def heading_subject(subject: str) -> str:
     reply and forward prefixes kept (they tell a reply from the thread's first mail)."""
     text = single_line(subject)
     match = _PREFIX.match(text)
-    if match is None:
-        return text.strip()
+    if match is None or not text[match.end() :].strip():
+        return text.strip()  # a subject that is all tag (`[urgent]`) is said as written
     prefixes = " ".join(_LIST_TAG.sub(" ", match.group(0)).split())
     return f"{prefixes} {text[match.end() :]}".strip()
 

@@ -6,6 +6,8 @@ headers (`action=parse` of pages one pass published from Dovecot).
 from __future__ import annotations
 
 import html
+import re
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -45,7 +47,25 @@ def _signed() -> bytes:
 
 LIST_REPLY = make_mail("list@example.de", "[USRP-users] Re: Clock drift", "The clock drifts.\n")
 
+
+def _html_mail() -> bytes:
+    mail = EmailMessage()
+    mail["From"] = "Bob <bob@example.de>"
+    mail["To"] = "team-sales@example.de"
+    mail["Subject"] = "Newsletter"
+    mail["Date"] = "Mon, 2 Mar 2026 12:00:00 +0000"
+    mail["Message-ID"] = "<html@example.de>"
+    mail.set_content(
+        "<p>First line</p><p>&nbsp;</p><p><br></p><p>a<br><br><br><br>b</p>"
+        '<p><a href="https://acme.example/"><img src="https://ads.example/logo.png" alt="ACME"></a></p>'
+        '<p><a href="https://acme.example/shop"><img src="https://ads.example/p.gif"></a></p>',
+        subtype="html",
+    )
+    return mail.as_bytes()
+
+
 MAILS = {
+    "html": _html_mail(),
     "list": LIST_REPLY,
     "bottom": _bottom_posted(),
     "outer": attached_mail("base64"),
@@ -104,3 +124,11 @@ def test_signature_is_a_note_not_a_file(pages: dict[str, str]) -> None:
 
 def test_list_tag_is_not_in_the_heading(parsed: dict[str, ParsedPage]) -> None:
     assert parsed["list"].sections == ["Re: Clock drift"]
+
+
+def test_html_spacing_collapses_and_image_links_are_named(pages: dict[str, str]) -> None:
+    page = pages["html"]
+    assert not re.search(r"(?:<br ?/?>\s*){3,}", page)
+    assert not re.search(r"<p>\s*(?:<br ?/?>\s*)*</p>", page)
+    assert ">ACME</a>" in page and ">image</a>" in page
+    assert "autonumber" not in page  # a bare `[url]` link, shown as an empty-looking [1]

@@ -141,6 +141,7 @@ def test_signature_parts_become_a_note(kind: str, name: str, language: str, note
         ("Re: [team] AW: [team] Angebot", "Re: AW: Angebot"),
         ("[PATCH] fix", "fix"),
         ("Plain [note] inside", "Plain [note] inside"),
+        ("Re: [urgent]", "Re: [urgent]"),
     ],
 )
 def test_headings_drop_list_tags(subject: str, heading: str) -> None:
@@ -148,3 +149,31 @@ def test_headings_drop_list_tags(subject: str, heading: str) -> None:
     message = parse_message(f"Subject: {subject}\r\nFrom: a@example.de\r\n\r\nText\r\n".encode())
     first_line = render_message(message, RenderOptions(mailbox="team")).split("\n", 1)[0]
     assert html.unescape(first_line) == f"== {heading} =="
+
+
+def _html_wikitext(markup: str, language: str = "en") -> str:
+    return WikitextWriter({}, language).blocks(html_to_blocks(markup))
+
+
+def test_empty_paragraphs_and_runs_of_line_breaks_collapse() -> None:
+    markup = (
+        "<p>Hello</p><p>&nbsp;</p><p><br></p><div><br></div>"
+        "<p><br>a<br><br><br><br>b<br> <br></p><p>&nbsp;<br>&nbsp;</p><p>end</p>"
+    )
+    assert _html_wikitext(markup) == "Hello\n\na<br /><br />b\n\nend"
+
+
+@pytest.mark.parametrize(
+    ("image", "language", "link"),
+    [
+        ('<img src="https://ads.example/logo.png" alt="ACME">', "en", "[https://acme.example/ ACME]"),
+        ('<img src="https://ads.example/logo.png">', "de", "[https://acme.example/ Bild]"),
+        ('<img src="https://ads.example/p.gif"> <img src="cid:gone">', "en", "[https://acme.example/ image]"),
+    ],
+)
+def test_image_only_links_are_named(image: str, language: str, link: str) -> None:
+    assert _html_wikitext(f'<p><a href="https://acme.example/">{image}</a></p>', language) == link
+
+
+def test_a_dropped_image_leaves_nothing() -> None:
+    assert _html_wikitext('<p><img src="https://t.example/pixel.gif"></p><p>Text</p>') == "Text"

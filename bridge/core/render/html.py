@@ -8,6 +8,8 @@ http, https and mailto targets (percent-encoded so they cannot carry markup), im
 when they are inline parts of the mail (`cid:`) uploaded by the bridge, and raw HTML is dropped. Scripts,
 styles, remote images (tracking pixels included) and forms never reach the page. pandoc sees
 the HTML only after `tidy` made it well-formed and shallow, as it stalls on deep broken nesting.
+Empty paragraphs go, runs of line breaks shrink to one blank line, and a linked image the page
+does not show becomes a link named by its alt text (or `image`), never an empty `[1]`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from urllib.parse import quote
 import pypandoc
 
 from bridge.core.render.escape import escape_inline, escape_pre
+from bridge.core.render.labels import label
 from bridge.core.render.tidy import tidy_html
 from bridge.errors import MessageError
 
@@ -33,6 +36,7 @@ _URL_SAFE = "-.:/?#@$&()*+,;=%"
 _MAX_HTML_BYTES = 2_000_000
 # Tidied HTML converts in well under a second; this only stops a pandoc bug from stalling a pass.
 _PANDOC_SECONDS = 60
+_IMAGE_CONTENT = frozenset({"Image", "Space", "SoftBreak", "LineBreak"})
 
 
 def html_to_blocks(html: str) -> list[Block]:
@@ -75,10 +79,14 @@ def safe_url(url: str) -> str | None:
 
 
 class WikitextWriter:
-    """Writes pandoc blocks as wikitext; `images` maps inline Content-IDs to uploaded file titles."""
+    """Writes pandoc blocks as wikitext; `images` maps inline Content-IDs to uploaded file titles.
 
-    def __init__(self, images: Mapping[str, str]) -> None:
+    `language` names linked images the page does not show and that have no alt text.
+    """
+
+    def __init__(self, images: Mapping[str, str], language: str = "en") -> None:
         self.images = images
+        self.image_word = label(language, "image")
         self.used_images: set[str] = set()
 
     def blocks(self, blocks: Sequence[Block]) -> str:
@@ -92,7 +100,7 @@ class WikitextWriter:
         return handler(self, content) if handler else ""
 
     def _para(self, content: Any) -> str:
-        return self.inlines(content).strip()
+        return _collapse_breaks(self.inlines(content))
 
     def _header(self, content: Any) -> str:
         # Headings inside a mail would break the page's own section structure: bold instead.
@@ -213,6 +221,10 @@ class WikitextWriter:
 
     def _link(self, content: Any) -> str:
         text = self.inlines(content[1]).strip()
+        if _image_only(content[1]) and "[[" not in text:
+            # A linked image the page does not show (remote, tracking): its alt text names the link.
+            alts = (self.inlines(image["c"][1]).strip() for image in content[1] if image.get("t") == "Image")
+            text = " ".join(alt for alt in alts if alt) or self.image_word
         url = safe_url(str(content[2][0]))
         if url is None:
             return text
@@ -261,6 +273,21 @@ _WRAPPERS = {
     "Subscript": ("<sub>", "</sub>"),
     "SmallCaps": ("", ""),
 }
+
+
+def _collapse_breaks(text: str) -> str:
+    """A paragraph without empty lines at its ends, runs of line breaks kept to one blank line."""
+    lines = [line.strip() for line in text.split("<br />")]
+    kept = [line for index, line in enumerate(lines) if line or (index and lines[index - 1])]
+    while kept and not kept[-1]:
+        kept.pop()
+    return "<br />".join(kept)
+
+
+def _image_only(inlines: Sequence[Block]) -> bool:
+    """Whether a link holds nothing but images (and the space around them)."""
+    kinds = [element.get("t") for element in inlines]
+    return "Image" in kinds and all(kind in _IMAGE_CONTENT for kind in kinds)
 
 
 def _plain_words(node: Any, inline: Callable[[Block], str]) -> list[str]:

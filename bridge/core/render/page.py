@@ -239,7 +239,7 @@ class _MessageRenderer:
                 blocks = html_to_blocks(message.body_html)
             except MessageError:
                 blocks = []
-            writer = WikitextWriter(images)
+            writer = WikitextWriter(images, self.language)
             new, quoted = split_blocks(blocks)
             visible = writer.blocks(new)
             # An HTML part with no text and no inline image (a lone <br>) loses to the text part.
