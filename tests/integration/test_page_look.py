@@ -102,6 +102,22 @@ def test_list_tag_is_dropped_from_section_headings(pages: dict[str, str], reader
     assert not [section for section in sections if "[Vertrieb]" in section]
 
 
+def test_html_mail_has_no_runs_of_empty_paragraphs_or_breaks(
+    pages: dict[str, str], reader: WikiReader
+) -> None:
+    page = reader.parse(pages["newsletter-en"]).html
+    assert "Our new conveyor controller ships in December." in page
+    assert not re.search(r"<p>\s*(?:<br\s*/?>\s*)*</p>", page)
+    assert not re.search(r"(?:<br\s*/?>\s*){2,}", page)
+
+
+def test_image_only_links_are_not_bare_numbers(pages: dict[str, str], reader: WikiReader) -> None:
+    page = reader.parse(pages["newsletter-en"]).html
+    assert "autonumber" not in page
+    assert not re.search(r">\s*\[\d+\]\s*<", page)
+    assert "Vendor logo" in html.unescape(page)  # an image link with alt text shows that text
+
+
 def test_signature_is_a_short_note_not_a_refused_file(pages: dict[str, str], reader: WikiReader) -> None:
     page = rendered(reader, pages["attachments-en"])
     assert "signed (OpenPGP)" in page
