@@ -39,6 +39,9 @@ CHROMIUM_FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--hide-scrollbars",
+    # Wait for the page's scripts: before they run, MediaWiki's CSS hides a collapsed block's
+    # label and shows a placeholder [Expand], which is not what a reader sees a moment later.
+    "--virtual-time-budget=10000",
 )
 IMAP_USERS = {"team-sales": "secret-sales"}  # the user tests/integration/support.new_space uses
 
