@@ -23,12 +23,13 @@ _BRACKETED = re.compile(r"<([^<>]+)>")
 _PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+")
 
 
-def addresses(values: Sequence[object]) -> tuple[tuple[str, str], ...]:
+def addresses(values: Sequence[object], charset: str | None = None) -> tuple[tuple[str, str], ...]:
     """Decode address headers (RFC 2047 names, 8-bit bytes) into (name, address) pairs.
 
     Split before decoding, so a decoded name with a comma ("Müller, Jürgen") stays one name.
+    Raw 8-bit bytes are read in `charset` first (the one the mail's text declares).
     """
-    texts = [header_str(value) for value in values]
+    texts = [header_str(value, charset) for value in values]
     try:
         pairs = email.utils.getaddresses(texts)
     except RecursionError:

@@ -85,55 +85,87 @@ def _decode_line(line: bytes) -> str:
         return line.decode("cp1252", "replace")
 
 
-def header_str(value: object) -> str:
+def header_str(value: object, charset: str | None = None) -> str:
     """Return a header value as one line of text, repairing raw 8-bit bytes.
 
-    Raw bytes (no encoded words) are read as UTF-8, else Windows-1252. The compat32 parser
-    hands them over as `Header` objects or with surrogate escapes; folding is undone.
+    Raw bytes (no encoded words) are read in `charset` (the one the mail's text declares) where
+    that reads them, else as UTF-8, else Windows-1252. The compat32 parser hands them over as
+    `Header` objects or with surrogate escapes; folding is undone.
     """
     if value is None:
         return ""
     if isinstance(value, email.header.Header):
         parts = []
-        for chunk, charset in email.header.decode_header(value):
+        for chunk, chunk_charset in email.header.decode_header(value):
             if isinstance(chunk, bytes):
-                known = charset not in (None, "unknown-8bit")
-                parts.append(decode_text(chunk, charset if known else None))
+                known = chunk_charset not in (None, "unknown-8bit")
+                parts.append(decode_text(chunk, chunk_charset if known else charset))
             else:
                 parts.append(chunk)
         text = "".join(parts)
     else:
         text = str(value)
         if any("\udc80" <= char <= "\udcff" for char in text):
-            text = decode_text(text.encode("utf-8", "surrogateescape"), None)
+            text = decode_text(text.encode("utf-8", "surrogateescape"), charset)
     return _FOLDING.sub("", text)
 
 
-def decode_header_text(value: object) -> str:
+def decode_header_text(value: object, charset: str | None = None) -> str:
     """Decode RFC 2047 encoded words (also where clients misuse them, as in file names).
 
-    Word by word, so one broken word does not leave the others encoded: a bogus or unknown
-    charset falls back like body text (UTF-8, else Windows-1252), a payload that is not valid
-    base64 or quoted-printable stays as written. White space between two encoded words goes.
+    Adjacent words of one charset are decoded together, as clients split a character across
+    two of them. A bogus or unknown charset (`NONE`) falls back like body text (UTF-8, else
+    Windows-1252), a payload that is not valid base64 or quoted-printable stays as written.
+    White space between two encoded words goes; raw 8-bit bytes are read as in `header_str`.
     """
-    text = header_str(value)
+    text = header_str(value, charset)
     if "=?" not in text:
         return text
-    return _ENCODED_WORD.sub(_decode_word, _BETWEEN_WORDS.sub("", text))
+    text = _BETWEEN_WORDS.sub("", text)
+    parts: list[str] = []
+    run: list[bytes] = []
+    run_charset = ""
+    end = 0
+    for match in _ENCODED_WORD.finditer(text):
+        data = _word_bytes(match)
+        # RFC 2231 lets a charset carry a language (`utf-8*de`).
+        word_charset = match.group(1).split("*", 1)[0].lower()
+        if run and (match.start() != end or data is None or word_charset != run_charset):
+            parts.append(decode_text(b"".join(run), run_charset))
+            run = []
+        parts.append(text[end : match.start()])
+        if data is None:
+            parts.append(match.group(0))
+        else:
+            run.append(data)
+            run_charset = word_charset
+        end = match.end()
+    if run:
+        parts.append(decode_text(b"".join(run), run_charset))
+    parts.append(text[end:])
+    return "".join(parts)
 
 
-def _decode_word(match: re.Match[str]) -> str:
-    charset, encoding, payload = match.group(1), match.group(2).lower(), match.group(3)
-    # RFC 2231 lets a charset carry a language (`utf-8*de`).
-    charset = charset.split("*", 1)[0]
+def _word_bytes(match: re.Match[str]) -> bytes | None:
+    encoding, payload = match.group(2).lower(), match.group(3)
     try:
         if encoding == "b":
-            data = base64.b64decode(payload + "=" * (-len(payload) % 4))
-        else:
-            data = quopri.decodestring(payload.replace("_", " ").encode("ascii"), header=False)
+            return base64.b64decode(payload + "=" * (-len(payload) % 4))
+        return quopri.decodestring(payload.replace("_", " ").encode("ascii"), header=False)
     except (binascii.Error, ValueError):
-        return match.group(0)
-    return decode_text(data, charset)
+        return None
+
+
+def text_charset(message: email.message.Message) -> str | None:
+    """The charset the mail's first text part declares (for header bytes sent undeclared)."""
+    pending = [message]
+    while pending:
+        part = pending.pop()
+        if part.get_content_maintype() == "text" and (charset := part.get_content_charset()):
+            return charset
+        if part.get_content_type() != "message/rfc822":
+            pending.extend(reversed(list(_children(part))))
+    return None
 
 
 def unflow(text: str, delsp: bool) -> str:

@@ -16,7 +16,7 @@ from email.policy import compat32
 import mailparser
 
 from bridge.core.headers import addresses, mail_date, original_id, original_references
-from bridge.core.mime import decode_header_text, header_str, walk
+from bridge.core.mime import decode_header_text, header_str, text_charset, walk
 from bridge.core.model import AutomationHeaders, Message
 from bridge.core.msgid import extract_ids, synthesize_id, thread_index_id
 from bridge.core.render.escape import single_line
@@ -76,11 +76,13 @@ def _message(
     forwarded = tuple(
         _message(inner, b"", None, depth + 1) for inner in content.forwarded if depth < _MAX_FORWARD_DEPTH
     )
-    sender = addresses(headers.get_all("From") or [])
+    # Header bytes sent without a declared charset are most likely in the one the text declares.
+    charset = text_charset(headers)
+    sender = addresses(headers.get_all("From") or [], charset)
     return Message(
         message_id=message_id,
         references=tuple(ref for ref in references if ref != message_id),
-        subject=single_line(decode_header_text(headers.get("Subject"))),
+        subject=single_line(decode_header_text(headers.get("Subject"), charset)),
         sender_name=sender[0][0] if sender else "",
         sender_address=sender[0][1] if sender else "",
         date=mail_date(headers.get("Date"), fallback_date),
@@ -88,8 +90,8 @@ def _message(
         has_own_id=has_own_id,
         thread_index=thread_index_id(header_str(headers.get("Thread-Index"))),
         body_html=content.html,
-        to=addresses(headers.get_all("To") or []),
-        cc=addresses(headers.get_all("Cc") or []),
+        to=addresses(headers.get_all("To") or [], charset),
+        cc=addresses(headers.get_all("Cc") or [], charset),
         attachments=tuple(content.attachments),
         forwarded=forwarded,
         events=tuple(content.events),

@@ -5,6 +5,7 @@ headers (`action=parse` of pages one pass published from Dovecot).
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 from email.message import EmailMessage
@@ -64,7 +65,21 @@ def _html_mail() -> bytes:
     return mail.as_bytes()
 
 
+def _eight_bit_headers() -> bytes:
+    name = "Grüße.pdf".encode()
+    first, second = base64.b64encode(name[:3]).decode(), base64.b64encode(name[3:]).decode()
+    return (
+        b"From: \xe8\xe9\xef\xf2 <cz@example.cz>\r\nTo: team-sales@example.de\r\nSubject: Offer\r\n"
+        b"Date: Mon, 2 Mar 2026 13:00:00 +0000\r\nMessage-ID: <charset@example.de>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="c"\r\n\r\n--c\r\n'
+        b"Content-Type: text/plain; charset=iso-8859-2\r\n\r\n\xe8au\r\n--c\r\n"
+        + f'Content-Type: application/pdf; name="=?UTF-8?B?{first}?= =?UTF-8?B?{second}?="\r\n'.encode()
+        + b"Content-Disposition: attachment\r\n\r\n%PDF-1.4\r\n--c--\r\n"
+    )
+
+
 MAILS = {
+    "charset": _eight_bit_headers(),
     "html": _html_mail(),
     "list": LIST_REPLY,
     "bottom": _bottom_posted(),
@@ -132,3 +147,9 @@ def test_html_spacing_collapses_and_image_links_are_named(pages: dict[str, str])
     assert not re.search(r"<p>\s*(?:<br ?/?>\s*)*</p>", page)
     assert ">ACME</a>" in page and ">image</a>" in page
     assert "autonumber" not in page  # a bare `[url]` link, shown as an empty-looking [1]
+
+
+def test_header_bytes_and_split_words_are_decoded(pages: dict[str, str]) -> None:
+    page = pages["charset"]
+    assert "čéďň" in page and "Grüße" in page
+    assert "\ufffd" not in page and "Ã" not in page

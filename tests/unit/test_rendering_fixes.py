@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bridge.core.mime import decode_header_text
 from bridge.core.parsing import parse_message
 from bridge.core.render.html import WikitextWriter, html_to_blocks
 from bridge.core.render.labels import label
@@ -177,3 +178,34 @@ def test_image_only_links_are_named(image: str, language: str, link: str) -> Non
 
 def test_a_dropped_image_leaves_nothing() -> None:
     assert _html_wikitext('<p><img src="https://t.example/pixel.gif"></p><p>Text</p>') == "Text"
+
+
+def test_undeclared_header_bytes_are_read_in_the_text_charset() -> None:
+    raw = (
+        b"From: \xe8\xe9\xef\xf2 <a@example.cz>\r\nTo: \xe8ert <b@example.cz>\r\nSubject: \xe8au\r\n"
+        b"Content-Type: text/plain; charset=iso-8859-2\r\n\r\n\xe8au\r\n"
+    )
+    message = parse_message(raw)
+    assert (message.sender_name, message.to[0][0], message.subject) == ("čéďň", "čert", "čau")
+    # Without a declared charset the fallback stays: UTF-8, else Windows-1252.
+    assert parse_message(raw.replace(b"; charset=iso-8859-2", b"")).sender_name == "èéïò"
+
+
+def test_a_character_split_across_encoded_words_is_joined() -> None:
+    name = "Grüße.pdf".encode()
+    first, second = base64.b64encode(name[:3]).decode(), base64.b64encode(name[3:]).decode()
+    assert decode_header_text(f"=?UTF-8?B?{first}?= =?utf-8?B?{second}?=") == "Grüße.pdf"
+    assert decode_header_text(f"=?UTF-8?B?{first}?= x =?UTF-8?B?{second}?=").startswith("Gr")
+    message = parse_message(
+        _mail(
+            "--b\r\nContent-Type: text/plain\r\n\r\nSee file.\r\n--b\r\n"
+            f'Content-Type: application/pdf; name="=?UTF-8?B?{first}?= =?UTF-8?B?{second}?="\r\n\r\nx\r\n'
+        )
+    )
+    assert [att.filename for att in message.attachments] == ["Grüße.pdf"]
+
+
+def test_charset_none_is_read_like_an_unknown_one() -> None:
+    word = base64.b64encode("Grüße".encode()).decode()
+    assert decode_header_text(f"=?NONE?B?{word}?=") == "Grüße"
+    assert decode_header_text("=?none?Q?Gr=C3=BC=C3=9Fe?=") == "Grüße"
