@@ -26,6 +26,7 @@ from typing import IO, Any
 
 import requests
 
+from bridge.core.msgid import normalize_id
 from tests.integration.support import WikiReader
 from tests.servers import DovecotServer, MediaWikiServer, append_mail, free_port
 
@@ -347,8 +348,13 @@ def page_texts(mediawiki: MediaWikiServer, prefix: str) -> dict[str, str]:
 
 
 def marker_counts(texts: Iterable[str]) -> Counter[str]:
-    """How often each message id's `data-message-id` marker occurs in `texts` (ids unescaped)."""
-    return Counter(html.unescape(found) for text in texts for found in _MARKER.findall(text))
+    """How often each message id's `data-message-id` marker occurs in `texts`.
+
+    Ids unescaped and canonical (lower-case domain), as the bridge compares them: a marker shows
+    the id as the mail wrote it.
+    """
+    marked = (html.unescape(found) for text in texts for found in _MARKER.findall(text))
+    return Counter(normalize_id(found) or found for found in marked)
 
 
 def bot_contributions(mediawiki: MediaWikiServer, prefix: str) -> list[dict[str, Any]]:

@@ -92,4 +92,4 @@ def test_pages_with_lower_cased_markers_keep_working(
         again.stdout
     )
     counts = marker_counts(page_texts(mediawiki, space.prefix).values())
-    assert counts == {CANONICAL: 1, "Reply@Example.DE": 1}
+    assert counts == {CANONICAL: 1, "Reply@example.de": 1}
