@@ -49,6 +49,17 @@ def test_bottom_posted_html_reply_folds_the_leading_quote() -> None:
     assert "the question" in folded
 
 
+def test_gmail_quote_above_the_answer_is_folded() -> None:
+    markup = (
+        '<div class="gmail_quote"><div>Ann wrote:</div><blockquote>the question</blockquote></div>'
+        "<p>Answer.</p>"
+    )
+    visible, folded = _blocks_split(markup)
+    assert visible == "Answer."
+    assert "the question" in folded
+    assert _blocks_split('<p>Answer.</p><div class="gmail_quote"><p>old</p></div>') == ("Answer.", "old")
+
+
 _INNER = (
     "From: Ann Ärger <ann@example.de>\r\nSubject: Inner s\u00fcbject\r\n"
     "Date: Mon, 2 Mar 2026 10:00:00 +0000\r\nMessage-ID: <inner@example.de>\r\nMIME-Version: 1.0\r\n"

@@ -39,6 +39,9 @@ _QUOTE_CLASSES = frozenset(
         "apple-mail-signature",
     }
 )
+# Quote containers that hold the quoted mail itself: at the top of a reply they are the quote a
+# bottom-posted answer follows, not history after it.
+_QUOTED_MAIL_CLASSES = frozenset({"gmail_quote", "yahoo_quoted", "protonmail_quote"})
 # Thunderbird's attribution container: answers may follow between the quotes it introduces.
 _SOFT_CLASSES = frozenset({"moz-cite-prefix"})
 _QUOTE_IDS = frozenset(
@@ -129,6 +132,8 @@ def split_blocks(blocks: Sequence[Block]) -> tuple[list[Block], list[Block]]:
         _block_kind(block, flat[index + 1] if index + 1 < len(flat) else None)
         for index, block in enumerate(flat)
     ]
+    if flat and kinds[0] == "hard" and _classes(flat[0]) & _QUOTED_MAIL_CLASSES:
+        kinds[0] = "soft"
     lead, end = _folds(kinds)
     if not end:
         return flat, []
@@ -151,9 +156,13 @@ def _unwrap(blocks: list[Block]) -> list[Block]:
     return blocks
 
 
+def _classes(block: Block) -> set[str]:
+    return {str(c).lower() for c in block["c"][0][1]} if block.get("t") == "Div" else set()
+
+
 def _container_kind(block: Block) -> str | None:
-    identifier, classes, _ = block["c"][0]
-    names = {str(c).lower() for c in classes}
+    identifier = block["c"][0][0]
+    names = _classes(block)
     if names & _SOFT_CLASSES:
         return "soft"
     if str(identifier).lower() in _QUOTE_IDS or names & _QUOTE_CLASSES:
