@@ -20,6 +20,7 @@ import structlog
 from bridge.adapters.oauth import token_source
 from bridge.adapters.tls import tls_context
 from bridge.core.model import FetchedMail
+from bridge.core.msgid import extract_ids
 from bridge.errors import MailboxError
 from bridge.service.config import MailboxAccount
 
@@ -38,6 +39,18 @@ class HeaderProbe:
 
     message_id_header: str
     size: int
+
+    @property
+    def message_id(self) -> str | None:
+        """The canonical Message-ID the header names; None when it names none or cannot be read.
+
+        An unreadable header is left to the full parse, which synthesizes an id if need be.
+        """
+        try:
+            ids = extract_ids(self.message_id_header.partition(":")[2])
+        except Exception:  # hostile header text: the body fetch resolves the mail
+            return None
+        return ids[0] if ids else None
 
 
 @dataclass(frozen=True, slots=True)

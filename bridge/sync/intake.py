@@ -14,10 +14,8 @@ from typing import Protocol
 
 import structlog
 
-from bridge.adapters.imap import HeaderProbe
 from bridge.adapters.state.ports import BatchLedger
 from bridge.core.model import Message
-from bridge.core.msgid import extract_ids
 from bridge.core.parsing import parse_message
 from bridge.core.variants import content_hash
 from bridge.service.config import MailboxActions
@@ -40,14 +38,6 @@ class Tally(Protocol):
     fetched: int
 
 
-def _first_id(probe: HeaderProbe) -> str | None:
-    try:
-        ids = extract_ids(probe.message_id_header.partition(":")[2])
-    except Exception:  # a header that cannot be read is resolved by the full parse
-        return None
-    return ids[0] if ids else None
-
-
 class BatchReader:
     """Reads a batch of UIDs; the planner tells duplicates, variants and failures apart."""
 
@@ -62,7 +52,7 @@ class BatchReader:
     ) -> tuple[list[Action], Batch]:
         """Fetch the mails of `uids` that may be new: the plan's skips and failures, and the rest."""
         probes = imap.message_id_headers(uids)
-        first_ids = {uid: _first_id(probe) for uid, probe in probes.items()}
+        first_ids = {uid: probe.message_id for uid, probe in probes.items()}
         known = self.state.fingerprints(self.mailbox, filter(None, first_ids.values()))
         sizes = {uid: probe.size for uid, probe in probes.items()}
         to_fetch, skips = plan_known_copies(

@@ -20,7 +20,6 @@ from bridge.adapters.state.ports import LedgerImport, LostStateGuard, ThreadLook
 from bridge.adapters.state.store import LedgerMessage, LedgerPage
 from bridge.adapters.wiki import PageContent
 from bridge.core.markers import PageMarkers, read_markers
-from bridge.core.msgid import extract_ids
 from bridge.core.parsing import parse_message
 from bridge.core.subjects import subject_key
 from bridge.errors import MailboxError, StateError
@@ -199,12 +198,10 @@ def find_mails(
 
 
 def _may_be_wanted(probe: HeaderProbe, wanted: set[str], found: dict[str, FoundMail]) -> bool:
-    try:
-        ids = extract_ids(probe.message_id_header.partition(":")[2])
-    except Exception:  # a header that cannot be read is resolved by the full parse
-        return True
-    # A mail without a Message-ID is known by an id derived from its content: only its body tells.
-    return not ids or (ids[0] in wanted and ids[0] not in found)
+    message_id = probe.message_id
+    # A mail without a (readable) Message-ID is known by an id derived from its content: only
+    # its body tells.
+    return message_id is None or (message_id in wanted and message_id not in found)
 
 
 def _batches(uids: Sequence[int], size: int) -> Iterator[Sequence[int]]:
