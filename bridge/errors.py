@@ -62,3 +62,11 @@ class MailUncertainError(MailError):
 
     The server may have taken the mail: sending it again could give someone the reply twice.
     """
+
+
+class LeaseLostError(StateError):
+    """This instance no longer holds the lease of the mailbox it was working on.
+
+    Another instance took it over (this one was paused or cut off for longer than the lease), so
+    this one must write nothing more for that mailbox: the new holder carries on from the store.
+    """

@@ -19,11 +19,11 @@ import structlog
 from bridge import __version__
 from bridge.adapters.imap import ImapMailbox
 from bridge.adapters.lock import StateLock
-from bridge.adapters.state.ports import BackfillState, PassState, QuarantineDesk
+from bridge.adapters.state.ports import BackfillState, QuarantineDesk, ServiceState
 from bridge.adapters.state.statuses import QuarantineStatus
 from bridge.adapters.state.store import SqliteStateStore
 from bridge.adapters.wiki import WikiClient
-from bridge.errors import BridgeError, ConfigError
+from bridge.errors import BridgeError, ConfigError, LeaseLostError
 from bridge.service.cli_dryrun import dry_run as dry_run_pass
 from bridge.service.cli_dryrun import summary
 from bridge.service.cli_state import state_command
@@ -31,6 +31,7 @@ from bridge.service.cli_status import failures, status
 from bridge.service.config import Settings, load_settings
 from bridge.service.daemon import Daemon, release_quarantined, run_pass
 from bridge.service.exitcodes import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
+from bridge.service.leasing import holding, instance_id
 from bridge.service.logs import configure_logging
 from bridge.sync.backfill import backfill
 from bridge.sync.rebuild import guard_lost_state
@@ -166,10 +167,21 @@ def _with_state(args: argparse.Namespace, settings: Settings, dry_run: bool) -> 
         state.close()
 
 
-def _once(settings: Settings, state: PassState) -> int:
+def _once(settings: Settings, state: ServiceState) -> int:
     exit_code = EXIT_OK
+    holder = instance_id(settings.service.instance_id, shared=False)
     for mailbox in settings.mailboxes:
-        result = run_pass(mailbox, settings, state)
+        try:
+            with holding(state, mailbox.name, holder, settings.service.lease_seconds) as lease:
+                if lease is None:
+                    print(f"{mailbox.name}: skipped: another instance works on it (see `status`)")
+                    continue
+                with state.fenced(lease):
+                    result = run_pass(mailbox, settings, state)
+        except LeaseLostError as exc:
+            print(f"{mailbox.name}: FAILED: {exc}")
+            exit_code = EXIT_FAILED
+            continue
         if result is None:
             error = state.mailbox_status(mailbox.name).last_error
             print(f"{mailbox.name}: FAILED: {error or 'see the log'}")

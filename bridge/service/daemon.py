@@ -1,4 +1,4 @@
-"""The long-running service: one APScheduler job per mailbox, clean stop on SIGTERM/SIGINT."""
+"""The long-running service: a job per mailbox it holds the lease of, clean stop on SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
@@ -16,12 +16,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bridge.adapters.imap import ImapMailbox
 from bridge.adapters.smtp import Mailer
-from bridge.adapters.state.ports import PassState, Releaser, StatusReader
+from bridge.adapters.state.ports import PassState, Releaser, ServiceState, StatusReader
 from bridge.adapters.state.store import MailboxStatus, QuarantinedMail
 from bridge.adapters.wiki import WikiClient
-from bridge.errors import BridgeError, ConfigError, StateError
+from bridge.errors import BridgeError, ConfigError, LeaseLostError, StateError
 from bridge.service.config import MailboxSettings, Settings, load_settings
 from bridge.service.idle import IdleWatcher
+from bridge.service.leasing import TICKS_PER_LEASE, LeaseKeeper, instance_id
 from bridge.service.metrics import Metrics, serve
 from bridge.service.notify import Notifier
 from bridge.sync.actions import Action
@@ -41,16 +42,22 @@ def run_pass(
 ) -> PassResult | None:
     """Run one pass of one mailbox; log and record a failure and return None instead of raising.
 
-    One mailbox failing (wrong password, server down) must not stop the others.
+    One mailbox failing (wrong password, server down) must not stop the others. Only a lost
+    lease (`LeaseLostError`, under `state.fenced`) is raised: this instance must stop working
+    on the mailbox, and must not record anything for it either.
     """
     wiki = WikiClient(settings.wiki)
     outbox = _outbox(mailbox, settings, state, wiki)
     mailer = Mailer(settings.smtp) if settings.smtp is not None else None
     result: PassResult | None = None
+    lost = False
     try:
         guard_lost_state(mailbox, wiki, state)
         result = MailboxSync(mailbox, wiki, state, stop=stop, outbox=outbox, sender=mailer).run()
         state.record_pass(mailbox.name, None, result.backlog)
+    except LeaseLostError:
+        lost = True
+        raise
     except Exception as exc:  # a bug must not stop the other mailboxes, nor hide from `status`
         result = None
         error = _failure(mailbox, exc)
@@ -62,7 +69,7 @@ def run_pass(
         wiki.close()
         if mailer is not None:
             mailer.close()
-        if metrics is not None:
+        if metrics is not None and not lost:
             metrics.record_pass(
                 mailbox.name, result, wiki.edits, wiki.retries, _status_or_none(state, mailbox)
             )
@@ -157,7 +164,7 @@ class Daemon:
     """
 
     def __init__(
-        self, config_path: Path, settings: Settings, state: PassState, environ: Mapping[str, str]
+        self, config_path: Path, settings: Settings, state: ServiceState, environ: Mapping[str, str]
     ) -> None:
         self.config_path = config_path
         self.settings = settings
@@ -169,6 +176,11 @@ class Daemon:
         self._again: dict[str, threading.Event] = {}
         self._watchers: dict[tuple[str, str], IdleWatcher] = {}
         self._connected: dict[tuple[str, str], bool] = {}
+        self._watch_lock = threading.Lock()
+        self._busy: set[str] = set()
+        self.keeper = LeaseKeeper(
+            state, instance_id(settings.service.instance_id, shared=False), settings.service.lease_seconds
+        )
         self.metrics = Metrics()
         self.notifier = Notifier(environ)
         self._scheduler = BackgroundScheduler(
@@ -186,9 +198,22 @@ class Daemon:
         while again.is_set() and not self.stop.is_set():
             again.clear()
             mailbox = self._mailbox(name)
-            if mailbox is None:  # removed by a reload
+            lease = self.keeper.lease(name)
+            if mailbox is None or lease is None:  # removed by a reload, or another instance's
                 return
-            result = run_pass(mailbox, self.settings, self.state, stop=self.stop, metrics=self.metrics)
+            self._busy.add(name)
+            try:
+                with self.state.fenced(lease):
+                    result = run_pass(
+                        mailbox, self.settings, self.state, stop=self.stop, metrics=self.metrics
+                    )
+            except LeaseLostError as exc:
+                log.warning("pass.lease_lost", mailbox=name, error=str(exc))
+                self.keeper.drop(name)
+                self._start_watchers()
+                return
+            finally:
+                self._busy.discard(name)
             self.notifier.status(_status_line(name, result))
 
     def trigger(self, name: str) -> None:
@@ -211,10 +236,15 @@ class Daemon:
         )
 
     def _start_watchers(self) -> None:
+        with self._watch_lock:
+            self._restart_watchers()
+
+    def _restart_watchers(self) -> None:
+        held = self.keeper.held()
         wanted = {
             (m.name, folder): m
             for m in self.settings.mailboxes
-            if m.polling.idle
+            if m.polling.idle and m.name in held
             for folder in m.account.folders
         }
         for key in list(self._watchers):
@@ -232,6 +262,24 @@ class Daemon:
         self._connected[(name, folder)] = connected
         up = sum(1 for (mailbox, _), state in self._connected.items() if mailbox == name and state)
         self.metrics.idle_connected.labels(name).set(up)
+
+    # -- leases ------------------------------------------------------------------------------
+
+    def _keep_leases(self) -> None:
+        """Heartbeat, renew and balance every lease period / TICKS_PER_LEASE until the stop.
+
+        A thread of its own, not a scheduler job: busy passes must not delay the renewals.
+        """
+        while not self.stop.wait(self.keeper.seconds / TICKS_PER_LEASE):
+            self._tick()
+
+    def _tick(self) -> None:
+        change = self.keeper.tick((m.name for m in self.settings.mailboxes), self._busy.__contains__)
+        self.metrics.record_leases(self.keeper.instance, self.keeper.held(), self.keeper.live)
+        if change:
+            self._start_watchers()
+        for name in change.gained:
+            self.trigger(name)
 
     # -- signals and reload --------------------------------------------------------------------
 
@@ -284,9 +332,17 @@ class Daemon:
         now = datetime.now().astimezone()
         for mailbox in self.settings.mailboxes:
             self._schedule(mailbox, now)
+        self._tick()
+        leases = threading.Thread(target=self._keep_leases, name="leases", daemon=True)
+        leases.start()
         self._scheduler.start()
         self._start_watchers()
-        log.info("daemon.started", mailboxes=[m.name for m in self.settings.mailboxes])
+        log.info(
+            "daemon.started",
+            mailboxes=[m.name for m in self.settings.mailboxes],
+            instance=self.keeper.instance,
+            held=sorted(self.keeper.held()),
+        )
         self.notifier.ready(f"running: {len(self.settings.mailboxes)} mailbox(es)")
         while not self.stop.is_set():
             self._wake.wait()
@@ -300,6 +356,8 @@ class Daemon:
         # wait=True lets the pass in flight finish its current thread edit; the stop event makes
         # it return at the next message boundary.
         self._scheduler.shutdown(wait=True)
+        leases.join()
+        self.keeper.stop()
         if server is not None:
             server.shutdown()
         log.info("daemon.stopped")

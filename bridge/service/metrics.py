@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, make_wsgi_app
 
-from bridge.adapters.state.store import MailboxStatus
+from bridge.adapters.state.store import Lease, MailboxStatus
 from bridge.sync.mailbox_pass import PassResult
 
 
@@ -50,9 +50,24 @@ class Metrics:
         self.failed_now = gauge("failed_messages", "Mails that failed and wait for their next try")
         self.parked_now = gauge("parked_messages", "Mails that failed max_attempts times (failures list)")
         self.pass_failing = gauge("pass_failing", "1 while the mailbox's passes abort, else 0")
+        self.lease_held = gauge("lease_held", "1 while this instance holds the mailbox's lease, else 0")
+        self.lease_since = gauge(
+            "lease_since_timestamp_seconds",
+            "Unix time (database clock) this instance took the mailbox's lease",
+        )
+        self.lease_token = gauge("lease_token", "Fencing token of the mailbox's lease held by this instance")
+        self.instance = Gauge(
+            "ewb_instance_info", "This instance's id in the leases", ["instance"], registry=self.registry
+        )
+        self.live_instances = Gauge(
+            "ewb_live_instances",
+            "Instances whose heartbeat was valid at the last lease tick",
+            registry=self.registry,
+        )
         self._failing_since: dict[str, float] = {}
         self._last_error: dict[str, str] = {}
         self._parked: dict[str, int] = {}
+        self._leased: set[str] = set()
         self._lock = threading.Lock()
 
     def record_pass(
@@ -87,6 +102,21 @@ class Metrics:
         self.replies_suppressed.labels(mailbox).inc(result.replies_suppressed)
         self.backlog.labels(mailbox).set(result.backlog)
         self.last_success.labels(mailbox).set(time.time())
+
+    def record_leases(self, instance: str, held: Mapping[str, Lease], live: int) -> None:
+        """Show which mailboxes this instance holds, since when and under which token."""
+        self.instance.labels(instance).set(1)
+        self.live_instances.set(live)
+        with self._lock:
+            for mailbox in self._leased - held.keys():
+                self.lease_held.labels(mailbox).set(0)
+                self.lease_since.remove(mailbox)
+                self.lease_token.remove(mailbox)
+            self._leased = set(held)
+        for mailbox, lease in held.items():
+            self.lease_held.labels(mailbox).set(1)
+            self.lease_since.labels(mailbox).set(lease.since)
+            self.lease_token.labels(mailbox).set(lease.token)
 
     def unhealthy(self, failure_seconds: float, now: float | None = None) -> list[str]:
         """Return the mailboxes whose passes have failed for longer than `failure_seconds`."""

@@ -10,9 +10,11 @@ it, and the larger ones combine the smaller. `StateStore` is everything a backen
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
+from bridge.adapters.state.leases import Lease, LeaseRow
 from bridge.adapters.state.ledger import Fingerprint, IntendedMessage, PendingMessage
 from bridge.adapters.state.parts import PartLookup, ThreadPartLedger
 from bridge.adapters.state.passes import Failure, MailboxStatus
@@ -173,7 +175,28 @@ class PassState(BackfillState, OutboxLedger, StatusReader, Protocol):
     def record_pass(self, mailbox: str, error: str | None, backlog: int | None = None) -> None: ...
 
 
-class StateStore(PassState, LedgerImport, FailureDesk, QuarantineDesk, Protocol):
+class LeaseReader(Protocol):
+    """What `status` and the metrics read of the leases: who holds which mailbox, since when."""
+
+    def leases(self) -> list[LeaseRow]: ...
+
+
+class LeaseStore(LeaseReader, Protocol):
+    """What the instances use to share the mailboxes: leases, heartbeats, and the fence on a pass."""
+
+    def acquire_lease(self, mailbox: str, holder: str, seconds: float) -> Lease | None: ...
+    def renew_lease(self, lease: Lease) -> Lease | None: ...
+    def release_lease(self, lease: Lease) -> None: ...
+    def heartbeat(self, instance: str, seconds: float) -> int: ...
+    def leave(self, instance: str) -> None: ...
+    def fenced(self, lease: Lease) -> AbstractContextManager[None]: ...
+
+
+class ServiceState(PassState, LeaseStore, Protocol):
+    """What the daemon and `once` use: passes of mailboxes held by lease."""
+
+
+class StateStore(ServiceState, LedgerImport, FailureDesk, QuarantineDesk, Protocol):
     """Everything a state store backend provides (SQLite now, PostgreSQL later)."""
 
     def close(self) -> None: ...

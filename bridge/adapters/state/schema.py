@@ -115,6 +115,13 @@ CREATE TABLE IF NOT EXISTS passes (
 CREATE TABLE IF NOT EXISTS wiki_checks (
     mailbox TEXT PRIMARY KEY, page_prefix TEXT NOT NULL, checked_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS leases (
+    mailbox TEXT PRIMARY KEY, holder TEXT, token BIGINT NOT NULL,
+    since DOUBLE PRECISION, expires_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS instances (
+    instance TEXT PRIMARY KEY, started DOUBLE PRECISION NOT NULL, seen_until DOUBLE PRECISION NOT NULL
+);
 """
 
 # Upgrades of an existing store, by the version they lead to; fresh stores get SCHEMA directly.

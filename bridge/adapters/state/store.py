@@ -10,6 +10,7 @@ here, so `from bridge.adapters.state.store import …` names everything a consum
 from __future__ import annotations
 
 from bridge.adapters.state.folders import FolderTables
+from bridge.adapters.state.leases import Lease, LeaseRow, LeaseTables
 from bridge.adapters.state.ledger import Fingerprint, IntendedMessage, MessageLedgerTables, PendingMessage
 from bridge.adapters.state.parts import PendingPartLink, ThreadPart, ThreadPartTables
 from bridge.adapters.state.passes import Failure, MailboxStatus, PassTables
@@ -26,6 +27,8 @@ __all__ = [
     "Failure",
     "Fingerprint",
     "IntendedMessage",
+    "Lease",
+    "LeaseRow",
     "LedgerMessage",
     "LedgerPage",
     "MailboxStatus",
@@ -50,5 +53,6 @@ class SqliteStateStore(
     RecoveryTables,
     ReplyTables,
     ThreadPartTables,
+    LeaseTables,
 ):
     """The embedded state store: one SQLite file (mode 0600), every concern over one connection."""

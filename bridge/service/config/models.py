@@ -21,6 +21,7 @@ from bridge.service.config.rules import (
     Secret,
     choice,
     context_of,
+    instance_name,
     integer,
     listen,
     problem,
@@ -37,6 +38,7 @@ from bridge.service.config.tls import TlsSettings
 WikiAuth = Literal["botpassword", "oauth2"]
 LogFormat = Literal["auto", "json", "console"]
 LogLevel = Literal["debug", "info", "warning", "error"]
+_INSTANCE_EXPECTED = 'at most 100 letters, digits and ".:_-", or "" for one made at start'
 _Timeout = Annotated[float, rule(seconds, "seconds between 1 and 600")]
 
 
@@ -181,7 +183,11 @@ class SmtpSettings(ConfigModel):
 
 
 class ServiceSettings(ConfigModel):
-    """The daemon's own endpoints: Prometheus metrics and health, on loopback unless configured."""
+    """The daemon's own endpoints (metrics and health, on loopback unless configured) and its leases.
+
+    `lease_seconds` bounds how long a mailbox stays unserved after its instance died; `instance_id`
+    names this instance in the leases (empty: host:pid:random, new at each start).
+    """
 
     metrics_listen: Annotated[str, rule(listen, 'a "host:port" to listen on, or "" for none')] = (
         "127.0.0.1:9464"
@@ -189,6 +195,8 @@ class ServiceSettings(ConfigModel):
     health_failure_seconds: Annotated[int, rule(integer(10, 86400 * 7), "seconds between 10 and 604800")] = (
         900
     )
+    lease_seconds: Annotated[int, rule(integer(3, 3600), "seconds between 3 and 3600")] = 30
+    instance_id: Annotated[str, rule(instance_name, _INSTANCE_EXPECTED)] = ""
 
     @property
     def metrics_address(self) -> tuple[str, int] | None:

@@ -284,6 +284,14 @@ def url(value: Any) -> str | None:
     return text if text and re.match(r"^https?://[^\s/]+(/\S*)?$", text) else None
 
 
+def instance_name(value: Any) -> str | None:
+    """An instance id for the leases ("" for one made at start): at most 100 of letters, digits, `.:_-`."""
+    if value == "":
+        return ""
+    text = string(value)
+    return text if text and re.fullmatch(r"[A-Za-z0-9.:_-]{1,100}", text) else None
+
+
 def mailbox_name(value: Any) -> str | None:
     """A mailbox name: letters, digits, '.', '_' or '-'."""
     text = string(value)
