@@ -11,9 +11,11 @@ import dataclasses
 import json
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
-from bridge.adapters.state.ports import FailureDesk, StatusReader
-from bridge.adapters.state.store import Failure, MailboxStatus
+from bridge.adapters.state.ports import FailureDesk, LeaseReader, StatusReader
+from bridge.adapters.state.store import Failure, LeaseRow, MailboxStatus
 from bridge.core.render.escape import single_line
 from bridge.service.config import Settings
 from bridge.service.exitcodes import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
@@ -39,16 +41,60 @@ def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
 
 
-def status(settings: Settings, state: StatusReader, as_json: bool) -> int:
-    """Print per mailbox: health, last pass and error, backlog, pages, and mail published, held, failed."""
+class StatusDesk(StatusReader, LeaseReader, Protocol):
+    """What `status` reads: each mailbox's summary and its lease."""
+
+
+def stamp(seconds: float | None) -> str | None:
+    """Unix seconds (the database's clock) as the store's ISO 8601 UTC timestamp."""
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
+
+
+def _lease_json(lease: LeaseRow | None) -> dict[str, Any] | None:
+    if lease is None or lease.holder is None:
+        return None
+    return {
+        "holder": lease.holder,
+        "token": lease.token,
+        "since": stamp(lease.since),
+        "expires_at": stamp(lease.expires_at),
+        "valid": lease.valid,
+    }
+
+
+def _lease_cells(lease: LeaseRow | None) -> tuple[str, str]:
+    """HOLDER and LEASED SINCE: who works the mailbox, since when ("-" while nobody holds it)."""
+    if lease is None or lease.holder is None:
+        return "-", "-"
+    holder = lease.holder if lease.valid else f"{lease.holder} (expired)"
+    return holder, stamp(lease.since) or "-"
+
+
+def status(settings: Settings, state: StatusDesk, as_json: bool) -> int:
+    """Print per mailbox: health, lease holder and since, last pass and error, backlog, pages, mail counts."""
     rows = [state.mailbox_status(mailbox.name) for mailbox in settings.mailboxes]
+    leases = {lease.mailbox: lease for lease in state.leases()}
     if as_json:
-        print(json.dumps([{**dataclasses.asdict(row), "failing": failing(row)} for row in rows], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        **dataclasses.asdict(row),
+                        "failing": failing(row),
+                        "lease": _lease_json(leases.get(row.mailbox)),
+                    }
+                    for row in rows
+                ],
+                indent=2,
+            )
+        )
         return EXIT_OK
     _print_table(
         (
             "MAILBOX",
             "HEALTH",
+            "HOLDER",
+            "LEASED SINCE",
             "LAST SUCCESS",
             "LAST ERROR",
             "BACKLOG",
@@ -62,6 +108,7 @@ def status(settings: Settings, state: StatusReader, as_json: bool) -> int:
             (
                 row.mailbox,
                 _health(row),
+                *_lease_cells(leases.get(row.mailbox)),
                 row.last_success or "never",
                 f"{row.last_error_at}: {row.last_error}" if row.last_error else "-",
                 "?" if row.backlog is None else str(row.backlog),
