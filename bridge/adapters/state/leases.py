@@ -56,17 +56,21 @@ class LeaseRow:
     valid: bool
 
 
-class Cursor(Protocol):
-    """What the fence needs of a statement's result."""
-
-    @property
-    def rowcount(self) -> int: ...
-
-
 class Executes(Protocol):
     """What the fence needs of the transaction's connection."""
 
     def execute(self, sql: str, params: Any = ..., /) -> Any: ...
+
+
+_THREADS = threading.local()
+
+
+def _fences_of_this_thread() -> dict[int, Lease]:
+    """The lease each store fences this thread's writes by (a pass runs on one scheduler thread)."""
+    fences: dict[int, Lease] | None = getattr(_THREADS, "fences", None)
+    if fences is None:
+        fences = _THREADS.fences = {}
+    return fences
 
 
 class LeaseTables(SqliteConnection):
@@ -78,16 +82,11 @@ class LeaseTables(SqliteConnection):
 
     _clock = "((julianday('now') - 2440587.5) * 86400.0)"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        """Open the store; no thread is fenced yet."""
-        super().__init__(*args, **kwargs)
-        self._fences = threading.local()
-
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
         # Every concern's writes pass here: a fenced thread's transaction first holds its lease.
         with super()._transaction() as db:
-            lease: Lease | None = getattr(self._fences, "lease", None)
+            lease = _fences_of_this_thread().get(id(self))
             if lease is not None:
                 self._hold(db, lease)
             yield db
@@ -108,11 +107,12 @@ class LeaseTables(SqliteConnection):
     @contextmanager
     def fenced(self, lease: Lease) -> Iterator[None]:
         """Run the block's writes (on this thread) only while `lease` is held, extending it each time."""
-        self._fences.lease = lease
+        fences = _fences_of_this_thread()
+        fences[id(self)] = lease
         try:
             yield
         finally:
-            self._fences.lease = None
+            del fences[id(self)]
 
     def acquire_lease(self, mailbox: str, holder: str, seconds: float) -> Lease | None:
         """Take the mailbox's lease for `seconds` when it is free, expired or already `holder`'s.
