@@ -63,6 +63,10 @@ def run_pass(
         error = _failure(mailbox, exc)
         try:
             state.record_pass(mailbox.name, error)
+        except LeaseLostError:
+            # The pass failed because this instance was paused or cut off: not its failure to record.
+            lost = True
+            raise
         except StateError as unrecorded:  # e.g. the disk is still full: the log is all there is
             log.error("pass.unrecorded", mailbox=mailbox.name, error=str(unrecorded))
     finally:

@@ -181,6 +181,8 @@ class ServiceSpace:
     directory: Path
     metrics_port: int = field(default_factory=free_port)
     processes: list[BridgeProcess] = field(default_factory=list)
+    state_url: str | None = None
+    """`[state] url` of a PostgreSQL database shared by several instances; None: the SQLite file."""
 
     @property
     def config_path(self) -> Path:
@@ -246,6 +248,7 @@ class ServiceSpace:
             *(f"{key} = {json.dumps(value)}" for key, value in (wiki or {}).items()),
             "[state]",
             f"path = {json.dumps(str(self.state_path))}",
+            *([f"url = {json.dumps(self.state_url)}"] if self.state_url else []),
             "[log]",
             'format = "json"',
             "[service]",
