@@ -26,6 +26,7 @@ from bridge.adapters.wiki import WikiClient
 from bridge.errors import BridgeError, ConfigError
 from bridge.service.cli_dryrun import dry_run as dry_run_pass
 from bridge.service.cli_dryrun import summary
+from bridge.service.cli_forget import add_forget_parser, check_forget_rights, forget_command
 from bridge.service.cli_state import state_command
 from bridge.service.cli_status import failures, status
 from bridge.service.config import Settings, load_settings
@@ -94,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     state_actions = state.add_subparsers(dest="action", required=True)
     rebuild = state_actions.add_parser("rebuild", help="rebuild a mailbox's state from its pages on the wiki")
     rebuild.add_argument("--mailbox", required=True, help="the mapping's name")
+    add_forget_parser(commands)
     return parser
 
 
@@ -160,6 +162,8 @@ def _with_state(args: argparse.Namespace, settings: Settings, dry_run: bool) -> 
             return state_command(settings, state, args)
         if args.command == "backfill":
             return _backfill(settings, state, args)
+        if args.command == "forget":
+            return forget_command(settings, state, args)
         Daemon(args.config, settings, state, os.environ).run()
         return EXIT_OK
     finally:
@@ -292,9 +296,9 @@ def _check(settings: Settings) -> int:
     return EXIT_FAILED if failures else EXIT_OK
 
 
-# Rights the bridge never needs; an account holding them is more powerful than it must be.
+# Rights the bridge never needs (`delete` is for `forget` alone); an account holding them is more
+# powerful than it must be.
 _EXCESS_RIGHTS = (
-    "delete",
     "editinterface",
     "editsitejs",
     "editsitecss",
@@ -329,6 +333,7 @@ def _check_wiki(settings: Settings, wiki: WikiClient) -> int:
         print(
             "WARN  wiki: no 'bot' right: every edit shows in recent changes; add the account to the bot group"
         )
+    check_forget_rights(wiki.rights)
     excess = [right for right in _EXCESS_RIGHTS if right in wiki.rights]
     if excess:
         print(

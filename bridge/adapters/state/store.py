@@ -14,6 +14,7 @@ from bridge.adapters.state.ledger import Fingerprint, IntendedMessage, MessageLe
 from bridge.adapters.state.parts import PendingPartLink, ThreadPart, ThreadPartTables
 from bridge.adapters.state.passes import Failure, MailboxStatus, PassTables
 from bridge.adapters.state.ports import StateStore
+from bridge.adapters.state.privacy import AuditEntry, ForgottenRows, PrivacyTables
 from bridge.adapters.state.quarantine import QuarantinedMail, QuarantineTables
 from bridge.adapters.state.recovery import LedgerMessage, LedgerPage, RecoveryTables
 from bridge.adapters.state.replies import ConfirmedDraft, ReplyDraft, ReplyIntent, ReplyTables
@@ -22,9 +23,11 @@ from bridge.adapters.state.thread_index import PendingMergeNote, ThreadIndexTabl
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AuditEntry",
     "ConfirmedDraft",
     "Failure",
     "Fingerprint",
+    "ForgottenRows",
     "IntendedMessage",
     "LedgerMessage",
     "LedgerPage",
@@ -50,5 +53,6 @@ class SqliteStateStore(
     RecoveryTables,
     ReplyTables,
     ThreadPartTables,
+    PrivacyTables,
 ):
     """The embedded state store: one SQLite file (mode 0600), every concern over one connection."""
