@@ -11,7 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from html.parser import HTMLParser
@@ -69,6 +69,14 @@ def make_mail(
         mail["References"] = " ".join(f"<{ref}>" for ref in references)
     mail.set_content(body)
     return mail.as_bytes()
+
+
+def delivered(message_id: str, subject: str, sender: str, in_reply_to: str | None = None) -> bytes:
+    """A mail as delivered: its Return-Path first, dated a few minutes ago."""
+    address = sender.rpartition("<")[2].rstrip(">")
+    date = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    headers = [("Return-Path", f"<{address}>")]
+    return make_mail(message_id, subject, sender=sender, headers=headers, date=date, in_reply_to=in_reply_to)
 
 
 @dataclass

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import psycopg
 
 from bridge.service.config import StateSettings
-from tests.integration.support import Space, WikiReader, folder_mail, make_mail, smtp_section, unique
+from tests.integration.support import Space, WikiReader, delivered, folder_mail, smtp_section, unique
 from tests.servers import SmtpSink, free_port
 
 TEAM_ADDRESS = "team-sales@example.de"
-
-
-def delivered(message_id: str, subject: str, sender: str, in_reply_to: str | None = None) -> bytes:
-    """A mail as delivered: its Return-Path first, dated a few minutes ago (replies are due)."""
-    address = sender.rpartition("<")[2].rstrip(">")
-    date = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
-    headers = [("Return-Path", f"<{address}>")]
-    return make_mail(message_id, subject, sender=sender, headers=headers, date=date, in_reply_to=in_reply_to)
 
 
 def row_counts(url: str) -> dict[str, int]:
