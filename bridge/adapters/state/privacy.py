@@ -8,7 +8,7 @@ them for exactly-once); addresses in replies and quarantine become `hmac:…` ps
 a random key kept in the store, reply bodies are dropped (a reply still due is suppressed),
 quarantined subjects blanked and reply drafts of the forgotten messages removed (no link reply
 goes out for them). Part of
-`SqliteStateStore`, over its one connection.
+every state store, over its one connection.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bridge.adapters.state.connection import SqliteConnection, chunks, now, placeholders
+from bridge.adapters.state.sql import StateConnection, chunks, now, placeholders
 from bridge.adapters.state.statuses import ReplyStatus
 
 # The reason recorded on a reply that was due when its person or message was forgotten.
@@ -51,7 +51,7 @@ class ForgottenRows:
     quarantined: int
 
 
-class PrivacyTables(SqliteConnection):
+class PrivacyTables(StateConnection):
     """Pseudonymizing a person's addresses and recording the data-protection audit."""
 
     def pseudonym(self, address: str) -> str:
@@ -89,8 +89,9 @@ class PrivacyTables(SqliteConnection):
         names = {address.strip().lower(): self.pseudonym(address) for address in addresses}
         ids = sorted(set(message_ids))
         replies = drafts = quarantined = 0
-        # Old row versions must not linger in free pages or the write-ahead log either.
-        self._query("PRAGMA secure_delete = ON")
+        # Old row versions must not linger in free pages or a write-ahead log either.
+        for statement in self.dialect.erase_before:
+            self._query(statement)
         with self._transaction() as db:
             for address, pseudonym in names.items():
                 replies += db.execute(
@@ -118,7 +119,8 @@ class PrivacyTables(SqliteConnection):
                     f"UPDATE quarantine SET subject = '' WHERE message_id IN ({marks})",  # noqa: S608 - placeholders only
                     chunk,
                 ).rowcount
-        self._query("PRAGMA wal_checkpoint(TRUNCATE)")
+        for statement in self.dialect.erase_after:
+            self._query(statement)
         return ForgottenRows(replies, drafts, quarantined)
 
     def record_audit(self, actor: str, action: str, summary: str) -> None:
