@@ -28,7 +28,7 @@ from bridge.errors import BridgeError, ConfigError
 from bridge.service.cli_dryrun import dry_run as dry_run_pass
 from bridge.service.cli_dryrun import summary
 from bridge.service.cli_forget import add_forget_parser, check_forget_rights, forget_command
-from bridge.service.cli_state import state_command
+from bridge.service.cli_state import migrate_command, state_command
 from bridge.service.cli_status import failures, status
 from bridge.service.config import Settings, load_settings
 from bridge.service.daemon import Daemon, release_quarantined, run_pass
@@ -96,6 +96,19 @@ def _parser() -> argparse.ArgumentParser:
     state_actions = state.add_subparsers(dest="action", required=True)
     rebuild = state_actions.add_parser("rebuild", help="rebuild a mailbox's state from its pages on the wiki")
     rebuild.add_argument("--mailbox", required=True, help="the mapping's name")
+    migrate = state_actions.add_parser(
+        "migrate", help="copy the SQLite state into an empty PostgreSQL database (checked by row counts)"
+    )
+    migrate.add_argument(
+        "--to",
+        required=True,
+        metavar="URL",
+        help="postgresql://user@host:port/db; the password from [state] when it names the same url, "
+        "else from PGPASSWORD or ~/.pgpass",
+    )
+    migrate.add_argument(
+        "--from", dest="source", type=Path, help="the SQLite state file (default: [state] path)"
+    )
     add_forget_parser(commands)
     return parser
 
@@ -116,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(settings)
     if args.command == "setup-wiki":
         return _setup_wiki(settings, only_missing=False)
+    if args.command == "state" and args.action == "migrate":
+        return migrate_command(settings, args, " ".join(["email-wiki-bridge", *argv]))
     dry_run = args.command == "once" and args.dry_run
     if args.command == "once" and args.json and not dry_run:
         print("email-wiki-bridge: once --json needs --dry-run", file=sys.stderr)
