@@ -64,6 +64,10 @@ class MailUncertainError(MailError):
     """
 
 
+class ForgetError(BridgeError):
+    """Forgetting cannot go ahead safely (missing wiki rights, a page whose blocks were edited apart)."""
+
+
 class LeaseLostError(StateError):
     """This instance no longer holds the lease of the mailbox it was working on.
 

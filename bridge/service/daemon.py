@@ -22,11 +22,12 @@ from bridge.adapters.wiki import WikiClient
 from bridge.errors import BridgeError, ConfigError, LeaseLostError, StateError
 from bridge.service.config import MailboxSettings, Settings, load_settings
 from bridge.service.idle import IdleWatcher
-from bridge.service.leasing import TICKS_PER_LEASE, LeaseKeeper, instance_id
+from bridge.service.leasing import LeaseChange, LeaseKeeper, own_id
 from bridge.service.metrics import Metrics, serve
 from bridge.service.notify import Notifier
+from bridge.service.sessions import MappingSessions
 from bridge.sync.actions import Action
-from bridge.sync.mailbox_pass import MailboxSync, PassResult
+from bridge.sync.mailbox_pass import MailboxSync, PassResult, open_imap
 from bridge.sync.outbox import Outbox
 from bridge.sync.rebuild import guard_lost_state
 
@@ -39,21 +40,26 @@ def run_pass(
     state: PassState,
     stop: threading.Event | None = None,
     metrics: Metrics | None = None,
+    sessions: MappingSessions | None = None,
 ) -> PassResult | None:
     """Run one pass of one mailbox; log and record a failure and return None instead of raising.
 
-    One mailbox failing (wrong password, server down) must not stop the others. Only a lost
-    lease (`LeaseLostError`, under `state.fenced`) is raised: this instance must stop working
-    on the mailbox, and must not record anything for it either.
+    One mailbox failing (wrong password, server down) must not stop the others. With
+    `sessions` (the daemon's), the IMAP and wiki sessions of the last pass are used again. Only a
+    lost lease (`LeaseLostError`, under `state.fenced`) is raised: this instance must stop
+    working on the mailbox, and must not record anything for it either.
     """
-    wiki = WikiClient(settings.wiki)
+    wiki = sessions.wiki() if sessions is not None else WikiClient(settings.wiki)
+    edits, retries = wiki.edits, wiki.retries
     outbox = _outbox(mailbox, settings, state, wiki)
     mailer = Mailer(settings.smtp) if settings.smtp is not None else None
     result: PassResult | None = None
     lost = False
     try:
         guard_lost_state(mailbox, wiki, state)
-        result = MailboxSync(mailbox, wiki, state, stop=stop, outbox=outbox, sender=mailer).run()
+        opener = sessions.open_mailbox if sessions is not None else open_imap
+        sync = MailboxSync(mailbox, wiki, state, stop=stop, open_mailbox=opener, outbox=outbox, sender=mailer)
+        result = sync.run()
         state.record_pass(mailbox.name, None, result.backlog)
     except LeaseLostError:
         lost = True
@@ -70,12 +76,19 @@ def run_pass(
         except StateError as unrecorded:  # e.g. the disk is still full: the log is all there is
             log.error("pass.unrecorded", mailbox=mailbox.name, error=str(unrecorded))
     finally:
-        wiki.close()
+        if sessions is not None:
+            sessions.pass_ended(failed=result is None)
+        else:
+            wiki.close()
         if mailer is not None:
             mailer.close()
         if metrics is not None and not lost:
             metrics.record_pass(
-                mailbox.name, result, wiki.edits, wiki.retries, _status_or_none(state, mailbox)
+                mailbox.name,
+                result,
+                wiki.edits - edits,
+                wiki.retries - retries,
+                _status_or_none(state, mailbox),
             )
     return result
 
@@ -181,10 +194,8 @@ class Daemon:
         self._watchers: dict[tuple[str, str], IdleWatcher] = {}
         self._connected: dict[tuple[str, str], bool] = {}
         self._watch_lock = threading.Lock()
-        self._busy: set[str] = set()
-        self.keeper = LeaseKeeper(
-            state, instance_id(settings.service.instance_id, shared=False), settings.service.lease_seconds
-        )
+        self.keeper = LeaseKeeper(state, own_id(settings), settings.service.lease_seconds)
+        self._sessions: dict[str, MappingSessions] = {}
         self.metrics = Metrics()
         self.notifier = Notifier(environ)
         self._scheduler = BackgroundScheduler(
@@ -204,21 +215,38 @@ class Daemon:
             mailbox = self._mailbox(name)
             lease = self.keeper.lease(name)
             if mailbox is None or lease is None:  # removed by a reload, or another instance's
+                self._drop_sessions(name)
                 return
-            self._busy.add(name)
+            sessions = self._sessions_of(mailbox)
             try:
-                with self.state.fenced(lease):
+                with self.keeper.busy(name), self.state.fenced(lease):
                     result = run_pass(
-                        mailbox, self.settings, self.state, stop=self.stop, metrics=self.metrics
+                        mailbox,
+                        self.settings,
+                        self.state,
+                        stop=self.stop,
+                        metrics=self.metrics,
+                        sessions=sessions,
                     )
             except LeaseLostError as exc:
                 log.warning("pass.lease_lost", mailbox=name, error=str(exc))
                 self.keeper.drop(name)
                 self._start_watchers()
                 return
-            finally:
-                self._busy.discard(name)
             self.notifier.status(_status_line(name, result))
+
+    def _sessions_of(self, mailbox: MailboxSettings) -> MappingSessions:
+        """The mapping's kept sessions; new ones when a reload changed its settings or the wiki's."""
+        kept = self._sessions.get(mailbox.name)
+        if kept is None or not kept.fits(mailbox, self.settings.wiki):
+            self._drop_sessions(mailbox.name)
+            kept = self._sessions[mailbox.name] = MappingSessions(mailbox, self.settings.wiki)
+        return kept
+
+    def _drop_sessions(self, name: str) -> None:
+        kept = self._sessions.pop(name, None)
+        if kept is not None:
+            kept.close()
 
     def trigger(self, name: str) -> None:
         """Run the mailbox's pass now (or right after the one in flight)."""
@@ -240,10 +268,6 @@ class Daemon:
         )
 
     def _start_watchers(self) -> None:
-        with self._watch_lock:
-            self._restart_watchers()
-
-    def _restart_watchers(self) -> None:
         held = self.keeper.held()
         wanted = {
             (m.name, folder): m
@@ -251,16 +275,17 @@ class Daemon:
             if m.polling.idle and m.name in held
             for folder in m.account.folders
         }
-        for key in list(self._watchers):
-            if key not in wanted or wanted[key] != self._watchers[key].settings:
-                self._watchers.pop(key).stop()
-                self._connected.pop(key, None)
-        for key, mailbox in wanted.items():
-            if key not in self._watchers:
-                report = functools.partial(self._idle, folder=key[1])
-                watcher = IdleWatcher(mailbox, key[1], self.trigger, report)
-                self._watchers[key] = watcher
-                watcher.start()
+        with self._watch_lock:  # the lease thread and the main loop both restart them
+            for key in list(self._watchers):
+                if key not in wanted or wanted[key] != self._watchers[key].settings:
+                    self._watchers.pop(key).stop()
+                    self._connected.pop(key, None)
+            for key, mailbox in wanted.items():
+                if key not in self._watchers:
+                    report = functools.partial(self._idle, folder=key[1])
+                    watcher = IdleWatcher(mailbox, key[1], self.trigger, report)
+                    self._watchers[key] = watcher
+                    watcher.start()
 
     def _idle(self, name: str, connected: bool, folder: str) -> None:
         self._connected[(name, folder)] = connected
@@ -269,16 +294,8 @@ class Daemon:
 
     # -- leases ------------------------------------------------------------------------------
 
-    def _keep_leases(self) -> None:
-        """Heartbeat, renew and balance every lease period / TICKS_PER_LEASE until the stop.
-
-        A thread of its own, not a scheduler job: busy passes must not delay the renewals.
-        """
-        while not self.stop.wait(self.keeper.seconds / TICKS_PER_LEASE):
-            self._tick()
-
-    def _tick(self) -> None:
-        change = self.keeper.tick((m.name for m in self.settings.mailboxes), self._busy.__contains__)
+    def _leases_changed(self, change: LeaseChange) -> None:
+        """After each lease tick: the gauges, IDLE watchers of held mailboxes, a pass for each gained one."""
         self.metrics.record_leases(self.keeper.instance, self.keeper.held(), self.keeper.live)
         if change:
             self._start_watchers()
@@ -336,9 +353,9 @@ class Daemon:
         now = datetime.now().astimezone()
         for mailbox in self.settings.mailboxes:
             self._schedule(mailbox, now)
-        self._tick()
-        leases = threading.Thread(target=self._keep_leases, name="leases", daemon=True)
-        leases.start()
+        leases = self.keeper.keep(
+            lambda: [m.name for m in self.settings.mailboxes], self._leases_changed, self.stop
+        )
         self._scheduler.start()
         self._start_watchers()
         log.info(
@@ -362,6 +379,8 @@ class Daemon:
         self._scheduler.shutdown(wait=True)
         leases.join()
         self.keeper.stop()
+        for name in list(self._sessions):
+            self._drop_sessions(name)
         if server is not None:
             server.shutdown()
         log.info("daemon.stopped")

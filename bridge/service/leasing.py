@@ -23,6 +23,7 @@ import structlog
 from bridge.adapters.state.ports import LeaseStore
 from bridge.adapters.state.store import Lease
 from bridge.errors import StateError
+from bridge.service.config import Settings
 
 log = structlog.get_logger("bridge.service.leasing")
 
@@ -41,6 +42,11 @@ def instance_id(configured: str, shared: bool) -> str:
     if configured:
         return configured
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}" if shared else socket.gethostname()
+
+
+def own_id(settings: Settings) -> str:
+    """This instance's id: `[service] instance_id`, or one made now (shared only with PostgreSQL)."""
+    return instance_id(settings.service.instance_id, shared=settings.state.url is not None)
 
 
 def fair_share(mailboxes: int, live: int) -> int:
@@ -103,6 +109,7 @@ class LeaseKeeper:
         self.seconds = seconds
         self.live = 0
         self._held: dict[str, Lease] = {}
+        self._busy: set[str] = set()
         self._lock = threading.Lock()
         self._log = log.bind(instance=instance)
 
@@ -116,6 +123,37 @@ class LeaseKeeper:
         with self._lock:
             return dict(self._held)
 
+    @contextmanager
+    def busy(self, mailbox: str) -> Iterator[None]:
+        """Mark `mailbox` busy for the block (a pass runs): it is not given up to balance meanwhile."""
+        with self._lock:
+            self._busy.add(mailbox)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy.discard(mailbox)
+
+    def keep(
+        self,
+        mailboxes: Callable[[], Iterable[str]],
+        changed: Callable[[LeaseChange], None],
+        stop: threading.Event,
+    ) -> threading.Thread:
+        """Tick now, then every lease period / TICKS_PER_LEASE until `stop`, telling `changed` each time.
+
+        A thread of its own, not a scheduler job: busy passes must not delay the renewals.
+        """
+        changed(self.tick(mailboxes()))
+
+        def loop() -> None:
+            while not stop.wait(self.seconds / TICKS_PER_LEASE):
+                changed(self.tick(mailboxes()))
+
+        thread = threading.Thread(target=loop, name="leases", daemon=True)
+        thread.start()
+        return thread
+
     def drop(self, mailbox: str) -> None:
         """Forget a lease another instance took (a fenced write was refused)."""
         with self._lock:
@@ -123,7 +161,7 @@ class LeaseKeeper:
         if lost is not None:
             self._log.warning("lease.lost", mailbox=mailbox, token=lost.token)
 
-    def tick(self, mailboxes: Iterable[str], busy: Callable[[str], bool]) -> LeaseChange:
+    def tick(self, mailboxes: Iterable[str]) -> LeaseChange:
         """Heartbeat, renew, give up the excess, take up to the fair share; return what changed.
 
         A store that cannot be reached leaves the leases as they are: they expire, and the
@@ -146,17 +184,17 @@ class LeaseKeeper:
                 if renewed is None:
                     change.lost.append(mailbox)
                     self._log.warning("lease.lost", mailbox=mailbox, token=lease.token)
-            self._balance(names, fair_share(len(names), self.live), busy, change)
+            self._balance(names, fair_share(len(names), self.live), change)
         except StateError as exc:
             self._log.error("lease.tick_failed", error=str(exc))
         return change
 
-    def _balance(
-        self, names: list[str], share: int, busy: Callable[[str], bool], change: LeaseChange
-    ) -> None:
+    def _balance(self, names: list[str], share: int, change: LeaseChange) -> None:
         held = self.held()
+        with self._lock:
+            idle = [mailbox for mailbox in sorted(held) if mailbox not in self._busy]
         # Over the share (another instance came up): give up idle mailboxes; busy ones next tick.
-        for mailbox in [m for m in sorted(held) if not busy(m)][: max(len(held) - share, 0)]:
+        for mailbox in idle[: max(len(held) - share, 0)]:
             self._give_up(held.pop(mailbox), change)
         for mailbox in names:
             if len(held) >= share:

@@ -14,10 +14,11 @@ import pytest
 
 from bridge.adapters.state.ports import StateStore
 from bridge.adapters.state.statuses import ReplyKind, ReplyStatus
-from bridge.adapters.state.store import Lease
+from bridge.adapters.state.store import Lease, PostgresStateStore
 from bridge.core.model import FolderPosition
 from bridge.core.retry import RetryPolicy
 from bridge.errors import LeaseLostError
+from bridge.service.config import StateSettings
 from bridge.service.leasing import LeaseKeeper, fair_share
 from tests.contract.state_backends import intent, published, store
 
@@ -174,20 +175,17 @@ def test_fair_share_is_the_ceiling() -> None:
     assert [fair_share(6, live) for live in (0, 1, 2, 3, 4, 6, 7)] == [6, 6, 3, 2, 2, 1, 1]
 
 
-def _idle(_: str) -> bool:
-    return False
-
-
 def test_instances_share_the_mailboxes_fairly(store: StateStore) -> None:
     """A lone instance takes all; a second one coming up gets half once the first gives idle ones up."""
     a, b = LeaseKeeper(store, "a", 30), LeaseKeeper(store, "b", 30)
-    assert sorted(a.tick(MAILBOXES, _idle).gained) == MAILBOXES
-    assert b.tick(MAILBOXES, _idle).gained == []  # live 2, share 3, nothing free yet
-    change = a.tick(MAILBOXES, lambda mailbox: mailbox == "mb0")
+    assert sorted(a.tick(MAILBOXES).gained) == MAILBOXES
+    assert b.tick(MAILBOXES).gained == []  # live 2, share 3, nothing free yet
+    with a.busy("mb0"):
+        change = a.tick(MAILBOXES)
     assert len(change.released) == 3 and "mb0" not in change.released  # a busy mailbox is kept
-    assert sorted(b.tick(MAILBOXES, _idle).gained) == sorted(change.released)
+    assert sorted(b.tick(MAILBOXES).gained) == sorted(change.released)
     assert len(a.held()) == len(b.held()) == 3
-    assert not a.tick(MAILBOXES, _idle) and not b.tick(MAILBOXES, _idle)  # balanced: nothing moves
+    assert not a.tick(MAILBOXES) and not b.tick(MAILBOXES)  # balanced: nothing moves
     holders = {row.mailbox: row.holder for row in store.leases()}
     assert sorted(str(holder) for holder in holders.values()) == ["a"] * 3 + ["b"] * 3
 
@@ -195,9 +193,9 @@ def test_instances_share_the_mailboxes_fairly(store: StateStore) -> None:
 def test_a_dead_instances_mailboxes_are_taken_over_and_it_learns_so(store: StateStore) -> None:
     """An instance whose heartbeat and leases expired loses them to the next tick of the survivor."""
     dead, survivor = LeaseKeeper(store, "dead", EXPIRED), LeaseKeeper(store, "survivor", 30)
-    assert len(dead.tick(MAILBOXES, _idle).gained) == 6
-    assert sorted(survivor.tick(MAILBOXES, _idle).gained) == MAILBOXES  # live 1: the share is all
-    woken = dead.tick(MAILBOXES, _idle)
+    assert len(dead.tick(MAILBOXES).gained) == 6
+    assert sorted(survivor.tick(MAILBOXES).gained) == MAILBOXES  # live 1: the share is all
+    woken = dead.tick(MAILBOXES)
     assert sorted(woken.lost) == MAILBOXES and woken.gained == [] and dead.held() == {}
     assert {row.holder for row in store.leases()} == {"survivor"}
     assert {row.token for row in store.leases()} == {2}
@@ -206,18 +204,18 @@ def test_a_dead_instances_mailboxes_are_taken_over_and_it_learns_so(store: State
 def test_a_clean_stop_hands_the_mailboxes_over_at_once(store: StateStore) -> None:
     """Released leases and a removed heartbeat: the other instance takes everything on its next tick."""
     a, b = LeaseKeeper(store, "a", 30), LeaseKeeper(store, "b", 30)
-    a.tick(MAILBOXES, _idle)
-    b.tick(MAILBOXES, _idle)
+    a.tick(MAILBOXES)
+    b.tick(MAILBOXES)
     a.stop()
-    assert sorted(b.tick(MAILBOXES, _idle).gained) == MAILBOXES
+    assert sorted(b.tick(MAILBOXES).gained) == MAILBOXES
     assert b.live == 1
 
 
 def test_a_mailbox_removed_from_the_config_is_given_up(store: StateStore) -> None:
     """After a reload without a mailbox, its lease is released for whoever still has it configured."""
     keeper = LeaseKeeper(store, "a", 30)
-    keeper.tick(MAILBOXES, _idle)
-    change = keeper.tick(MAILBOXES[1:], _idle)
+    keeper.tick(MAILBOXES)
+    change = keeper.tick(MAILBOXES[1:])
     assert change.released == ["mb0"] and "mb0" not in keeper.held()
     assert _taken(store, "mb0", "b").token == 2
 
@@ -227,3 +225,13 @@ def test_lease_times_are_the_databases_clock(store: StateStore) -> None:
     lease = _taken(store, "mb", "a", 30)
     now = datetime.now(UTC).timestamp()
     assert abs(lease.since - now) < 60 and lease.expires_at - lease.since == pytest.approx(30, abs=1)
+
+
+def test_a_paused_instances_transaction_cannot_hold_rows_for_long(postgres_state: StateSettings) -> None:
+    """PostgreSQL ends a session idle inside a transaction after a few seconds: a paused instance
+    cannot keep its lease row locked against the instance taking over."""
+    store = PostgresStateStore(postgres_state)
+    try:
+        assert store._query("SHOW idle_in_transaction_session_timeout") == [("5s",)]
+    finally:
+        store.close()

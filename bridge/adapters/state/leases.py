@@ -20,9 +20,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from bridge.adapters.state.connection import SqliteConnection
+from bridge.adapters.state.sql import StateConnection, Transaction
 from bridge.errors import LeaseLostError
 
 _PRUNE_SECONDS = 86400
@@ -56,12 +56,10 @@ class LeaseRow:
     valid: bool
 
 
-class Executes(Protocol):
-    """What the fence needs of the transaction's connection."""
-
-    def execute(self, sql: str, params: Any = ..., /) -> Any: ...
-
-
+_CLOCKS = {
+    "sqlite": "((julianday('now') - 2440587.5) * 86400.0)",
+    "postgresql": "CAST(EXTRACT(EPOCH FROM now()) AS DOUBLE PRECISION)",
+}
 _THREADS = threading.local()
 
 
@@ -73,14 +71,13 @@ def _fences_of_this_thread() -> dict[int, Lease]:
     return fences
 
 
-class LeaseTables(SqliteConnection):
-    """Leases, heartbeats and the fence on a pass's writes (part of the state store).
+class LeaseTables(StateConnection):
+    """Leases, heartbeats and the fence on a pass's writes (part of the state store)."""
 
-    `_clock` is the database's current time in Unix seconds, as SQL; a backend with another
-    dialect sets its own.
-    """
-
-    _clock = "((julianday('now') - 2440587.5) * 86400.0)"
+    @property
+    def _clock(self) -> str:
+        """The database's current time in Unix seconds, as SQL (PostgreSQL: the transaction's start)."""
+        return _CLOCKS[self.dialect.name]
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
@@ -91,7 +88,7 @@ class LeaseTables(SqliteConnection):
                 self._hold(db, lease)
             yield db
 
-    def _hold(self, db: Executes, lease: Lease) -> None:
+    def _hold(self, db: Transaction, lease: Lease) -> None:
         """Extend `lease` inside the current transaction, or raise `LeaseLostError` when it is lost."""
         cursor = db.execute(
             f"UPDATE leases SET expires_at = {self._clock} + ? "  # noqa: S608 - constant SQL
