@@ -159,7 +159,7 @@ class LeaseKeeper:
         with self._lock:
             lost = self._held.pop(mailbox, None)
         if lost is not None:
-            self._log.warning("lease.lost", mailbox=mailbox, token=lost.token)
+            self._log.warning("lease.lost", mailbox=mailbox, fence=lost.token)
 
     def tick(self, mailboxes: Iterable[str]) -> LeaseChange:
         """Heartbeat, renew, give up the excess, take up to the fair share; return what changed.
@@ -183,7 +183,7 @@ class LeaseKeeper:
                         self._held[mailbox] = renewed
                 if renewed is None:
                     change.lost.append(mailbox)
-                    self._log.warning("lease.lost", mailbox=mailbox, token=lease.token)
+                    self._log.warning("lease.lost", mailbox=mailbox, fence=lease.token)
             self._balance(names, fair_share(len(names), self.live), change)
         except StateError as exc:
             self._log.error("lease.tick_failed", error=str(exc))
@@ -208,7 +208,7 @@ class LeaseKeeper:
                     self._held[mailbox] = lease
                 change.gained.append(mailbox)
                 self._log.info(
-                    "lease.acquired", mailbox=mailbox, token=lease.token, share=share, live=self.live
+                    "lease.acquired", mailbox=mailbox, fence=lease.token, share=share, live=self.live
                 )
 
     def _give_up(self, lease: Lease, change: LeaseChange) -> None:
@@ -216,14 +216,14 @@ class LeaseKeeper:
             self._held.pop(lease.mailbox, None)
         self.state.release_lease(lease)
         change.released.append(lease.mailbox)
-        self._log.info("lease.released", mailbox=lease.mailbox, token=lease.token)
+        self._log.info("lease.released", mailbox=lease.mailbox, fence=lease.token)
 
     def stop(self) -> None:
         """Release every lease and the heartbeat (clean stop): the others take over at once."""
         try:
             for lease in self.held().values():
                 self.state.release_lease(lease)
-                self._log.info("lease.released", mailbox=lease.mailbox, token=lease.token)
+                self._log.info("lease.released", mailbox=lease.mailbox, fence=lease.token)
             self.state.leave(self.instance)
         except StateError as exc:  # they expire by themselves within lease_seconds
             self._log.error("lease.release_failed", error=str(exc))
