@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import parseaddr
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,7 +29,8 @@ import requests
 
 from bridge.core.msgid import normalize_id
 from tests.integration.support import WikiReader
-from tests.servers import DovecotServer, MediaWikiServer, append_mail, free_port
+from tests.mailgen import normalize
+from tests.servers import DovecotServer, MediaWikiServer, SmtpSink, append_mail, free_port
 
 _MARKER = re.compile(r'data-message-id="([^"]*)"')
 
@@ -358,6 +360,19 @@ def marker_counts(texts: Iterable[str]) -> Counter[str]:
     """
     marked = (html.unescape(found) for text in texts for found in _MARKER.findall(text))
     return Counter(normalize_id(found) or found for found in marked)
+
+
+def sent_replies(sink: SmtpSink) -> Counter[tuple[str, str]]:
+    """How often the SMTP sink got a reply to each (recipient, In-Reply-To id in canonical form)."""
+    return Counter(
+        (parseaddr(str(mail.message["To"]))[1].lower(), normalize(str(mail.message["In-Reply-To"])))
+        for mail in sink.messages
+    )
+
+
+def lost_notes(notes: Mapping[str, Sequence[str]], texts: Mapping[str, str]) -> list[str]:
+    """The people's notes (by page) that are not on their page exactly once."""
+    return [note for title, written in notes.items() for note in written if texts[title].count(note) != 1]
 
 
 def bot_contributions(mediawiki: MediaWikiServer, prefix: str) -> list[dict[str, Any]]:

@@ -24,7 +24,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +34,16 @@ from tests.faultproxy import FaultProxy, Faults, Moment
 from tests.integration.service_support import (
     BridgeProcess,
     ServiceSpace,
+    lost_notes,
     marker_counts,
     message_statuses,
     multiappend,
     page_texts,
+    sent_replies,
     state_rows,
 )
 from tests.integration.support import WikiReader, unique
-from tests.mailgen import TEAM_ADDRESS, GeneratedMailbox, generate_mailbox, normalize
+from tests.mailgen import TEAM_ADDRESS, GeneratedMailbox, generate_mailbox
 from tests.servers import LOOPBACK, DovecotServer, MediaWikiServer, SmtpSink, wiki_login
 
 SEED = 20261130
@@ -292,14 +293,10 @@ def test_sigkills_lost_answers_and_cut_connections_publish_every_mail_once_and_k
     assert set(counts) == set(generated.message_ids)
     assert message_statuses(service.state_path) == {"done": MAILS}
     assert human.notes, "no human edit happened"
-    for title, notes in human.notes.items():
-        assert [note for note in notes if texts[title].count(note) != 1] == [], title
+    assert lost_notes(human.notes, texts) == []
 
     # Link replies: at most one per person and message, and none forgotten.
-    sent = Counter(
-        (parseaddr(str(mail.message["To"]))[1].lower(), normalize(str(mail.message["In-Reply-To"])))
-        for mail in smtp_sink.messages
-    )
+    sent = sent_replies(smtp_sink)
     assert [key for key, count in sent.items() if count > 1] == []
     expected = {
         (spec.sender.address.lower(), spec.normalized_id)

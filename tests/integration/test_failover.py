@@ -27,7 +27,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +38,11 @@ from tests.faultproxy import FaultProxy, Moment
 from tests.integration.service_support import (
     BridgeProcess,
     ServiceSpace,
+    lost_notes,
     marker_counts,
     multiappend,
     page_texts,
+    sent_replies,
     wait_until,
 )
 from tests.integration.support import WikiReader, make_mail, unique
@@ -351,13 +352,9 @@ def test_three_daemons_fail_over_without_publishing_or_replying_twice(
     assert set(counts) == {normalize(mid) for mid in post.ids()}
     assert _rows(url, "SELECT status, COUNT(*) FROM messages GROUP BY status") == [("done", total)]
     assert human.notes
-    for title, notes in human.notes.items():
-        assert [note for note in notes if texts[title].count(note) != 1] == [], title
+    assert lost_notes(human.notes, texts) == []
     # One link reply per mail, none twice.
-    sent = Counter(
-        (parseaddr(str(mail.message["To"]))[1].lower(), normalize(str(mail.message["In-Reply-To"])))
-        for mail in smtp_sink.messages
-    )
+    sent = sent_replies(smtp_sink)
     assert [key for key, count in sent.items() if count > 1] == []
     assert {message_id for _, message_id in sent} == {normalize(mid) for mid in post.ids()}
     assert _rows(url, "SELECT DISTINCT status FROM replies") == [("sent",)]
