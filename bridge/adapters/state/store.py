@@ -17,6 +17,7 @@ from bridge.adapters.state.ports import StateStore
 from bridge.adapters.state.quarantine import QuarantinedMail, QuarantineTables
 from bridge.adapters.state.recovery import LedgerMessage, LedgerPage, RecoveryTables
 from bridge.adapters.state.replies import ConfirmedDraft, ReplyDraft, ReplyIntent, ReplyTables
+from bridge.adapters.state.report import PageHistory, ReportTables, ThreadRecord
 from bridge.adapters.state.schema import SCHEMA_VERSION
 from bridge.adapters.state.thread_index import PendingMergeNote, ThreadIndexTables
 
@@ -29,6 +30,7 @@ __all__ = [
     "LedgerMessage",
     "LedgerPage",
     "MailboxStatus",
+    "PageHistory",
     "PendingMergeNote",
     "PendingMessage",
     "PendingPartLink",
@@ -38,6 +40,7 @@ __all__ = [
     "SqliteStateStore",
     "StateStore",
     "ThreadPart",
+    "ThreadRecord",
 ]
 
 
@@ -50,5 +53,6 @@ class SqliteStateStore(
     RecoveryTables,
     ReplyTables,
     ThreadPartTables,
+    ReportTables,
 ):
     """The embedded state store: one SQLite file (mode 0600), every concern over one connection."""
