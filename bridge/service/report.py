@@ -21,6 +21,7 @@ from bridge.adapters.state.store import PageHistory
 from bridge.adapters.wiki_history import HistoryWiki
 from bridge.core.adoption import Report, ThreadActivity, weekly_report
 from bridge.core.render.report_page import ReportPage, render_report
+from bridge.errors import WikiError, WikiUnavailableError
 from bridge.service.config import MailboxSettings
 
 log = structlog.get_logger("bridge.service.report")
@@ -119,7 +120,14 @@ def publish_report(
         from bridge.core.render.chart import render_chart
 
         chart = chart_name(title)
-        uploaded = wiki.upload_version(chart, render_chart(report.weeks, language), "Adoption report chart")
+        try:
+            png = render_chart(report.weeks, language)
+            uploaded = wiki.upload_version(chart, png, "Adoption report chart")
+        except WikiUnavailableError:
+            raise
+        except WikiError as exc:
+            # No right to replace files, say: the figures still go on the page, the old chart stays.
+            log.warning("report.chart_not_uploaded", mailbox=mailbox.name, page=title, error=str(exc))
     zone = mailbox.reporting.report_timezone
     text = render_report(report, ReportPage(mailbox.name, zone, language, chart), mailbox.space.page_prefix)
     edited = wiki.put_own_page(title, f"{REPORT_MARKER}\n{text}", REPORT_MARKER, "Adoption report")

@@ -192,7 +192,9 @@ class ServiceSettings(ConfigModel):
     )
     # A wiki page showing the `status` table, updated after passes; None for none.
     status_page: Annotated[str | None, rule(title_path, "a legal page title such as 'Mail/Status'")] = None
-    status_interval: Annotated[int, rule(integer(0, 86400), "seconds between 0 (after every pass) and 86400")] = 600
+    status_interval: Annotated[
+        int, rule(integer(0, 86400), "seconds between 0 (after every pass) and 86400")
+    ] = 600
 
     @property
     def metrics_address(self) -> tuple[str, int] | None:
