@@ -1,10 +1,10 @@
-"""What the adoption report reads from the SQLite state store, and the two things it keeps there.
+"""What the adoption report reads from the state store, and the two things it keeps there.
 
 It reads each thread's pages (continuation parts joined to their first part), when its mails
 were published and when its first link reply was sent. It keeps the human edits found in each
 page's revision history up to the last revision read (`page_history`), so a daily run reads
 only pages that changed, and when each report or status page was last brought up to date
-(`report_runs`), for their intervals. Part of `SqliteStateStore`, over its one connection.
+(`report_runs`), for their intervals. Part of every state store, in the SQL both backends share.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from bridge.adapters.state.connection import SqliteConnection, chunks, now, placeholders
+from bridge.adapters.state.sql import StateConnection, chunks, now, placeholders
 from bridge.adapters.state.statuses import MessageStatus, ReplyKind, ReplyStatus
 
 
@@ -37,7 +37,7 @@ class PageHistory:
     human_edits: tuple[str, ...]
 
 
-class ReportTables(SqliteConnection):
+class ReportTables(StateConnection):
     """The report's reads of the ledger, and its `page_history` and `report_runs` rows."""
 
     def report_threads(self, mailbox: str) -> list[ThreadRecord]:
