@@ -1,158 +1,86 @@
-"""What the report pages need of the wiki besides pages: revision histories, bot accounts, file versions.
+"""A page's revision history and the administrator's tools on it: revision deletion, page deletion.
 
-Histories are read in two steps: one `prop=revisions` request per batch of 50 pages tells each
-page's latest revision (the API gives only the latest in that mode); only pages whose latest
-revision is newer than the one read before are then read revision by revision (one page per
-request, as the API requires, following continuation), without the bridge's own revisions.
+Used by `forget` (GDPR Art. 17). These actions need rights a plain bot does not have
+(`deleterevision`, `delete`; on a bot password the grant "Delete pages, revisions, and log
+entries"), so `missing_rights` tells beforehand what the account lacks.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bridge.adapters.wiki import WikiClient
-from bridge.errors import WikiError, WikiRefusedError
+from bridge.errors import WikiError
 
-_BATCH = 50  # titles per request: the API's limit for accounts without `apihighlimits`
+FORGET_RIGHTS = ("deleterevision", "delete")
+# revisiondelete takes at most this many ids per request from an account without apihighlimits.
+_IDS_PER_REQUEST = 50
 
 
 @dataclass(frozen=True, slots=True)
 class Revision:
-    """One revision of a page: its id, who saved it, when (ISO 8601 UTC, as the wiki writes it)."""
+    """One revision of a page with its wikitext ("" where the text is already hidden)."""
 
     revision: int
-    user: str
-    timestamp: str
+    text: str
+    text_hidden: bool
 
 
-def _batches(items: Sequence[str]) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), _BATCH):
-        yield items[start : start + _BATCH]
+class WikiHistory(WikiClient):
+    """Pages of one wiki with their history, for the bridge's data-protection tools."""
 
-
-class HistoryWiki(WikiClient):
-    """A `WikiClient` that also reads revision histories, user groups and file versions."""
-
-    def latest_revisions(self, titles: Iterable[str]) -> dict[str, int]:
-        """Return the latest revision id of each existing page of `titles` (keyed as asked)."""
+    def missing_rights(self, needed: Sequence[str] = FORGET_RIGHTS) -> list[str]:
+        """Return the rights of `needed` that the logged-in account does not have."""
         self._ensure_login()
-        found: dict[str, int] = {}
-        for batch in _batches(sorted(set(titles))):
-            params: dict[str, Any] = {
-                "action": "query",
-                "prop": "revisions",
-                "titles": "|".join(batch),
-                "rvprop": "ids",
-            }
-            while True:
-                body = self._call("GET", params)
-                self._raise_for(body, "tell the latest revisions of the thread pages")
-                query = body.get("query", {})
-                # The wiki answers under its normalised titles; map them back to the titles asked.
-                asked = {str(n["to"]): str(n["from"]) for n in query.get("normalized", [])}
-                for page in query.get("pages", []):
-                    for revision in page.get("revisions", [])[:1]:
-                        title = str(page["title"])
-                        found[asked.get(title, title)] = int(revision["revid"])
-                if "continue" not in body:
-                    break
-                params = {**params, **body["continue"]}
-        return found
+        return [right for right in needed if right not in self.rights]
 
-    def revisions_after(self, title: str, after: int, exclude_user: str) -> list[Revision]:
-        """Return the revisions of `title` newer than revision `after` (0: all), oldest first,
-        leaving out those of `exclude_user` (the bridge's own edits).
-        """
+    def revisions(self, title: str) -> Iterator[Revision]:
+        """Yield every revision of `title` with its text, newest first, following continuation."""
         self._ensure_login()
         params: dict[str, Any] = {
             "action": "query",
             "prop": "revisions",
             "titles": title,
-            "rvprop": "ids|user|timestamp",
-            "rvlimit": "max",
-            "rvdir": "newer",
+            "rvprop": "ids|content",
+            "rvslots": "main",
+            "rvlimit": "50",
         }
-        if after:
-            params["rvstartid"] = str(after + 1)
-        if exclude_user:
-            params["rvexcludeuser"] = exclude_user
-        found: list[Revision] = []
         while True:
             body = self._call("GET", params)
             self._raise_for(body, f"read the history of {title!r}")
             for page in body.get("query", {}).get("pages", []):
-                found.extend(
-                    Revision(int(r["revid"]), str(r.get("user", "")), str(r["timestamp"]))
-                    for r in page.get("revisions", [])
-                    if int(r["revid"]) > after
-                )
+                for revision in page.get("revisions", []):
+                    main = revision.get("slots", {}).get("main", {})
+                    hidden = bool(main.get("texthidden")) or "content" not in main
+                    yield Revision(int(revision["revid"]), str(main.get("content", "")), hidden)
             if "continue" not in body:
-                return found
+                return
             params = {**params, **body["continue"]}
 
-    def bots(self, users: Iterable[str]) -> set[str]:
-        """Return those of `users` that are in the wiki's group `bot`."""
-        self._ensure_login()
-        found: set[str] = set()
-        for batch in _batches(sorted({user for user in users if user})):
-            body = self._call(
-                "GET", {"action": "query", "list": "users", "ususers": "|".join(batch), "usprop": "groups"}
+    def hide_revisions(self, title: str, revisions: Sequence[int], reason: str) -> None:
+        """Hide the text and edit summary of `revisions` of `title` (revision deletion)."""
+        for start in range(0, len(revisions), _IDS_PER_REQUEST):
+            batch = revisions[start : start + _IDS_PER_REQUEST]
+            self._write(
+                {
+                    "action": "revisiondelete",
+                    "type": "revision",
+                    "target": title,
+                    "ids": "|".join(str(revision) for revision in batch),
+                    "hide": "content|comment",
+                    "reason": reason,
+                },
+                f"hide {len(batch)} revisions of {title!r}",
             )
-            self._raise_for(body, "tell the groups of the pages' editors")
-            found.update(
-                str(user["name"]) for user in body["query"]["users"] if "bot" in user.get("groups", [])
-            )
-        return found
 
-    def file_sha1(self, filename: str) -> str | None:
-        """Return the SHA-1 of the current version of `File:filename`, None when there is no such file."""
-        self._ensure_login()
-        body = self._call(
-            "GET", {"action": "query", "prop": "imageinfo", "titles": f"File:{filename}", "iiprop": "sha1"}
-        )
-        self._raise_for(body, f"describe the file {filename!r}")
-        pages = body.get("query", {}).get("pages", [])
-        infos = pages[0].get("imageinfo", []) if pages else []
-        return str(infos[0]["sha1"]) if infos else None
-
-    def upload_version(self, filename: str, data: bytes, comment: str) -> bool:
-        """Upload `data` as `File:filename`, a new version of an existing file; False when unchanged.
-
-        For files the bridge owns under a stable name (the report's chart), unlike attachments,
-        which are named by their content and never overwritten.
-        """
-        if self.file_sha1(filename) == hashlib.sha1(data).hexdigest():  # noqa: S324 - MediaWiki's own file key
-            return False
-        self._throttle()
-        params = {"action": "upload", "filename": filename, "comment": comment, "ignorewarnings": "1"}
-        body = self._upload_write(params, filename, {"file": (filename, data, "image/png")})
-        result = body.get("upload", {})
-        if result.get("result") != "Success":
-            raise WikiRefusedError(f"the wiki did not store {filename!r}: {result}", "uploadfailed")
-        self.edits += 1
-        return True
-
-    def put_own_page(self, title: str, text: str, marker: str, summary: str) -> bool:
-        """Write a page the bridge keeps (a report, the status page); False when it already reads `text`.
-
-        `text` must contain `marker`: an existing page without it is someone else's (a thread
-        page, a person's page) and is never overwritten.
-        """
-        current = self.page_content(title)
-        if current is None:
-            if self.create_page(title, text, summary) is None:
-                raise WikiError(f"the page {title!r} was created by someone else meanwhile; not overwritten")
-            return True
-        if marker not in current.text:
-            raise WikiError(
-                f"the page {title!r} exists and was not made by email-wiki-bridge; "
-                "it is not overwritten (choose another page in the config)"
-            )
-        # MediaWiki drops trailing white space on save: compare as it stores.
-        if current.text.rstrip() == text.rstrip():
-            return False
-        self.replace_page(title, text, summary, current.revision)
+    def delete_page(self, title: str, reason: str) -> bool:
+        """Delete a page (a file's page deletes the file); False when it was already gone."""
+        try:
+            self._write({"action": "delete", "title": title, "reason": reason}, f"delete {title!r}")
+        except WikiError as exc:
+            if exc.code == "missingtitle":
+                return False
+            raise
         return True

@@ -11,7 +11,7 @@ import sys
 from datetime import UTC, datetime
 
 from bridge.adapters.state.ports import ReportLedger
-from bridge.adapters.wiki_history import HistoryWiki
+from bridge.adapters.wiki_report import ReportWiki
 from bridge.core.adoption import PageCount, Report
 from bridge.core.render.escape import single_line
 from bridge.core.render.report_page import headline, text, trend_sentence, week_cells, week_header
@@ -51,7 +51,7 @@ def report_command(settings: Settings, state: ReportLedger, args: argparse.Names
         return EXIT_CONFIG
     exit_code = EXIT_OK
     for position, mailbox in enumerate(mailboxes):
-        wiki = HistoryWiki(settings.wiki)
+        wiki = ReportWiki(settings.wiki)
         try:
             if args.print:
                 if position:

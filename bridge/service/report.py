@@ -18,7 +18,7 @@ import structlog
 
 from bridge.adapters.state.ports import ReportLedger
 from bridge.adapters.state.store import PageHistory
-from bridge.adapters.wiki_history import HistoryWiki
+from bridge.adapters.wiki_report import ReportWiki
 from bridge.core.adoption import Report, ThreadActivity, weekly_report
 from bridge.core.render.report_page import ReportPage, render_report
 from bridge.errors import WikiError, WikiUnavailableError
@@ -48,7 +48,7 @@ def due(ran_at: str | None, interval_seconds: int, now: datetime) -> bool:
     return ran_at is None or datetime.fromisoformat(ran_at) + timedelta(seconds=interval_seconds) <= now
 
 
-def human_edits(titles: Sequence[str], state: ReportLedger, wiki: HistoryWiki) -> dict[str, tuple[str, ...]]:
+def human_edits(titles: Sequence[str], state: ReportLedger, wiki: ReportWiki) -> dict[str, tuple[str, ...]]:
     """Return the human edit times of each page, reading only histories that grew since the last run."""
     known = state.page_histories(titles)
     latest = wiki.latest_revisions(titles)
@@ -83,7 +83,7 @@ def _moments(stamps: Sequence[str]) -> tuple[datetime, ...]:
     return tuple(datetime.fromisoformat(stamp) for stamp in stamps)
 
 
-def gather(mailbox: MailboxSettings, state: ReportLedger, wiki: HistoryWiki, now: datetime) -> Report:
+def gather(mailbox: MailboxSettings, state: ReportLedger, wiki: ReportWiki, now: datetime) -> Report:
     """Compute the report of `mailbox` as of `now` (reads the store and the wiki; writes the cache)."""
     records = state.report_threads(mailbox.name)
     edits = human_edits([title for record in records for title in record.titles], state, wiki)
@@ -102,7 +102,7 @@ def gather(mailbox: MailboxSettings, state: ReportLedger, wiki: HistoryWiki, now
 def publish_report(
     mailbox: MailboxSettings,
     state: ReportLedger,
-    wiki: HistoryWiki,
+    wiki: ReportWiki,
     now: datetime | None = None,
     force: bool = False,
 ) -> ReportOutcome | None:

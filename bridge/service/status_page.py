@@ -15,7 +15,7 @@ from typing import Protocol
 import structlog
 
 from bridge.adapters.state.ports import ReportLedger, StatusReader
-from bridge.adapters.wiki_history import HistoryWiki
+from bridge.adapters.wiki_report import ReportWiki
 from bridge.core.render.escape import escape_inline, single_line
 from bridge.service.cli_status import STATUS_HEADER, status_rows
 from bridge.service.config import MailboxSettings, Settings
@@ -47,7 +47,7 @@ def render_status(header: Sequence[str], rows: Sequence[Sequence[str]], interval
     return "\n".join(lines) + "\n"
 
 
-def publish_status(settings: Settings, state: PageState, wiki: HistoryWiki, now: datetime) -> bool | None:
+def publish_status(settings: Settings, state: PageState, wiki: ReportWiki, now: datetime) -> bool | None:
     """Bring the status page up to date when due; None when not due (or none is configured)."""
     title = settings.service.status_page
     if title is None or not due(state.report_ran(title), settings.service.status_interval, now):
@@ -65,7 +65,7 @@ def after_pass(mailbox: MailboxSettings, settings: Settings, state: PageState, p
 
     Neither may fail the pass or the daemon: a failure is logged and tried again after the next pass.
     """
-    wiki = HistoryWiki(settings.wiki)
+    wiki = ReportWiki(settings.wiki)
     now = datetime.now(UTC)
     try:
         try:
