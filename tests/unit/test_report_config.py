@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bridge.errors import ConfigError
+from bridge.service import cli
 from bridge.service.config import load_settings
 
 
@@ -71,3 +72,13 @@ def test_bad_report_and_status_settings_stop_start_up_naming_the_key(
     with pytest.raises(ConfigError) as info:
         load_settings(_config(tmp_path, mailbox, service), environ={})
     assert any(problem.startswith(key) for problem in info.value.problems), info.value.problems
+
+
+def test_report_without_a_name_skips_mappings_without_a_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No wiki is asked (the config's wiki does not exist): no mapping keeps a report."""
+    path = _config(tmp_path, "report = false")
+    assert cli.main(["--config", str(path), "report"]) == 0
+    assert "no mapping keeps a report" in capsys.readouterr().out
+    assert cli.main(["--config", str(path), "report", "--mailbox", "nobody"]) == 2
