@@ -4,8 +4,8 @@ The copy is one PostgreSQL transaction: it lands whole or not at all. Rows keep 
 (thread ids link messages, parts, subjects and replies) and their order (`rowid` of the tables
 read in insertion order); the identity sequences then continue after the highest id. Before the
 transaction commits, every table's row count is compared with the source's, so a state that
-does not match is never left behind. A target holding any state row is refused: merging two
-states could publish mail twice.
+does not match is never left behind; afterwards the tables are analysed for the planner. A
+target holding any state row is refused: merging two states could publish mail twice.
 """
 
 from __future__ import annotations
@@ -110,4 +110,8 @@ def copy_state(source: SqliteConnection, target: PostgresConnection) -> list[Tab
         if wrong:
             listing = ", ".join(f"{c.table}: {c.source} read, {c.target} written" for c in wrong)
             raise StateError(f"the copy does not match its source ({listing}); nothing was migrated")
+    with target._transaction() as db:
+        # Planner statistics for the new rows now, not when autovacuum comes round: without them
+        # the first passes would scan whole tables instead of using their indexes.
+        db.execute("ANALYZE")
     return copies
