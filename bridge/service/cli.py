@@ -27,6 +27,7 @@ from bridge.adapters.wiki import WikiClient
 from bridge.errors import BridgeError, ConfigError
 from bridge.service.cli_dryrun import dry_run as dry_run_pass
 from bridge.service.cli_dryrun import summary
+from bridge.service.cli_forget import add_forget_parser, check_forget_rights, forget_command
 from bridge.service.cli_state import migrate_command, state_command
 from bridge.service.cli_status import failures, status
 from bridge.service.config import Settings, load_settings
@@ -108,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument(
         "--from", dest="source", type=Path, help="the SQLite state file (default: [state] path)"
     )
+    add_forget_parser(commands)
     return parser
 
 
@@ -179,6 +181,8 @@ def _with_state(args: argparse.Namespace, settings: Settings, dry_run: bool) -> 
             return state_command(settings, state, args)
         if args.command == "backfill":
             return _backfill(settings, state, args)
+        if args.command == "forget":
+            return forget_command(settings, state, args)
         Daemon(args.config, settings, state, os.environ).run()
         return EXIT_OK
     finally:
@@ -311,9 +315,9 @@ def _check(settings: Settings) -> int:
     return EXIT_FAILED if failures else EXIT_OK
 
 
-# Rights the bridge never needs; an account holding them is more powerful than it must be.
+# Rights the bridge never needs (`delete` is for `forget` alone); an account holding them is more
+# powerful than it must be.
 _EXCESS_RIGHTS = (
-    "delete",
     "editinterface",
     "editsitejs",
     "editsitecss",
@@ -348,6 +352,7 @@ def _check_wiki(settings: Settings, wiki: WikiClient) -> int:
         print(
             "WARN  wiki: no 'bot' right: every edit shows in recent changes; add the account to the bot group"
         )
+    check_forget_rights(wiki.rights)
     excess = [right for right in _EXCESS_RIGHTS if right in wiki.rights]
     if excess:
         print(
