@@ -160,6 +160,7 @@ TABLES = (
     "failures",
     "thread_parts",
     "passes",
+    "audit",
     "wiki_checks",
 )
 

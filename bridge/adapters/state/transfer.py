@@ -20,8 +20,8 @@ from bridge.adapters.state.sql import Transaction
 from bridge.errors import StateError
 
 _BATCH = 2000  # rows read from SQLite and sent to PostgreSQL at a time
-# Copied by the target's own schema set-up (the schema version), not from the source.
-_NOT_COPIED = ("meta",)
+# Set up by the target's own schema (its version): not state, and replaced by the source's.
+_SETTINGS = "meta"
 # Identity columns whose sequences must continue after the copied ids.
 _IDENTITIES = (("threads", "id"), *((table, "rowid") for table in ROW_ORDERED))
 
@@ -70,6 +70,9 @@ def _copy_table(source: SqliteConnection, db: Transaction, table: str) -> None:
     keep_rowid = table in ROW_ORDERED
     names = (["rowid"] if keep_rowid else []) + columns
     insert = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"  # noqa: S608 - schema constants
+    if table == _SETTINGS:
+        # The source's pseudonym key goes along: `forget --address` must find the hashed senders.
+        insert += " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
     for batch in _rows(source, table, selected):
         db.executemany(insert, [row if keep_rowid else row[1:] for row in batch])
     if table == "threads":
@@ -86,7 +89,7 @@ def copy_state(source: SqliteConnection, target: PostgresConnection) -> list[Tab
     Raises `StateError` when the target holds state already, or when the counts differ (the
     copy is then rolled back and the target stays empty).
     """
-    held = {table: rows for table in TABLES if table not in _NOT_COPIED and (rows := _stored(target, table))}
+    held = {table: rows for table in TABLES if table != _SETTINGS and (rows := _stored(target, table))}
     if held:
         listing = ", ".join(f"{rows} in {table}" for table, rows in held.items())
         raise StateError(
@@ -97,8 +100,6 @@ def copy_state(source: SqliteConnection, target: PostgresConnection) -> list[Tab
     copies: list[TableCopy] = []
     with target._transaction() as db:
         for table in TABLES:
-            if table in _NOT_COPIED:
-                continue
             _copy_table(source, db, table)
             copies.append(TableCopy(table, _stored(source, table), _written(db, table)))
         for table, column in _IDENTITIES:
