@@ -32,6 +32,7 @@ from bridge.service.config.rules import (
     sender,
     split_sender,
     string,
+    title_path,
     url,
 )
 from bridge.service.config.secrets import read_secret
@@ -251,7 +252,7 @@ class SmtpSettings(ConfigModel):
 
 
 class ServiceSettings(ConfigModel):
-    """The daemon's own endpoints: Prometheus metrics and health, on loopback unless configured."""
+    """The daemon's own endpoints (metrics and health, on loopback unless configured) and status page."""
 
     metrics_listen: Annotated[str, rule(listen, 'a "host:port" to listen on, or "" for none')] = (
         "127.0.0.1:9464"
@@ -259,6 +260,11 @@ class ServiceSettings(ConfigModel):
     health_failure_seconds: Annotated[int, rule(integer(10, 86400 * 7), "seconds between 10 and 604800")] = (
         900
     )
+    # A wiki page showing the `status` table, updated after passes; None for none.
+    status_page: Annotated[str | None, rule(title_path, "a legal page title such as 'Mail/Status'")] = None
+    status_interval: Annotated[
+        int, rule(integer(0, 86400), "seconds between 0 (after every pass) and 86400")
+    ] = 600
 
     @property
     def metrics_address(self) -> tuple[str, int] | None:
