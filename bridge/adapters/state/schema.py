@@ -164,6 +164,7 @@ TABLES = (
     "failures",
     "thread_parts",
     "passes",
+    "audit",
     "wiki_checks",
 )
 

@@ -6,6 +6,7 @@ Each table is a frozen pydantic model refusing unknown keys; the [[mailboxes]] e
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -137,6 +138,20 @@ class StateSettings(ConfigModel):
     @classmethod
     def _ca_file(cls, value: Any, info: ValidationInfo) -> Path | None:
         return ca_file(value, info)
+
+
+def postgres_is_local(url: str) -> bool:
+    """Whether every host of the URL (libpq allows a list) is loopback or a Unix socket directory."""
+    hosts = str(conninfo_to_dict(url).get("host") or "")
+    for name in [name for name in hosts.split(",") if name] or [""]:
+        if name in ("", "localhost") or name.startswith("/"):
+            continue
+        try:
+            if not ipaddress.ip_address(name).is_loopback:
+                return False
+        except ValueError:
+            return False
+    return True
 
 
 def postgres_url_problem(value: Any) -> str | None:
