@@ -5,8 +5,8 @@ tests/unit/test_corpus.py and 300 generated mails of tests/mailgen.py (message s
 rendered purely. What a reader sees is read from the wikitext the way the wiki shows it: header
 lines as "label: value", headings, link labels and text, without tags, markers or templates
 (`reader_text`; against the real wiki it counts a few percent less, which has a table of
-contents and expand links besides). The bounds hold the figures as they are now, so markup that
-creeps back in shows; docs/performance.md has the figures before and after.
+contents and expand links besides). The bounds hold the figures as they are now (and say what
+they were before), so markup that creeps back in shows.
 """
 
 from __future__ import annotations
