@@ -1,4 +1,5 @@
-"""The long-running service: a job per mailbox it holds the lease of, clean stop on SIGTERM/SIGINT."""
+"""The long-running service: one APScheduler job per mailbox it holds the lease of (its pass, then
+the status page and its report when due), clean stop on SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bridge.adapters.imap import ImapMailbox
 from bridge.adapters.smtp import Mailer
-from bridge.adapters.state.ports import PassState, Releaser, ServiceState, StatusReader
+from bridge.adapters.state.ports import PassState, Releaser, StateStore, StatusReader
 from bridge.adapters.state.store import MailboxStatus, QuarantinedMail
 from bridge.adapters.wiki import WikiClient
 from bridge.errors import BridgeError, ConfigError, LeaseLostError, StateError
@@ -26,6 +27,7 @@ from bridge.service.leasing import LeaseChange, LeaseKeeper, own_id
 from bridge.service.metrics import Metrics, serve
 from bridge.service.notify import Notifier
 from bridge.service.sessions import MappingSessions
+from bridge.service.status_page import after_pass
 from bridge.sync.actions import Action
 from bridge.sync.mailbox_pass import MailboxSync, PassResult, open_imap
 from bridge.sync.outbox import Outbox
@@ -181,7 +183,7 @@ class Daemon:
     """
 
     def __init__(
-        self, config_path: Path, settings: Settings, state: ServiceState, environ: Mapping[str, str]
+        self, config_path: Path, settings: Settings, state: StateStore, environ: Mapping[str, str]
     ) -> None:
         self.config_path = config_path
         self.settings = settings
@@ -191,6 +193,7 @@ class Daemon:
         self._reload = threading.Event()
         self._wake = threading.Event()
         self._again: dict[str, threading.Event] = {}
+        self._pages = threading.Lock()
         self._watchers: dict[tuple[str, str], IdleWatcher] = {}
         self._connected: dict[tuple[str, str], bool] = {}
         self._watch_lock = threading.Lock()
@@ -220,20 +223,17 @@ class Daemon:
             sessions = self._sessions_of(mailbox)
             try:
                 with self.keeper.busy(name), self.state.fenced(lease):
-                    result = run_pass(
-                        mailbox,
-                        self.settings,
-                        self.state,
-                        stop=self.stop,
-                        metrics=self.metrics,
-                        sessions=sessions,
-                    )
+                    result = run_pass(mailbox, self.settings, self.state, self.stop, self.metrics, sessions)
             except LeaseLostError as exc:
                 log.warning("pass.lease_lost", mailbox=name, error=str(exc))
                 self.keeper.drop(name)
                 self._start_watchers()
                 return
             self.notifier.status(_status_line(name, result))
+            if not self.stop.is_set():
+                # One mailbox's job at a time keeps the status page (shared by all of them).
+                with self._pages:
+                    after_pass(mailbox, self.settings, self.state, passed=result is not None)
 
     def _sessions_of(self, mailbox: MailboxSettings) -> MappingSessions:
         """The mapping's kept sessions; new ones when a reload changed its settings or the wiki's."""

@@ -120,6 +120,10 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE TABLE IF NOT EXISTS wiki_checks (
     mailbox TEXT PRIMARY KEY, page_prefix TEXT NOT NULL, checked_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS page_history (
+    page_title TEXT PRIMARY KEY, last_revision INTEGER NOT NULL, human_edits TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS report_runs (page_title TEXT PRIMARY KEY, ran_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS leases (
     mailbox TEXT PRIMARY KEY, holder TEXT, token BIGINT NOT NULL,
     since DOUBLE PRECISION, expires_at DOUBLE PRECISION NOT NULL
@@ -167,7 +171,10 @@ TABLES = (
     "failures",
     "thread_parts",
     "passes",
+    "audit",
     "wiki_checks",
+    "page_history",
+    "report_runs",
 )
 # Tables of the running instances (mailbox leases, heartbeats), not state: `state migrate` leaves them.
 RUNTIME_TABLES = ("leases", "instances")

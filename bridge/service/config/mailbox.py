@@ -16,6 +16,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from bridge.core.render.labels import Language
 from bridge.core.render.page import AddressDisplay
+from bridge.service.config.reporting import MailboxReport, default_report_title
 from bridge.service.config.rules import (
     ISO_DATE,
     ConfigModel,
@@ -225,7 +226,7 @@ class MailboxPolling(ConfigModel):
 class MailboxSettings(ConfigModel):
     """One mailbox-to-space mapping: which IMAP account and folders feed which wiki pages."""
 
-    parts = ("account", "space", "replies", "senders", "mail_actions", "polling")
+    parts = ("account", "space", "replies", "senders", "mail_actions", "polling", "reporting")
 
     name: str
     account: MailboxAccount
@@ -234,6 +235,12 @@ class MailboxSettings(ConfigModel):
     senders: MailboxSenders = MailboxSenders()
     mail_actions: MailboxActions = MailboxActions()
     polling: MailboxPolling = MailboxPolling()
+    reporting: MailboxReport = MailboxReport()
+
+    @property
+    def report_title(self) -> str:
+        """The adoption report's page: `report_page`, else `Report`/`Bericht` under the prefix."""
+        return self.reporting.report_page or default_report_title(self.space.page_prefix, self.space.language)
 
     @classmethod
     def prepare(cls, data: dict[str, Any], context: LoadContext | None) -> None:
