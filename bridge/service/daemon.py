@@ -49,7 +49,10 @@ def run_pass(
     result: PassResult | None = None
     try:
         guard_lost_state(mailbox, wiki, state)
-        result = MailboxSync(mailbox, wiki, state, stop=stop, outbox=outbox, sender=mailer).run()
+        sync = MailboxSync(
+            mailbox, wiki, state, stop, outbox=outbox, sender=mailer, concurrency=settings.wiki.concurrency
+        )
+        result = sync.run()
         state.record_pass(mailbox.name, None, result.backlog)
     except Exception as exc:  # a bug must not stop the other mailboxes, nor hide from `status`
         result = None

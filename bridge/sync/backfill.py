@@ -22,9 +22,9 @@ import structlog
 from bridge.adapters.imap import ImapMailbox
 from bridge.adapters.state.ports import SyncState
 from bridge.service.config import MailboxSettings
-from bridge.sync.executor import PassResult
 from bridge.sync.mailbox_pass import MailboxSync
 from bridge.sync.ports import Wiki
+from bridge.sync.results import PassResult
 
 log = structlog.get_logger("bridge.sync.backfill")
 
@@ -37,8 +37,12 @@ def backfill(
     until: date | None,
     stop: threading.Event | None = None,
     out: TextIO = sys.stderr,
+    concurrency: int = 1,
 ) -> PassResult:
-    """Publish the history of `settings`' folders between `since` and `until` (exclusive)."""
+    """Publish the history of `settings`' folders between `since` and `until` (exclusive).
+
+    `concurrency` edits to different pages run at once (`[wiki] concurrency`).
+    """
     quiet = settings.model_copy(
         update={
             "mail_actions": settings.mail_actions.model_copy(update={"after_publish": "keep"}),
@@ -46,7 +50,7 @@ def backfill(
             "space": settings.space.model_copy(update={"thread_by_subject": False}),
         }
     )
-    sync = MailboxSync(quiet, wiki, state, stop=stop)
+    sync = MailboxSync(quiet, wiki, state, stop=stop, concurrency=concurrency)
     result = PassResult(mailbox=settings.name)
     sync.recover()
 

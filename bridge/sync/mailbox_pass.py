@@ -27,11 +27,12 @@ from bridge.core.threads import subject_keys_of, thread_ids_of
 from bridge.service.config import MailboxSettings
 from bridge.sync.actions import Action, PublishGroup, Quarantine, RecordFailure, Skip, Source
 from bridge.sync.backlog import Prefetch, Progress, SharedMailbox, Watermark, read_probes, thread_batches
-from bridge.sync.executor import Executor, PassResult
+from bridge.sync.executor import Executor
 from bridge.sync.intake import BatchReader, Loaded, load
 from bridge.sync.outbox import Outbox
 from bridge.sync.planner import Batch, PlanSettings, plan_groups, plan_mail_action, plan_policy
 from bridge.sync.ports import Mailbox, OpenMailbox, Sender, Wiki
+from bridge.sync.results import PassResult
 
 __all__ = ["MailboxSync", "PassResult", "open_imap"]
 log = structlog.get_logger("bridge.sync.mailbox_pass")
@@ -61,7 +62,10 @@ def open_imap(settings: MailboxSettings) -> ImapMailbox:
 
 
 class MailboxSync:
-    """Runs passes for one mapping. `open_mailbox` is injectable so faults can be provoked."""
+    """Runs passes for one mapping. `open_mailbox` is injectable so faults can be provoked.
+
+    `concurrency` (`[wiki] concurrency`) is how many edits to different pages run at once.
+    """
 
     def __init__(
         self,
@@ -72,6 +76,7 @@ class MailboxSync:
         open_mailbox: OpenMailbox = open_imap,
         outbox: Outbox | None = None,
         sender: Sender | None = None,
+        concurrency: int = 1,
     ) -> None:
         self.settings = settings
         self.wiki = wiki
@@ -87,7 +92,7 @@ class MailboxSync:
             can_mail=outbox is not None and outbox.smtp is not None,
             own_addresses=outbox.rules.own_addresses if outbox is not None else frozenset(),
         )
-        self.executor = Executor(settings, wiki, state, outbox, self._regroup, self.stop)
+        self.executor = Executor(settings, wiki, state, outbox, self._regroup, self.stop, concurrency)
 
     def run(self) -> PassResult:
         """Run one pass over every folder of the mapping; raise on mailbox- or wiki-wide failure."""
