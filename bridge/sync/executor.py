@@ -105,6 +105,7 @@ class Executor:
         self, imap: Mailbox | None, actions: Sequence[Action], result: PassResult, lanes: Lanes | None
     ) -> None:
         skips: list[Skip] = []
+        outcome: list[bool] = []  # of the group last handed to a lane: published as planned?
         for action in actions:
             if isinstance(action, Skip):
                 skips.append(action)
@@ -132,24 +133,29 @@ class Executor:
                     if lanes is None:
                         self._published = self.publish(action, result)
                     else:
-                        self._publish_alongside(lanes, action, result)
+                        outcome = self._publish_alongside(lanes, action, result)
                 case MergeNote() if not self.stop.is_set():
                     if lanes is not None:
                         lanes.drain()
+                        self._published = outcome == [True]
                     if self._published:
                         self.write_merge_notes()
         self._skip(skips, result)
 
-    def _publish_alongside(self, lanes: Lanes, action: PublishGroup, result: PassResult) -> None:
-        """Publish the group on a lane of its own; its counts join `result` when it is done."""
+    def _publish_alongside(self, lanes: Lanes, action: PublishGroup, result: PassResult) -> list[bool]:
+        """Publish the group on a lane of its own; its counts join `result` when it is done.
+
+        Return where its outcome (published as planned) is put once it is done.
+        """
         own = PassResult(mailbox=result.mailbox)
+        outcome: list[bool] = []
 
         def done(published: bool) -> None:
             result.add(own)
-            self._published = published
+            outcome.append(published)
 
-        self._published = False
         lanes.submit(pages_of(action, self.state.merge_target), lambda: self.publish(action, own), done)
+        return outcome
 
     def _skip(self, skips: Sequence[Skip], result: PassResult) -> None:
         """Known mail: its failures are cleared, and pending mail actions follow it to its new UID."""

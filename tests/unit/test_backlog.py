@@ -158,3 +158,18 @@ def test_a_pass_killed_mid_backlog_resumes_to_exactly_once(state: SqliteStateSto
     assert set(counts) == {mid for thread in threads for mid in thread}
     assert set(counts.values()) == {1}
     assert wiki.edits == len(threads)
+
+
+def test_a_backlog_published_on_four_lanes_is_still_one_edit_per_thread(state: SqliteStateStore) -> None:
+    """`concurrency = 4`: the same pages as one lane, every mail once, one edit per thread."""
+    mailbox, threads, _ = _delivered(seed=15, messages=BACKLOG)
+    wiki = FakeWiki()
+    sync = MailboxSync(
+        mailbox_settings(batch_size=40), wiki, state, open_mailbox=lambda _: mailbox, concurrency=4
+    )
+    result = sync.run()
+    counts = _pages(wiki)
+    assert set(counts) == {mid for thread in threads for mid in thread}
+    assert set(counts.values()) == {1}
+    assert result.published == sum(counts.values())
+    assert len(result.pages_created) == len(wiki.pages) == len(threads) == wiki.edits
