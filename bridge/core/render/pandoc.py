@@ -2,10 +2,10 @@
 
 pandoc sees the HTML only after `tidy` made it well-formed and shallow, as it stalls on deep
 broken nesting, and runs under a time limit. Starting pandoc costs more than converting a
-typical mail body (one run per body: 7.7 ms a body on an idle 2-core machine, 26 ms under load;
-one run for a batch: 1.5 to 5.5 ms a body), so the pass converts each batch's bodies in one run
-ahead of rendering (`prepare_html`, on its prefetching thread) and rendering takes the trees
-from a small cache; a body not prepared is converted on its own.
+typical mail body (one run per body: 7.7 ms a body on an idle 2-core machine, 26-34 ms under
+load; one run for a batch: a fourth of that under the same load), so the pass converts each
+batch's bodies in one run ahead of rendering (`prepare_html`, on its prefetching thread) and
+rendering takes the trees from a small cache; a body not prepared is converted on its own.
 """
 
 from __future__ import annotations
