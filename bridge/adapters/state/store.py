@@ -18,22 +18,27 @@ from bridge.adapters.state.parts import PendingPartLink, ThreadPart, ThreadPartT
 from bridge.adapters.state.passes import Failure, MailboxStatus, PassTables
 from bridge.adapters.state.ports import StateStore
 from bridge.adapters.state.postgres import PostgresConnection
+from bridge.adapters.state.privacy import AuditEntry, ForgottenRows, PrivacyTables
 from bridge.adapters.state.quarantine import QuarantinedMail, QuarantineTables
 from bridge.adapters.state.recovery import LedgerMessage, LedgerPage, RecoveryTables
 from bridge.adapters.state.replies import ConfirmedDraft, ReplyDraft, ReplyIntent, ReplyTables
+from bridge.adapters.state.report import PageHistory, ReportTables, ThreadRecord
 from bridge.adapters.state.schema import SCHEMA_VERSION
 from bridge.adapters.state.thread_index import PendingMergeNote, ThreadIndexTables
 from bridge.service.config import StateSettings
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AuditEntry",
     "ConfirmedDraft",
     "Failure",
     "Fingerprint",
+    "ForgottenRows",
     "IntendedMessage",
     "LedgerMessage",
     "LedgerPage",
     "MailboxStatus",
+    "PageHistory",
     "PendingMergeNote",
     "PendingMessage",
     "PendingPartLink",
@@ -45,6 +50,7 @@ __all__ = [
     "StateStore",
     "StateTables",
     "ThreadPart",
+    "ThreadRecord",
     "open_state_store",
 ]
 
@@ -58,6 +64,8 @@ class StateTables(
     RecoveryTables,
     ReplyTables,
     ThreadPartTables,
+    ReportTables,
+    PrivacyTables,
 ):
     """Every concern of the store, over whichever connection a backend's class adds."""
 
