@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 from tests.faultproxy import Moment
 
 _LITERAL = re.compile(rb"\{(\d+)\+?\}$")
-_MULTIPART_ACTION = re.compile(rb'name="action"\r\n(?:[^\r\n]*\r\n)*\r\n([A-Za-z]+)')
+_MULTIPART_ACTION = re.compile(rb'name="action"\r\n(?:[^\r\n]+\r\n)*\r\n([A-Za-z]+)')
 
 
 @dataclass
