@@ -64,7 +64,7 @@ def measure(
     command: str, size: int, folder: str, dovecot: DovecotServer, directory: Path, seed: int
 ) -> Migration:
     """Run `command` ("backfill" or "once") over `folder` against a fresh wiki, then the raw loops."""
-    wiki = start_mediawiki(directory / "wiki")
+    wiki = start_mediawiki(directory / "wiki", opcache=True)
     try:
         prefix = f"Bench/{command.capitalize()}"
         mapping = Mapping("bench", folder, prefix)

@@ -22,13 +22,12 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import asdict
 from typing import Any
 
 from bench.corpus import build_corpus, deliver
 from bench.live import POLL_SECONDS, QuietPass, idle_latency, quiet_pass
 from bench.migration import Migration, measure
-from bench.table import Figure, Target, missed, p95, ratio, render_table, to_json
+from bench.table import Figure, Target, missed, p95, plain, ratio, render_table, to_json
 from bench.wiring import PASSWORD, USER
 from tests.servers import make_temp_dir, start_dovecot, start_mediawiki
 
@@ -200,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=4711, help="corpus seed (default 4711)")
     parser.add_argument("--idle-mails", type=int, default=50, help="mails timed for IDLE (default 50)")
     parser.add_argument("--mailboxes", type=int, default=50, help="mailboxes of the quiet pass (default 50)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    parser.add_argument("--json", action="store_true", help="print JSON (the table goes to stderr)")
     parser.add_argument("--keep", action="store_true", help="keep the servers' directory (logs, state)")
     args = parser.parse_args(argv)
     sizes = [200, 1000] if args.quick else sorted(int(size) for size in args.sizes.split(","))
@@ -230,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 directory = root / f"{command}-{size}"
                 results.append(measure(command, size, f"Corpus-{size}", dovecot, directory, args.seed))
         say(f"IDLE latency over {args.idle_mails} mails, quiet pass over {args.mailboxes} mailboxes")
-        live_wiki = start_mediawiki(root / "live-wiki")
+        live_wiki = start_mediawiki(root / "live-wiki", opcache=True)
         servers.callback(live_wiki.stop)
         (root / "idle").mkdir()
         latencies = idle_latency(root / "idle", dovecot, live_wiki, args.idle_mails)
@@ -243,19 +242,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sizes": sizes,
         "seed": args.seed,
         "poll_seconds": POLL_SECONDS,
-        "runs": [asdict(result) for result in results],
+        "runs": plain(results),
         "idle_latencies": latencies,
-        "quiet": asdict(quiet),
+        "quiet": plain(quiet),
     }
+    info = details["machine"]
+    table = sys.stderr if args.json else sys.stdout  # with --json, stdout is for the JSON only
+    print(
+        f"bench/run on {info['cpus']} CPUs ({info['cpu']}), {info['ram_gb']} GB RAM, seed {args.seed}",
+        file=table,
+    )
+    print(render_table(figures), file=table)
     if args.json:
         print(to_json(figures, details))
-    else:
-        info = details["machine"]
-        print(f"bench/run on {info['cpus']} CPUs ({info['cpu']}), {info['ram_gb']} GB RAM, seed {args.seed}")
-        print(render_table(figures))
     failed = missed(figures)
-    if failed and not args.json:
-        print(f"{len(failed)} target(s) missed: " + "; ".join(figure.name for figure in failed))
+    if failed:
+        print(f"{len(failed)} target(s) missed: " + "; ".join(figure.name for figure in failed), file=table)
     return 1 if failed else 0
 
 

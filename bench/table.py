@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, Literal
 
 
@@ -105,11 +105,25 @@ def missed(figures: Sequence[Figure]) -> list[Figure]:
     return [figure for figure in figures if figure.ok is False]
 
 
+def plain(value: Any) -> Any:
+    """`value` as JSON-ready data: dataclasses as dicts, Counters and other mappings as dicts.
+
+    (`dataclasses.asdict` rebuilds a Counter from its items, which counts the pairs as keys.)
+    """
+    if is_dataclass(value) and not isinstance(value, type):
+        return {item.name: plain(getattr(value, item.name)) for item in fields(value)}
+    if isinstance(value, Mapping):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    return value
+
+
 def to_json(figures: Sequence[Figure], details: dict[str, Any]) -> str:
     """The figures (with `ok`) and the run's details as one JSON document."""
     rows = []
     for figure in figures:
-        row = asdict(figure)
+        row = plain(figure)
         row["target"] = str(figure.target) if figure.target else None
         row["ok"] = figure.ok
         rows.append(row)

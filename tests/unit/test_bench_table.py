@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
+from dataclasses import dataclass
 
-from bench.table import Figure, Target, missed, p95, ratio, render_table, to_json
+from bench.table import Figure, Target, missed, p95, plain, ratio, render_table, to_json
 
 
 def test_a_bound_is_met_up_to_and_including_its_limit() -> None:
@@ -63,4 +65,20 @@ def test_json_carries_every_figure_with_its_verdict_and_the_details() -> None:
     assert [(row["name"], row["ok"], row["target"]) for row in document["figures"]] == [
         ("a", False, "<= 1.00"),
         ("b", None, None),
+    ]
+
+
+@dataclass
+class _Run:
+    commands: Counter[str]
+    figure: Figure
+
+
+def test_plain_turns_nested_dataclasses_and_counters_into_json_data() -> None:
+    data = plain([_Run(Counter({"LOGIN": 2}), Figure("x", 1.0))])
+    assert json.loads(json.dumps(data)) == [
+        {
+            "commands": {"LOGIN": 2},
+            "figure": {"name": "x", "value": 1.0, "unit": "", "target": None, "digits": 2, "text": ""},
+        }
     ]
