@@ -72,6 +72,11 @@ class ImapTally:
             if literal is not None:
                 stream.literal_left = int(literal.group(1))
 
+    def snapshot(self) -> Counter[str]:
+        """The commands counted so far (a copy)."""
+        with self._lock:
+            return Counter(self.commands)
+
     @property
     def round_trips(self) -> int:
         """Tagged commands sent: each one waits for the server's tagged answer."""
@@ -145,6 +150,11 @@ class HttpTally:
             action, started = stream.current
             self._seconds[action] += max(0.0, stream.answered - started)
             stream.current = None
+
+    def snapshot(self) -> Counter[str]:
+        """The requests counted so far, by action (a copy)."""
+        with self._lock:
+            return Counter(self.actions)
 
     @property
     def requests(self) -> int:

@@ -25,7 +25,7 @@ from contextlib import ExitStack
 from typing import Any
 
 from bench.corpus import build_corpus, deliver
-from bench.live import POLL_SECONDS, QuietPass, idle_latency, quiet_pass
+from bench.live import POLL_SECONDS, QuietPasses, idle_latency, quiet_passes
 from bench.migration import Migration, measure
 from bench.table import Figure, Target, missed, p95, plain, ratio, render_table, to_json
 from bench.wiring import PASSWORD, USER
@@ -128,11 +128,10 @@ def scaling_figures(results: Sequence[Migration]) -> list[Figure]:
     return figures
 
 
-def live_figures(latencies: Sequence[float], quiet: QuietPass) -> list[Figure]:
-    """IDLE latency and the quiet pass."""
-    per_box = quiet.mailboxes
-    commands = quiet.imap_commands
+def live_figures(latencies: Sequence[float], daemon: QuietPasses, once: QuietPasses) -> list[Figure]:
+    """IDLE latency and the quiet passes."""
     grain = f"poll {POLL_SECONDS * 1000:.0f} ms"
+    commands = daemon.imap_commands
     return [
         Figure(
             f"IDLE: median APPEND -> page, {len(latencies)} mails ({grain})",
@@ -142,27 +141,37 @@ def live_figures(latencies: Sequence[float], quiet: QuietPass) -> list[Figure]:
         ),
         Figure(f"IDLE: p95 APPEND -> page ({grain})", p95(latencies), unit="s", target=IDLE_P95),
         Figure(
-            f"quiet pass, {per_box} mailboxes: IMAP commands per mailbox",
-            sum(commands.values()) / per_box,
-            text=_counts(commands, per_box),
+            f"quiet daemon passes ({daemon.passes}): IMAP commands per pass",
+            ratio(sum(commands.values()), daemon.passes),
+            text=_counts(commands, daemon.passes),
         ),
         Figure(
-            "quiet pass: status checks per mailbox",
-            sum(commands[name] for name in STATUS_COMMANDS) / per_box,
+            "quiet daemon pass: status checks per mailbox",
+            ratio(sum(commands[name] for name in STATUS_COMMANDS), daemon.passes),
             target=QUIET_CHECKS,
         ),
         Figure(
-            "quiet pass: FETCH commands",
+            "quiet daemon passes: FETCH commands",
             sum(commands[name] for name in FETCH_COMMANDS),
             target=ZERO,
             digits=0,
         ),
         Figure(
-            "quiet pass: wiki requests",
-            sum(quiet.wiki_actions.values()),
+            "quiet daemon passes: wiki requests",
+            sum(daemon.wiki_actions.values()),
             target=ZERO,
             digits=0,
-            text=_counts(quiet.wiki_actions, 1),
+            text=_counts(daemon.wiki_actions, 1),
+        ),
+        Figure(
+            f"quiet once ({once.passes} mailboxes): IMAP commands per mailbox",
+            ratio(sum(once.imap_commands.values()), once.passes),
+            text=_counts(once.imap_commands, once.passes),
+        ),
+        Figure(
+            "quiet once: wiki requests",
+            sum(once.wiki_actions.values()),
+            text=_counts(once.wiki_actions, 1),
         ),
     ]
 
@@ -198,7 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a fast smoke run: sizes 200,1000")
     parser.add_argument("--seed", type=int, default=4711, help="corpus seed (default 4711)")
     parser.add_argument("--idle-mails", type=int, default=50, help="mails timed for IDLE (default 50)")
-    parser.add_argument("--mailboxes", type=int, default=50, help="mailboxes of the quiet pass (default 50)")
+    parser.add_argument(
+        "--mailboxes", type=int, default=50, help="mailboxes of the quiet passes (default 50)"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON (the table goes to stderr)")
     parser.add_argument("--keep", action="store_true", help="keep the servers' directory (logs, state)")
     args = parser.parse_args(argv)
@@ -234,9 +245,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         (root / "idle").mkdir()
         latencies = idle_latency(root / "idle", dovecot, live_wiki, args.idle_mails)
         (root / "quiet").mkdir()
-        quiet = quiet_pass(root / "quiet", dovecot, live_wiki, args.mailboxes)
+        daemon, once = quiet_passes(root / "quiet", dovecot, live_wiki, args.mailboxes)
     figures = [figure for result in results for figure in migration_figures(result)]
-    figures += scaling_figures(results) + live_figures(latencies, quiet)
+    figures += scaling_figures(results) + live_figures(latencies, daemon, once)
     details = {
         "machine": machine(),
         "sizes": sizes,
@@ -244,7 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "poll_seconds": POLL_SECONDS,
         "runs": plain(results),
         "idle_latencies": latencies,
-        "quiet": plain(quiet),
+        "quiet_daemon": plain(daemon),
+        "quiet_once": plain(once),
     }
     info = details["machine"]
     table = sys.stderr if args.json else sys.stdout  # with --json, stdout is for the JSON only

@@ -53,9 +53,12 @@ def write_config(
     wiki: MediaWikiServer,
     mappings: Sequence[Mapping],
     *,
-    idle: bool = False,
+    polling: Sequence[str] = (),
 ) -> Path:
-    """Write a config (secrets in 0600 files, state in `directory`); return its path."""
+    """Write a config (secrets in 0600 files, state in `directory`); return its path.
+
+    `polling` are extra lines for every mapping (``idle = true``, ``poll_interval = 5``).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     for name, secret in (("wiki.secret", wiki.bot_password), ("imap.secret", PASSWORD)):
         (directory / name).write_text(secret)
@@ -83,9 +86,8 @@ def write_config(
             'password_file = "imap.secret"',
             f"folders = [{json.dumps(mapping.folder)}]",
             f"page_prefix = {json.dumps(mapping.prefix)}",
+            *polling,
         ]
-        if idle:
-            lines += ["idle = true", "poll_interval = 3600"]
     config = directory / "config.toml"
     config.write_text("\n".join(lines) + "\n")
     return config
