@@ -29,9 +29,13 @@ answer. Tests use them to SIGKILL the client at a seeded moment, e.g. after the 
 edit but before the client heard about it.
 
 Fault rates can be switched at run time (:meth:`FaultProxy.set_faults`); the counters in
-:attr:`FaultProxy.stats` tell a test that its faults really happened. A ``tap`` sees every
-chunk forwarded (connection number, direction, bytes): the benchmarks count IMAP commands and
-wiki API requests with it, without faults.
+:attr:`FaultProxy.stats` tell a test that its faults really happened. With ``record=True`` the
+proxy also keeps what each client sent (:attr:`FaultProxy.sent`, one entry per connection), so
+a test can count the commands or requests a client made; :meth:`FaultProxy.reset_all` drops
+every open connection at once, as a server restart or a NAT timeout does to idle sessions. A
+``tap`` sees every chunk as it is forwarded (connection number, direction, bytes; empty bytes
+when the server closes): the benchmarks count IMAP commands, wiki API requests and the wiki's
+time with it.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ import socket
 import struct
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from types import TracebackType
 from typing import Self
@@ -110,7 +114,8 @@ class _Plan:
 
 Tap = Callable[[int, Moment, bytes], None]
 """Sees each forwarded chunk: the connection's number (from 1), REQUEST for client bytes or
-ANSWER for server bytes, and the bytes. Called on the connection's thread, before forwarding."""
+ANSWER for server bytes, and the bytes (empty: the server closed the connection). Called on the
+connection's thread, before forwarding."""
 
 
 @dataclass(slots=True)
@@ -124,6 +129,7 @@ class _Flow:
     forwarded: int = 0
     tail: bytes = b""
     awaiting_answer: bool = False
+    sent: bytearray = field(default_factory=bytearray)
 
 
 def _reset(sock: socket.socket) -> None:
@@ -158,6 +164,7 @@ class FaultProxy:
         *,
         seed: int,
         faults: Faults | None = None,
+        record: bool = False,
         tap: Tap | None = None,
     ) -> None:
         self.target = (target_host, target_port)
@@ -167,6 +174,9 @@ class FaultProxy:
         self._faults = faults or Faults()
         self._tripwire: _Tripwire | None = None
         self.stats = ProxyStats()
+        self._record = record
+        self.sent: list[bytearray] = []
+        self._open: list[_Flow] = []
         self._listener = socket.create_server((LOOPBACK, 0))
         self.host = LOOPBACK
         self.port: int = self._listener.getsockname()[1]
@@ -196,6 +206,22 @@ class FaultProxy:
             armed = self._tripwire is not None
             self._tripwire = None
             return armed
+
+    def clear(self) -> None:
+        """Forget what clients sent so far (the counters in `stats` stay); open connections go on."""
+        with self._lock:
+            for flow in self._open:
+                flow.sent.clear()
+            self.sent = [flow.sent for flow in self._open] if self._record else []
+
+    def reset_all(self) -> int:
+        """Reset every open connection (both sides); return how many there were."""
+        with self._lock:
+            flows, self._open = self._open, []
+        for flow in flows:
+            _reset(flow.client)
+            _reset(flow.server)
+        return len(flows)
 
     def close(self) -> None:
         """Stop accepting; connections in flight end on their own."""
@@ -249,11 +275,18 @@ class FaultProxy:
             return
         number, plan = self._plan()
         flow = _Flow(number=number, client=client, server=server, plan=plan)
+        with self._lock:
+            self._open.append(flow)
+            if self._record:
+                self.sent.append(flow.sent)
         try:
             self._pump(flow)
         except OSError:
             pass  # either side went away; both are closed below
         finally:
+            with self._lock:
+                if flow in self._open:
+                    self._open.remove(flow)
             # A plain close: data still in the send buffer reaches the client (an RST would drop
             # it). Faults reset the sockets before this, which makes these closes no-ops.
             for sock in (flow.client, flow.server):
@@ -277,6 +310,7 @@ class FaultProxy:
             if flow.server in readable:
                 data = flow.server.recv(_CHUNK)
                 if not data:
+                    self._closed_by_server(flow)
                     return
                 if not self._forward_answer(flow, data):
                     return
@@ -287,6 +321,12 @@ class FaultProxy:
             if self._tap is not None:
                 self._tap(flow.number, Moment.ANSWER, data)
             flow.client.sendall(data)
+        self._closed_by_server(flow)
+
+    def _closed_by_server(self, flow: _Flow) -> None:
+        """Tell the tap the server closed the connection (clients reading to EOF wait for this)."""
+        if self._tap is not None:
+            self._tap(flow.number, Moment.ANSWER, b"")
 
     def _forward_request(self, flow: _Flow, data: bytes) -> bool:
         """Forward client bytes; return False when the connection ends here."""
@@ -300,6 +340,7 @@ class FaultProxy:
                 return False
         end = flow.plan.request_end
         flow.tail = (flow.tail + data)[-max(len(end), 1) :]
+        flow.sent += data
         if self._tap is not None:
             self._tap(flow.number, Moment.REQUEST, data)
         return self._send_or_cut(flow, flow.server, data)

@@ -16,9 +16,11 @@ from typing import Protocol
 from bridge.adapters.state.ledger import Fingerprint, IntendedMessage, PendingMessage
 from bridge.adapters.state.parts import PartLookup, ThreadPartLedger
 from bridge.adapters.state.passes import Failure, MailboxStatus
+from bridge.adapters.state.privacy import AuditEntry, ForgottenRows
 from bridge.adapters.state.quarantine import QuarantinedMail
 from bridge.adapters.state.recovery import LedgerPage
 from bridge.adapters.state.replies import ReplyLedger
+from bridge.adapters.state.report import PageHistory, ThreadRecord
 from bridge.adapters.state.statuses import QuarantineStatus
 from bridge.adapters.state.thread_index import PendingMergeNote
 from bridge.core.model import FolderPosition
@@ -159,6 +161,21 @@ class StatusReader(Protocol):
     def mailbox_status(self, mailbox: str) -> MailboxStatus: ...
 
 
+class ReportRuns(Protocol):
+    """When a report or status page was last brought up to date (for their intervals)."""
+
+    def report_ran(self, page_title: str) -> str | None: ...
+    def record_report_run(self, page_title: str) -> None: ...
+
+
+class ReportLedger(ReportRuns, Protocol):
+    """What the adoption report reads (threads, mail times, link replies) and caches (page histories)."""
+
+    def report_threads(self, mailbox: str) -> list[ThreadRecord]: ...
+    def page_histories(self, titles: Iterable[str]) -> dict[str, PageHistory]: ...
+    def save_page_histories(self, histories: Mapping[str, PageHistory]) -> None: ...
+
+
 class OutboxLedger(ReplyLedger, PartLookup, Protocol):
     """What the outbox uses: the reply ledger, and the first part of a reply's thread."""
 
@@ -173,7 +190,21 @@ class PassState(BackfillState, OutboxLedger, StatusReader, Protocol):
     def record_pass(self, mailbox: str, error: str | None, backlog: int | None = None) -> None: ...
 
 
-class StateStore(PassState, LedgerImport, FailureDesk, QuarantineDesk, Protocol):
+class PrivacyLedger(Protocol):
+    """What `forget` uses: pseudonymizing a person in the store, and the audit."""
+
+    def pseudonym(self, address: str) -> str: ...
+
+    def messages_from(self, addresses: Iterable[str]) -> set[str]: ...
+
+    def forget_in_state(self, addresses: Iterable[str], message_ids: Iterable[str]) -> ForgottenRows: ...
+
+    def record_audit(self, actor: str, action: str, summary: str) -> None: ...
+
+    def audit_entries(self) -> list[AuditEntry]: ...
+
+
+class StateStore(PassState, LedgerImport, FailureDesk, QuarantineDesk, PrivacyLedger, ReportLedger, Protocol):
     """Everything a state store backend provides (SQLite now, PostgreSQL later)."""
 
     def close(self) -> None: ...
