@@ -20,7 +20,6 @@ import importlib
 import inspect
 import json
 import os
-import pkgutil
 import resource
 import subprocess
 import sys
@@ -79,20 +78,21 @@ class Meters:
 
 
 def install(meters: Meters) -> None:
-    """Import every bridge module and replace the entry points by metered ones, wherever bound."""
-    import bridge
+    """Replace the entry points by metered ones, wherever bound.
 
-    for info in pkgutil.walk_packages(bridge.__path__, "bridge."):
-        if not info.name.endswith("__main__"):
-            importlib.import_module(info.name)
+    Only what the CLI imports is loaded (importing every module would load, say, a PostgreSQL
+    driver the bridge never uses and inflate its memory); a module imported later takes the
+    metered function from the defining module, which is rebound too.
+    """
+    importlib.import_module("bridge.service.cli")
     for category, names in FUNCTIONS.items():
         for module_name, name in names:
-            original = getattr(sys.modules[module_name], name, None)
+            original = getattr(importlib.import_module(module_name), name, None)
             if original is None:
                 meters.missing.append(f"{module_name}.{name}")
                 continue
             _rebind(original, meters.wrap(category, original))
-    store = getattr(sys.modules[STATE_CLASS[0]], STATE_CLASS[1], None)
+    store = getattr(importlib.import_module(STATE_CLASS[0]), STATE_CLASS[1], None)
     if store is None:
         meters.missing.append(".".join(STATE_CLASS))
         return

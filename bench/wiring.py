@@ -86,6 +86,9 @@ def write_config(
             'password_file = "imap.secret"',
             f"folders = [{json.dumps(mapping.folder)}]",
             f"page_prefix = {json.dumps(mapping.prefix)}",
+            # The weekly adoption report is a job of its own (an edit and a chart upload per
+            # mapping when the daemon starts); the passes are measured without it.
+            "report = false",
             *polling,
         ]
     config = directory / "config.toml"
