@@ -166,6 +166,8 @@ TABLES = (
     "passes",
     "audit",
     "wiki_checks",
+    "page_history",
+    "report_runs",
 )
 
 
