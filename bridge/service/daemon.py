@@ -56,7 +56,6 @@ def run_pass(
     outbox = _outbox(mailbox, settings, state, wiki)
     mailer = Mailer(settings.smtp) if settings.smtp is not None else None
     result: PassResult | None = None
-    lost = False
     try:
         guard_lost_state(mailbox, wiki, state)
         opener = sessions.open_mailbox if sessions is not None else open_imap
@@ -72,17 +71,14 @@ def run_pass(
         )
         result = sync.run()
         state.record_pass(mailbox.name, None, result.backlog)
-    except LeaseLostError:
-        lost = True
+    except LeaseLostError:  # another instance works on the mailbox now: nothing to record or count
         raise
     except Exception as exc:  # a bug must not stop the other mailboxes, nor hide from `status`
         result = None
         error = _failure(mailbox, exc)
         try:
             state.record_pass(mailbox.name, error)
-        except LeaseLostError:
-            # The pass failed because this instance was paused or cut off: not its failure to record.
-            lost = True
+        except LeaseLostError:  # paused or cut off meanwhile: the failure is not this instance's
             raise
         except StateError as unrecorded:  # e.g. the disk is still full: the log is all there is
             log.error("pass.unrecorded", mailbox=mailbox.name, error=str(unrecorded))
@@ -93,14 +89,14 @@ def run_pass(
             wiki.close()
         if mailer is not None:
             mailer.close()
-        if metrics is not None and not lost:
-            metrics.record_pass(
-                mailbox.name,
-                result,
-                wiki.edits - edits,
-                wiki.retries - retries,
-                _status_or_none(state, mailbox),
-            )
+    if metrics is not None:
+        metrics.record_pass(
+            mailbox.name,
+            result,
+            wiki.edits - edits,
+            wiki.retries - retries,
+            _status_or_none(state, mailbox),
+        )
     return result
 
 
@@ -300,8 +296,6 @@ class Daemon:
         self._connected[(name, folder)] = connected
         up = sum(1 for (mailbox, _), state in self._connected.items() if mailbox == name and state)
         self.metrics.idle_connected.labels(name).set(up)
-
-    # -- leases ------------------------------------------------------------------------------
 
     def _leases_changed(self, change: LeaseChange) -> None:
         """After each lease tick: the gauges, IDLE watchers of held mailboxes, a pass for each gained one."""

@@ -9,6 +9,7 @@ already running are let finish (and reported), then the error is raised.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Hashable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -51,7 +52,8 @@ class Lanes:
             if len(self._running) < self.workers and not any(keys & r.keys for r in self._running):
                 break
             wait([r.future for r in self._running], return_when=FIRST_COMPLETED)
-        self._running.append(_Running(keys, self._pool.submit(work), done))
+        # In a copy of the caller's context: the pass's lease fences the lane's writes too.
+        self._running.append(_Running(keys, self._pool.submit(contextvars.copy_context().run, work), done))
 
     def drain(self) -> None:
         """Wait for all running work and report it."""

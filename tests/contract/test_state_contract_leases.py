@@ -20,6 +20,7 @@ from bridge.core.retry import RetryPolicy
 from bridge.errors import LeaseLostError
 from bridge.service.config import StateSettings
 from bridge.service.leasing import LeaseKeeper, fair_share
+from bridge.sync.lanes import Lanes
 from tests.contract.state_backends import intent, published, store
 
 __all__ = ["store"]  # the parametrized fixture, used by every test here
@@ -156,6 +157,22 @@ def test_the_fence_covers_only_the_mailbox_and_thread_it_was_set_for(store: Stat
         store.new_thread("mb", "T/x")
     store.save_folder_position("mb", "INBOX", FolderPosition(1, 3))
     assert store.folder_position("mb", "INBOX") == FolderPosition(1, 3)
+
+
+def test_the_fence_follows_the_pass_into_its_edit_lanes(store: StateStore) -> None:
+    """With `[wiki] concurrency`, a pass's edits run on lane threads: their writes are fenced too."""
+    thread = store.new_thread("mb", "T/lane")
+    old = _taken(store, "mb", "a", EXPIRED)
+    _taken(store, "mb", "b")
+    with store.fenced(old), pytest.raises(LeaseLostError), Lanes(2) as lanes:
+        lanes.submit(
+            frozenset({"page"}), lambda: store.record_intent("mb", thread, [intent("lane@x")]), lambda _: None
+        )
+    assert store.pending_messages("mb") == []
+    held = _taken(store, "other", "a")
+    with store.fenced(held), Lanes(2) as lanes:
+        lanes.submit(frozenset({"page"}), lambda: store.new_thread("other", "T/ok"), lambda _: None)
+    assert [row.valid for row in store.leases() if row.mailbox == "other"] == [True]
 
 
 # -- heartbeats and the fair share -----------------------------------------------------------

@@ -6,7 +6,7 @@ its fencing token grows by one at every change of holder and never goes back. Ti
 database's clock, so the hosts' clocks do not matter. An instance refreshes its heartbeat row
 each lease period; the live ones share the mailboxes out among themselves.
 
-A pass runs `fenced` by its lease: every transaction of that thread first extends the lease, in
+A pass runs `fenced` by its lease: every transaction of the pass first extends the lease, in
 the same transaction and only while the row still names this holder and token and has not
 expired. A holder that lost its lease (paused, cut off, taken over) gets `LeaseLostError` from
 its next write and writes nothing more: no confirmation, no intent, no reply leaving `intended`.
@@ -16,9 +16,9 @@ With SQLite, the same code runs with one local holder.
 from __future__ import annotations
 
 import dataclasses
-import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,15 +60,10 @@ _CLOCKS = {
     "sqlite": "((julianday('now') - 2440587.5) * 86400.0)",
     "postgresql": "CAST(EXTRACT(EPOCH FROM now()) AS DOUBLE PRECISION)",
 }
-_THREADS = threading.local()
-
-
-def _fences_of_this_thread() -> dict[int, Lease]:
-    """The lease each store fences this thread's writes by (a pass runs on one scheduler thread)."""
-    fences: dict[int, Lease] | None = getattr(_THREADS, "fences", None)
-    if fences is None:
-        fences = _THREADS.fences = {}
-    return fences
+# The lease each store fences the current pass's writes by (by the store's id): a context
+# variable, so the edit lanes a pass starts (`sync.lanes`, run in a copy of its context) are
+# fenced too, while the other mailboxes' passes on other scheduler threads are not.
+_FENCES: ContextVar[Mapping[int, Lease] | None] = ContextVar("lease_fences", default=None)
 
 
 class LeaseTables(StateConnection):
@@ -83,7 +78,7 @@ class LeaseTables(StateConnection):
     def _transaction(self) -> Iterator[Any]:
         # Every concern's writes pass here: a fenced thread's transaction first holds its lease.
         with super()._transaction() as db:
-            lease = _fences_of_this_thread().get(id(self))
+            lease = (_FENCES.get() or {}).get(id(self))
             if lease is not None:
                 self._hold(db, lease)
             yield db
@@ -103,13 +98,12 @@ class LeaseTables(StateConnection):
 
     @contextmanager
     def fenced(self, lease: Lease) -> Iterator[None]:
-        """Run the block's writes (on this thread) only while `lease` is held, extending it each time."""
-        fences = _fences_of_this_thread()
-        fences[id(self)] = lease
+        """Run the block's writes (in this context) only while `lease` is held, extending it each time."""
+        token = _FENCES.set({**(_FENCES.get() or {}), id(self): lease})
         try:
             yield
         finally:
-            del fences[id(self)]
+            _FENCES.reset(token)
 
     def acquire_lease(self, mailbox: str, holder: str, seconds: float) -> Lease | None:
         """Take the mailbox's lease for `seconds` when it is free, expired or already `holder`'s.
