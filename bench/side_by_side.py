@@ -78,6 +78,12 @@ def migration_figures(result: Migration) -> list[Figure]:
             text=f"{edit_busy:.1f} / {upload_busy:.1f} / {other_busy:.1f} ({result.raw_wiki_busy:.1f})",
         ),
         Figure(
+            f"{name}: wiki idle s (wall - busy), bridge vs raw",
+            run.wall - sum(result.wiki_busy.values()),
+            text=f"{run.wall - sum(result.wiki_busy.values()):.1f} vs "
+            f"{result.raw_wiki_seconds - result.raw_wiki_busy:.1f}",
+        ),
+        Figure(
             f"{name}: IMAP round trips (FETCHes)",
             sum(result.imap_commands.values()),
             text=f"{sum(result.imap_commands.values()):,} ({fetches:,})",
