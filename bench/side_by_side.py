@@ -100,6 +100,11 @@ def migration_figures(result: Migration) -> list[Figure]:
             text=f"{cpu} + {run.cpu_other:.1f}",
         ),
         Figure(f"{name}: peak RSS", run.peak_rss_mb, unit="MB", digits=0),
+        *(
+            [Figure(f"{name}: CPU meters missing", None, text=", ".join(run.missing_meters))]
+            if run.missing_meters
+            else []
+        ),
     ]
 
 
