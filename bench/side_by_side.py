@@ -89,6 +89,11 @@ def migration_figures(result: Migration) -> list[Figure]:
             text=f"{sum(result.imap_commands.values()):,} ({fetches:,})",
         ),
         Figure(
+            f"{name}: IMAP command s, bridge vs raw",
+            result.imap_seconds,
+            text=f"{result.imap_seconds:.1f} vs {result.raw_imap_seconds:.1f}",
+        ),
+        Figure(
             f"{name}: IMAP bytes / raw fetch bytes",
             ratio(result.imap_bytes, result.raw_imap_bytes),
             target=FETCH_RATIO,
