@@ -91,7 +91,7 @@ def migration_figures(result: Migration) -> list[Figure]:
         Figure(
             f"{name}: IMAP command s, bridge vs raw",
             result.imap_seconds,
-            text=f"{result.imap_seconds:.1f} vs {result.raw_imap_seconds:.1f}",
+            text=f"{result.imap_seconds:.2f} vs {result.raw_imap_seconds:.2f}",
         ),
         Figure(
             f"{name}: IMAP bytes / raw fetch bytes",
