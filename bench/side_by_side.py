@@ -58,6 +58,9 @@ def migration_figures(result: Migration) -> list[Figure]:
     edit_busy = result.wiki_busy.get("edit", 0.0)
     upload_busy = result.wiki_busy.get("upload", 0.0)
     other_busy = sum(result.wiki_busy.values()) - edit_busy - upload_busy
+    raw_busy = sum(result.raw_wiki_busy.values())
+    per_edit = ratio(result.raw_wiki_busy.get("edit"), result.raw_wiki_actions["edit"])
+    per_upload = ratio(result.raw_wiki_busy.get("upload"), result.raw_wiki_actions["upload"])
     return [
         Figure(
             f"{name}: wall s, bridge vs raw",
@@ -70,18 +73,24 @@ def migration_figures(result: Migration) -> list[Figure]:
         Figure(
             f"{name}: uploads, API requests (raw)",
             result.uploads,
-            text=f"{result.uploads:,}, {sum(result.wiki_actions.values()):,} ({result.raw_wiki_requests:,})",
+            text=f"{result.uploads:,}, {sum(result.wiki_actions.values()):,} "
+            f"({sum(result.raw_wiki_actions.values()):,})",
         ),
         Figure(
             f"{name}: wiki busy s: edit/upload/other (raw)",
             sum(result.wiki_busy.values()),
-            text=f"{edit_busy:.1f} / {upload_busy:.1f} / {other_busy:.1f} ({result.raw_wiki_busy:.1f})",
+            text=f"{edit_busy:.1f} / {upload_busy:.1f} / {other_busy:.1f} ({raw_busy:.1f})",
+        ),
+        Figure(
+            f"{name}: wiki ms per edit / upload, raw loop",
+            per_edit,
+            text=f"{_ms(per_edit)} / {_ms(per_upload)}",
         ),
         Figure(
             f"{name}: wiki idle s (wall - busy), bridge vs raw",
             run.wall - sum(result.wiki_busy.values()),
             text=f"{run.wall - sum(result.wiki_busy.values()):.1f} vs "
-            f"{result.raw_wiki_seconds - result.raw_wiki_busy:.1f}",
+            f"{result.raw_wiki_seconds - raw_busy:.1f}",
         ),
         Figure(
             f"{name}: IMAP round trips (FETCHes)",
@@ -190,6 +199,11 @@ def live_figures(latencies: Sequence[float], daemon: QuietPasses, once: QuietPas
             text=_counts(once.wiki_actions, 1),
         ),
     ]
+
+
+def _ms(seconds: float | None) -> str:
+    """Seconds as whole milliseconds, or n/a."""
+    return "n/a" if seconds is None else f"{seconds * 1000:.0f}"
 
 
 def _counts(counts: Counter[str], per: int) -> str:
