@@ -138,3 +138,22 @@ def test_a_restarted_database_is_used_again_without_restarting_the_bridge() -> N
             store.close()
     finally:
         server.cleanup()
+
+
+def test_a_dry_run_on_a_database_without_tables_says_what_to_run(
+    space: Space, postgres: PostgresServer
+) -> None:
+    """A dry run opens the database read-only, so it cannot create the tables: it says how to."""
+    name = f"empty_{uuid.uuid4().hex[:12]}"
+    space.state_url = postgres.create_database(name)
+    space.write_config()
+    space.append(delivered(f"{unique('pg-dry')}@example.de", "Messestand", "Anna <anna@example.de>"))
+    try:
+        completed = space.cli("once", "--dry-run")
+        assert completed.returncode == 1
+        assert "holds no state tables yet; run `email-wiki-bridge check`" in completed.stderr
+        assert space.cli("check").stdout.count("ok    state: PostgreSQL") == 1
+        planned = space.cli("once", "--dry-run")
+        assert planned.returncode == 0 and "Messestand" in planned.stdout, planned.stdout + planned.stderr
+    finally:
+        postgres.drop_database(name)
