@@ -26,7 +26,9 @@ from bridge.service.config import MailboxAccount
 
 T = TypeVar("T")
 log = structlog.get_logger("bridge.adapters.imap")
-_THREAD_FIELDS = "MESSAGE-ID IN-REPLY-TO REFERENCES THREAD-INDEX DATE SUBJECT FROM"
+_THREAD_FIELDS = (
+    "MESSAGE-ID IN-REPLY-TO REFERENCES THREAD-INDEX DATE SUBJECT FROM TO CC DELIVERED-TO X-ORIGINAL-TO"
+)
 _HEADER_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
 _HEADER_KEY = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
 # Errors of the wire and of the protocol; everything else is a bug and must surface as such.
@@ -311,7 +313,7 @@ class ImapMailbox:
         }
 
     def thread_headers(self, uids: Sequence[int]) -> dict[int, bytes]:
-        """Return the headers threading needs (ids, references, date, subject, sender) per UID."""
+        """Return the headers threading and routing need (ids, references, date, subject, addresses)."""
         if not uids:
             return {}
         item = f"BODY.PEEK[HEADER.FIELDS ({_THREAD_FIELDS})]"
