@@ -104,22 +104,17 @@ def iban_valid(text: str) -> bool:
     return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
 
 
+@lru_cache(maxsize=32)
+def _iban_shape(length: int) -> re.Pattern[str]:
+    """An IBAN of `length` characters, its groups split by single blanks or hyphens."""
+    return re.compile(rf"[A-Za-z]{{2}}\d\d(?:[{_GROUP_SEPARATORS}]?[A-Za-z0-9]){{{length - 4}}}(?![A-Za-z0-9])")
+
+
 def _iban_end(text: str, start: int) -> int | None:
-    """Where an IBAN starting at `start` ends (its country's length, groups split by single blanks)."""
+    """Where an IBAN starting at `start` ends (its country's length, a valid checksum), or None."""
     length = _IBAN_LENGTHS.get(text[start : start + 2].upper())
-    if length is None:
-        return None
-    index, count = start, 0
-    while count < length and index < len(text):
-        if _alnum(text[index]):
-            count, index = count + 1, index + 1
-        elif text[index] in _GROUP_SEPARATORS and index + 1 < len(text) and _alnum(text[index + 1]):
-            index += 1
-        else:
-            break
-    if count < length or (index < len(text) and _alnum(text[index])):
-        return None
-    return index if iban_valid(text[start:index]) else None
+    found = _iban_shape(length).match(text, start) if length is not None else None
+    return found.end() if found is not None and iban_valid(found.group()) else None
 
 
 def _redact_ibans(text: str, replacement: str) -> str:
@@ -193,15 +188,15 @@ _RUN_OF_BLANKS = re.compile(r"[ \u00a0\u202f]{2,}")
 _LAST_GROUP = re.compile(r"[ \u00a0\u202f/-]+[^ \u00a0\u202f/-]*$")
 
 
-def _phone_like(candidate: str, before: str) -> bool:
-    digits = sum(c.isdigit() for c in candidate)
+def _phone_like(candidate: str, phone_word: bool, number_word: bool) -> bool:
+    digits = sum(map(str.isdigit, candidate))
     if candidate.count("(") != candidate.count(")"):
         return False
     if candidate.startswith(("+", "00")):
         return 8 <= digits <= 15
-    if _PHONE_WORD.search(before):
-        return 6 <= digits <= 15
-    return bool(_NATIONAL.match(candidate)) and not _NUMBER_WORD.search(before) and 9 <= digits <= 13
+    if phone_word:
+        return 6 <= digits <= 13
+    return bool(_NATIONAL.match(candidate)) and not number_word and 9 <= digits <= 13
 
 
 def _phone(found: re.Match[str], replacement: str) -> str:
@@ -210,9 +205,10 @@ def _phone(found: re.Match[str], replacement: str) -> str:
     if _RUN_OF_BLANKS.search(text) or _after_iban_head(found):  # table columns; an IBAN-like string
         return text
     before = found.string[max(0, found.start() - 30) : found.start()]
+    phone_word, number_word = bool(_PHONE_WORD.search(before)), bool(_NUMBER_WORD.search(before))
     candidate = text
     for _ in range(4):  # a number followed by another (a postal code): drop trailing groups
-        if _phone_like(candidate, before):
+        if _phone_like(candidate, phone_word, number_word):
             return replacement + text[len(candidate) :]
         shorter = _LAST_GROUP.sub("", candidate)
         if shorter == candidate or not shorter[-1:].isdigit():

@@ -34,7 +34,7 @@ def test_example_config_loads(tmp_path: Path) -> None:
 
 
 def test_every_setting_is_documented_in_the_example_and_the_readme() -> None:
-    """Each key of [wiki], [smtp], [[mailboxes]] and its routes appears in the example config and the README."""
+    """Each key of [wiki], [smtp], [[mailboxes]] and routes appears in the example config and the README."""
     example = EXAMPLE.read_text(encoding="utf-8")
     readme = README.read_text(encoding="utf-8")
     for settings_class in (WikiSettings, SmtpSettings, MailboxSettings, MailboxRoute):

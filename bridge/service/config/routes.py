@@ -86,8 +86,8 @@ def _recipients(value: Any) -> tuple[str, ...] | None:
     if not items:
         return None
     for item in items:
-        address = item[2:] if item.startswith("*@") else item
-        if "*" in address or not canonical_address(address.replace("*@", "x@")):
+        address = "x@" + item[2:] if item.startswith("*@") else item
+        if "*" in address or not canonical_address(address):
             raise problem(f"{item!r} is neither an address nor a '*@domain' pattern")
     return items
 
