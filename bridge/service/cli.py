@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import date
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from bridge.adapters.imap import ImapMailbox
 from bridge.adapters.lock import StateLock
 from bridge.adapters.state.ports import BackfillState, PassState, QuarantineDesk
 from bridge.adapters.state.statuses import QuarantineStatus
-from bridge.adapters.state.store import SqliteStateStore
+from bridge.adapters.state.store import open_state_store
 from bridge.adapters.wiki import WikiClient
 from bridge.errors import BridgeError, ConfigError
 from bridge.service.cli_dryrun import dry_run as dry_run_pass
@@ -119,13 +120,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     if dry_run or args.command not in ("once", "run", "backfill", "state"):
         return _with_state(args, settings, dry_run)
-    # One process at a time writes the state; reading commands and dry runs need no lock.
-    lock = StateLock(settings.state.path, " ".join(["email-wiki-bridge", *argv]))
-    try:
-        lock.acquire(wait=args.command == "once" and args.wait, waiting=_tell_waiting)
-    except BridgeError as exc:
-        print(f"email-wiki-bridge: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    lock: AbstractContextManager[object] = nullcontext()
+    if settings.state.url is None:
+        # One process at a time writes the SQLite state; reading commands and dry runs need no lock.
+        # A shared PostgreSQL state has none: several instances use it at once.
+        lock = file_lock = StateLock(settings.state.path, " ".join(["email-wiki-bridge", *argv]))
+        try:
+            file_lock.acquire(wait=args.command == "once" and args.wait, waiting=_tell_waiting)
+        except BridgeError as exc:
+            print(f"email-wiki-bridge: {exc}", file=sys.stderr)
+            return EXIT_FAILED
     with lock:
         if args.command != "state":
             # Missing templates are installed at start-up; a wiki that is down now must not keep the
@@ -141,7 +145,7 @@ def _tell_waiting(holder: str) -> None:
 def _with_state(args: argparse.Namespace, settings: Settings, dry_run: bool) -> int:
     try:
         # A dry run reads the state as it is and cannot write to it.
-        state = SqliteStateStore(settings.state.path, read_only=dry_run)
+        state = open_state_store(settings.state, read_only=dry_run)
     except BridgeError as exc:
         print(f"email-wiki-bridge: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -1,4 +1,4 @@
-"""The message ledger of the SQLite state store: which mail is published, or about to be, on which thread.
+"""The message ledger of the state store: which mail is published, or about to be, on which thread.
 
 Before a thread's wiki edit its messages are recorded `pending` (with every id they link, so
 later mail finds the thread); after the wiki's answer they are `done` with the revision. An
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bridge.adapters.state.connection import SqliteConnection, chunks, now, placeholders
+from bridge.adapters.state.sql import StateConnection, chunks, now, placeholders
 from bridge.adapters.state.statuses import MailAction, MessageStatus, QuarantineStatus
 
 
@@ -45,8 +45,8 @@ class Fingerprint:
     held: bool = False  # in quarantine, not published
 
 
-class MessageLedgerTables(SqliteConnection):
-    """The `messages` rows and their `thread_links` (part of `SqliteStateStore`)."""
+class MessageLedgerTables(StateConnection):
+    """The `messages` rows and their `thread_links` (part of every state store)."""
 
     def known_message_ids(self, mailbox: str, ids: Iterable[str]) -> set[str]:
         """Return those of `ids` that are already published or being published for `mailbox`."""
@@ -96,7 +96,8 @@ class MessageLedgerTables(SqliteConnection):
                 ],
             )
             db.executemany(
-                "INSERT OR IGNORE INTO thread_links (mailbox, linked_id, thread_id) VALUES (?, ?, ?)",
+                "INSERT INTO thread_links (mailbox, linked_id, thread_id) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
                 [(mailbox, linked, thread_id) for m in messages for linked in (m.message_id, *m.linked_ids)],
             )
 
