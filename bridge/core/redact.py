@@ -107,7 +107,8 @@ def iban_valid(text: str) -> bool:
 @lru_cache(maxsize=32)
 def _iban_shape(length: int) -> re.Pattern[str]:
     """An IBAN of `length` characters, its groups split by single blanks or hyphens."""
-    return re.compile(rf"[A-Za-z]{{2}}\d\d(?:[{_GROUP_SEPARATORS}]?[A-Za-z0-9]){{{length - 4}}}(?![A-Za-z0-9])")
+    group = rf"(?:[{_GROUP_SEPARATORS}]?[A-Za-z0-9])"
+    return re.compile(rf"[A-Za-z]{{2}}\d\d{group}{{{length - 4}}}(?![A-Za-z0-9])")
 
 
 def _iban_end(text: str, start: int) -> int | None:

@@ -144,10 +144,11 @@ def test_a_routes_redaction_reaches_page_text_title_summary_and_file_names(
     """IBAN, phone number and address are replaced by German markers everywhere on the wiki; the
     order number, date and price stay; the .p12 file is listed, not uploaded."""
     base = space.prefix.rpartition("/")[0]
-    route = {
+    prefix = f"{base}/Buchhaltung"
+    route: dict[str, Any] = {
         "name": "buchhaltung",
         "recipients": ["buchhaltung-wiki@example.de"],
-        "page_prefix": f"{base}/Buchhaltung",
+        "page_prefix": prefix,
         "language": "de",
         "redact": ["iban", "phone", "email"],
         "redact_attachment_types": [".p12"],
@@ -158,7 +159,7 @@ def test_a_routes_redaction_reaches_page_text_title_summary_and_file_names(
     result, _ = _pass(space)
 
     assert result.published == 1
-    [title] = reader.titles(route["page_prefix"])
+    [title] = reader.titles(prefix)
     assert "IBAN entfernt" in title and "3704" not in title
     # As a reader sees it: the page source writes the markers' brackets as references.
     text = html.unescape(reader.text(title))
