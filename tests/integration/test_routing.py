@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import html
 import json
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
 from structlog.testing import capture_logs
 
 from bridge.sync.mailbox_pass import PassResult
-from tests.integration.support import Space, WikiReader, folder_mail, make_mail, unique
+from tests.integration.support import Space, WikiReader, folder_mail, make_mail, smtp_section, unique
+from tests.servers import SmtpSink
 
 IBAN = "DE89 3704 0044 0532 0130 00"
 
@@ -109,6 +111,33 @@ def test_aliases_and_a_plus_address_land_on_their_prefixes_and_replies_stay_with
     assert "route 'einkauf': wiki+einkauf@example.de -> " + einkauf + "/" in check
     assert "mail no route takes is quarantined" in check
     assert f"may create and edit pages under {technik}/" in check
+
+
+def test_link_replies_follow_the_route_of_the_page(
+    space: Space, reader: WikiReader, smtp_sink: SmtpSink
+) -> None:
+    """A route's `reply = "never"` sends none; another route's mail is answered in its language."""
+    routes = _routes(space)
+    routes[1]["reply"] = "never"
+    recent = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    answered, silent = f"{unique('angebot')}@example.de", f"{unique('server')}@example.de"
+    delivered = [("Return-Path", "<juergen@example.de>")]
+    space.append(
+        make_mail(answered, "Angebot", to="vertrieb-wiki@example.de", date=recent, headers=delivered)
+    )
+    space.append(
+        make_mail(silent, "Server down", to="technik-wiki@example.de", date=recent, headers=delivered)
+    )
+    space.write_config(
+        routes=routes, smtp=smtp_section(smtp_sink), address="team-sales@example.de", reply="first"
+    )
+
+    result = space.bridge_pass()
+
+    assert result is not None and (result.published, result.replies_sent) == (2, 1)
+    [mail] = smtp_sink.messages
+    assert mail.message["In-Reply-To"] == f"<{answered}>"
+    assert "Hallo" in mail.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
 
 def _mail_with_data(message_id: str) -> bytes:

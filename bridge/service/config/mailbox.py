@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from bridge.core.routing import RouteRule
+from bridge.core.routing import RouteRule, route_of_title
 from bridge.service.config.routes import (
     AddressSetting,
     Categories,
@@ -268,6 +268,10 @@ class MailboxSettings(ConfigModel):
                 "redaction": redaction,
             }
         )
+
+    def for_page(self, title: str) -> MailboxSettings:
+        """The settings of the route whose space holds the page `title` (see `for_route`)."""
+        return self.for_route(route_of_title(title, self.route_rules))
 
     @field_validator("routes", mode="after")
     @classmethod
