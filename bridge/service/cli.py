@@ -349,11 +349,7 @@ def _check_wiki(settings: Settings, wiki: WikiClient) -> int:
             f"WARN  wiki: the account has rights it never needs: {', '.join(excess)}; use a bot password "
             "with only the grants the README lists"
         )
-    spaces = [
-        (m.name, p)
-        for m in settings.mailboxes
-        for p in (m.space.page_prefix, *(r.page_prefix for r in m.routes))
-    ]
+    spaces = [(mailbox.name, prefix) for mailbox in settings.mailboxes for prefix in mailbox.page_prefixes]
     for name, prefix in spaces:
         probe = f"{prefix}/Email-wiki-bridge rights check"
         allowed = wiki.allowed_actions(probe, ("edit", "create"))

@@ -12,6 +12,7 @@ import html
 import json
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from structlog.testing import capture_logs
@@ -208,3 +209,27 @@ def test_a_routes_redaction_reaches_page_text_title_summary_and_file_names(
     names = [image["name"] for image in images]
     assert not any("3704" in name or name.endswith(".p12") for name in names)
     assert any("IBAN" in name and name.endswith(".pdf") for name in names)
+
+
+def test_a_lost_state_is_noticed_and_rebuilt_under_every_routes_prefix(
+    space: Space, reader: WikiReader
+) -> None:
+    """Pages only under route prefixes still stop a pass with a lost state; `state rebuild` reads them."""
+    routes = _routes(space)
+    space.append(make_mail(f"{unique('angebot')}@example.de", "Angebot", to="vertrieb-wiki@example.de"))
+    space.append(make_mail(f"{unique('bestellung')}@example.de", "Bestellung", to="wiki+einkauf@example.de"))
+    space.write_config(routes=routes)
+    assert space.cli("once").returncode == 0
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{space.state_path}{suffix}").unlink(missing_ok=True)
+
+    refused = space.cli("once")
+    assert refused.returncode == 1 and "the state was lost or replaced" in refused.stdout
+
+    rebuilt = space.cli("state", "rebuild", "--mailbox", "sales")
+    assert rebuilt.returncode == 0 and rebuilt.stdout.startswith("sales: 2 messages on 2 pages under "), (
+        rebuilt
+    )
+    status = json.loads(space.cli("status", "--json").stdout)
+    assert status[0]["routes"] == {"": 0, "vertrieb": 1, "technik": 0, "einkauf": 1}
+    assert space.cli("once").stdout.startswith("sales: 0 published, 2 already known")

@@ -155,17 +155,24 @@ def test_a_route_overrides_only_what_it_sets() -> None:
     assert mailbox.for_route(None) is mailbox and mailbox.for_route("gone") is mailbox
 
 
-def test_bad_routes_stop_start_up_naming_the_key(tmp_path: Path) -> None:
-    """Unknown keys, bad recipients, a shared prefix, a missing prefix and bad unrouted are named."""
-    secret = tmp_path / "imap.secret"
+def _problems_of(tmp_path: Path, tables: str) -> list[str]:
+    """The problems of a config whose mailbox "wiki" (prefix Wiki/Mail) ends with `tables`."""
     mailboxes = f"""
 [[mailboxes]]
 name = "wiki"
 host = "imap.example.org"
 username = "wiki@example.org"
-password_file = "{secret}"
+password_file = "{tmp_path / "imap.secret"}"
 page_prefix = "Wiki/Mail"
-unrouted = "drop"
+{tables}"""
+    return _problems(_config(tmp_path, mailboxes=mailboxes))
+
+
+def test_bad_routes_stop_start_up_naming_the_key(tmp_path: Path) -> None:
+    """Unknown keys, bad recipients, a missing prefix and a bad `unrouted` are named by key."""
+    problems = _problems_of(
+        tmp_path,
+        """unrouted = "drop"
 
 [[mailboxes.routes]]
 recipients = ["wiki+*@firma.de"]
@@ -178,8 +185,8 @@ page_prefix = "Einkauf/Mail"
 
 [[mailboxes.routes]]
 recipients = ["a@firma.de"]
-"""
-    problems = _problems(_config(tmp_path, mailboxes=mailboxes))
+""",
+    )
     assert "mailboxes[0].unrouted: must be quarantine or default" in problems
     assert any(
         p.startswith("mailboxes[0].routes[0].recipients: 'wiki+*@firma.de' is neither") for p in problems
@@ -190,24 +197,57 @@ recipients = ["a@firma.de"]
 
 
 def test_two_routes_cannot_share_a_prefix(tmp_path: Path) -> None:
-    """A page tells its route by its prefix: two routes (or a route and the mailbox) on one is refused."""
-    secret = tmp_path / "imap.secret"
-    mailboxes = f"""
-[[mailboxes]]
-name = "wiki"
-host = "imap.example.org"
-username = "wiki@example.org"
-password_file = "{secret}"
-page_prefix = "Wiki/Mail"
-
+    """A page tells its route by its prefix: a route on the mailbox's own is refused; names are unique."""
+    problems = _problems_of(
+        tmp_path,
+        """
 [[mailboxes.routes]]
 recipients = ["a@firma.de"]
 page_prefix = "Wiki/Mail"
-"""
-    problems = _problems(_config(tmp_path, mailboxes=mailboxes))
+""",
+    )
     assert any(
         p.startswith("mailboxes[0].routes[0].page_prefix: 'Wiki/Mail' is the prefix of the mailbox")
         for p in problems
+    )
+    twice = """
+[[mailboxes.routes]]
+name = "b"
+recipients = ["b@firma.de"]
+page_prefix = "B/Mail"
+
+[[mailboxes.routes]]
+name = "b"
+recipients = ["c@firma.de"]
+page_prefix = "C/Mail"
+"""
+    assert "mailboxes[0].routes[1].name: 'b' names another route too" in _problems_of(tmp_path, twice)
+
+
+def test_bad_redaction_settings_are_named(tmp_path: Path) -> None:
+    """An unknown kind, a pattern that does not compile or matches empty text, a bad type: named."""
+    problems = _problems_of(
+        tmp_path,
+        """redact = ["iban", "passport"]
+redact_patterns = ["(unclosed"]
+redact_attachment_types = ["not a type!"]
+
+[[mailboxes.routes]]
+recipients = ["a@firma.de"]
+page_prefix = "A/Mail"
+redact_patterns = ["x*"]
+""",
+    )
+    assert any(p.startswith("mailboxes[0].redact: 'passport' is not a kind") for p in problems)
+    assert any(
+        p.startswith("mailboxes[0].redact_patterns: '(unclosed' is not a regular expression")
+        for p in problems
+    )
+    assert any(
+        p.startswith("mailboxes[0].redact_attachment_types: 'not a type!' is neither") for p in problems
+    )
+    assert any(
+        p.startswith("mailboxes[0].routes[0].redact_patterns: 'x*' matches empty text") for p in problems
     )
 
 

@@ -241,6 +241,11 @@ class MailboxSettings(ConfigModel):
         return tuple(route.matcher for route in self.routes)
 
     @property
+    def page_prefixes(self) -> tuple[str, ...]:
+        """The prefixes this mapping publishes under: its own, then each route's."""
+        return (self.space.page_prefix, *(route.page_prefix for route in self.routes))
+
+    @property
     def may_quarantine(self) -> bool:
         """Whether mail may be quarantined: a sender policy (the mapping's or a route's), or routes at all."""
         senders = self.senders
