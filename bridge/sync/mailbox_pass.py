@@ -252,10 +252,11 @@ class MailboxSync:
     ) -> list[Action]:
         """Read one batch and plan it: skips and failures, quarantines, thread groups, mail actions."""
         actions, batch = self.reader.read(imap, folder, uidvalidity, uids, result)
-        routing = self.route(batch)
         statuses: dict[str, QuarantineStatus] = {}
         if self.settings.may_quarantine:
             statuses = self.state.quarantine_status(self.settings.name, batch.messages)
+        released = [mid for mid, status in statuses.items() if status == QuarantineStatus.RELEASED]
+        routing = self.route(batch, released)
         batch, refused = plan_policy(batch, statuses, self.plan_settings, routing)
         actions += refused
         actions += self.plan_groups(batch, routing=routing)
@@ -271,12 +272,15 @@ class MailboxSync:
         pages = {t: p for t in set(known_threads.values()) if (p := self.state.thread_page(t)) is not None}
         return known_threads, pages
 
-    def route(self, batch: Batch) -> Routing:
-        """Route a batch's mail by its recipients; mail of a thread with a page keeps that page's route."""
+    def route(self, batch: Batch, released: Sequence[str] = ()) -> Routing:
+        """Route a batch's mail by its recipients; mail of a thread with a page keeps that page's route.
+
+        Unrouted mail `released` from quarantine goes to the mapping's own space.
+        """
         if not self.settings.routes:
             return Routing()
         messages = list(batch.messages.values())
-        routing = plan_routes(messages, *self._known(messages), self.settings)
+        routing = plan_routes(messages, *self._known(messages), self.settings, released)
         for message_id, elsewhere in routing.followed.items():
             self._log.info(
                 "message.route_follows_thread",

@@ -9,7 +9,7 @@ which the executor carries out, or `once --dry-run` prints.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -167,11 +167,13 @@ def plan_routes(
     known_threads: Mapping[str, int],
     pages: Mapping[int, str],
     mailbox: MailboxSettings,
+    released: Collection[str] = (),
 ) -> Routing:
     """Route a batch: a thread with a page keeps its route; a new thread takes its first mail's route.
 
     A mail no route takes (and nothing of its thread has one) is unrouted: quarantined with the
-    reason "no route for …", or with `unrouted = "default"` published in the mapping's own space.
+    reason "no route for …", or with `unrouted = "default"` published in the mapping's own space,
+    as is unrouted mail `released` from quarantine.
     """
     routing = Routing()
     rules = mailbox.route_rules
@@ -184,7 +186,8 @@ def plan_routes(
         route = route_of_title(page, rules) if page is not None else first.route if first else None
         for message in group.messages:
             mine = own[message.message_id]
-            if page is None and first is None and mailbox.unrouted == "quarantine":
+            held = message.message_id not in released and mailbox.unrouted == "quarantine"
+            if page is None and first is None and held:
                 routing.unrouted[message.message_id] = unrouted_reason(message)
                 continue
             routing.routes[message.message_id] = route

@@ -104,8 +104,13 @@ def test_aliases_and_a_plus_address_land_on_their_prefixes_and_replies_stay_with
     [followed] = [e for e in events if e["event"] == "message.route_follows_thread"]
     assert (followed["route"], followed["recipients_route"]) == ("vertrieb", "technik")
 
+    # Released, the unrouted mail is published under the mailbox's own prefix.
+    assert space.cli("quarantine", "release", "sales", ids["fremd"]).returncode == 0
+    assert _pass(space)[0].published == 1
+    assert [m for page in _ids(reader, space.prefix).values() for m in page] == [ids["fremd"]]
+
     status = json.loads(space.cli("status", "--json").stdout)
-    assert status[0]["routes"] == {"": 0, "vertrieb": 3, "technik": 1, "einkauf": 1}
+    assert status[0]["routes"] == {"": 1, "vertrieb": 3, "technik": 1, "einkauf": 1}
     table = space.cli("status").stdout
     assert "vertrieb" in table and "(own page_prefix)" in table
     check = space.cli("check").stdout

@@ -301,6 +301,8 @@ def test_planner_routes_new_threads_quarantines_unrouted_and_keeps_replies_with_
     }
     default = mailbox_settings(routes=ROUTES, unrouted="default")
     assert plan_routes([batch.messages["c@k"]], {}, {}, default).routes == {"c@k": None}
+    released = plan_routes([batch.messages["c@k"]], {}, {}, mailbox, released=["c@k"])
+    assert (released.routes, released.unrouted) == ({"c@k": None}, {})
 
 
 def test_a_routes_sender_policy_and_redacted_title() -> None:
