@@ -27,7 +27,8 @@ from bridge.adapters.wiki import WikiClient
 from bridge.errors import BridgeError, ConfigError
 from bridge.service.cli_dryrun import dry_run as dry_run_pass
 from bridge.service.cli_dryrun import summary
-from bridge.service.cli_state import state_command
+from bridge.service.cli_forget import add_forget_parser, check_forget_rights, forget_command
+from bridge.service.cli_state import migrate_command, state_command
 from bridge.service.cli_status import failures, status
 from bridge.service.config import Settings, load_settings
 from bridge.service.daemon import Daemon, release_quarantined, run_pass
@@ -95,6 +96,20 @@ def _parser() -> argparse.ArgumentParser:
     state_actions = state.add_subparsers(dest="action", required=True)
     rebuild = state_actions.add_parser("rebuild", help="rebuild a mailbox's state from its pages on the wiki")
     rebuild.add_argument("--mailbox", required=True, help="the mapping's name")
+    migrate = state_actions.add_parser(
+        "migrate", help="copy the SQLite state into an empty PostgreSQL database (checked by row counts)"
+    )
+    migrate.add_argument(
+        "--to",
+        required=True,
+        metavar="URL",
+        help="postgresql://user@host:port/db; the password from [state] when it names the same url, "
+        "else from PGPASSWORD or ~/.pgpass",
+    )
+    migrate.add_argument(
+        "--from", dest="source", type=Path, help="the SQLite state file (default: [state] path)"
+    )
+    add_forget_parser(commands)
     return parser
 
 
@@ -114,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(settings)
     if args.command == "setup-wiki":
         return _setup_wiki(settings, only_missing=False)
+    if args.command == "state" and args.action == "migrate":
+        return migrate_command(settings, args, " ".join(["email-wiki-bridge", *argv]))
     dry_run = args.command == "once" and args.dry_run
     if args.command == "once" and args.json and not dry_run:
         print("email-wiki-bridge: once --json needs --dry-run", file=sys.stderr)
@@ -164,6 +181,8 @@ def _with_state(args: argparse.Namespace, settings: Settings, dry_run: bool) -> 
             return state_command(settings, state, args)
         if args.command == "backfill":
             return _backfill(settings, state, args)
+        if args.command == "forget":
+            return forget_command(settings, state, args)
         Daemon(args.config, settings, state, os.environ).run()
         return EXIT_OK
     finally:
@@ -306,9 +325,9 @@ def _check(settings: Settings) -> int:
     return EXIT_FAILED if failures else EXIT_OK
 
 
-# Rights the bridge never needs; an account holding them is more powerful than it must be.
+# Rights the bridge never needs (`delete` is for `forget` alone); an account holding them is more
+# powerful than it must be.
 _EXCESS_RIGHTS = (
-    "delete",
     "editinterface",
     "editsitejs",
     "editsitecss",
@@ -343,6 +362,7 @@ def _check_wiki(settings: Settings, wiki: WikiClient) -> int:
         print(
             "WARN  wiki: no 'bot' right: every edit shows in recent changes; add the account to the bot group"
         )
+    check_forget_rights(wiki.rights)
     excess = [right for right in _EXCESS_RIGHTS if right in wiki.rights]
     if excess:
         print(

@@ -24,7 +24,7 @@ from bridge.adapters.state.statuses import (
 )
 from bridge.errors import StateError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _MERGE_NOTE = f"merge_note TEXT CHECK (merge_note IN {sql_list(MergeNote)})"
 _MAIL_ACTION = f"mail_action TEXT CHECK (mail_action IN {sql_list(MailAction)})"
@@ -54,9 +54,10 @@ CREATE TABLE IF NOT EXISTS messages (
     folder TEXT NOT NULL, uid INTEGER NOT NULL,
     revision INTEGER, published_at TEXT,
     {_MAIL_ACTION},
-    content_hash TEXT, raw_size INTEGER,
+    content_hash TEXT, raw_size INTEGER, sender_key TEXT,
     PRIMARY KEY (mailbox, message_id)
 );
+CREATE INDEX IF NOT EXISTS messages_sender ON messages (sender_key) WHERE sender_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_mail_action ON messages (mailbox, folder) \
 WHERE mail_action = '{MailAction.PENDING}';
 CREATE INDEX IF NOT EXISTS messages_pending ON messages (mailbox, status) \
@@ -113,6 +114,9 @@ CREATE INDEX IF NOT EXISTS thread_parts_link ON thread_parts (link) WHERE link =
 CREATE TABLE IF NOT EXISTS passes (
     mailbox TEXT PRIMARY KEY, last_success TEXT, last_error TEXT, last_error_at TEXT, backlog INTEGER
 );
+CREATE TABLE IF NOT EXISTS audit (
+    at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, summary TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS wiki_checks (
     mailbox TEXT PRIMARY KEY, page_prefix TEXT NOT NULL, checked_at TEXT NOT NULL
 );
@@ -136,6 +140,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE quarantine ADD COLUMN content_hash TEXT",
         "ALTER TABLE quarantine ADD COLUMN raw_size INTEGER",
     ),
+    5: ("ALTER TABLE messages ADD COLUMN sender_key TEXT",),  # and the audit table, created by SCHEMA
 }
 
 

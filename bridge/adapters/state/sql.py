@@ -63,7 +63,8 @@ class Dialect:
     writer waits instead of reading the same value); `table_exists` asks the catalogue for a
     table named by its one parameter; `migration_lock` (if any) makes concurrent schema upgrades
     wait for each other; `row_order_columns` are the statements giving tables that are read in
-    insertion order the `rowid` column SQLite has by itself.
+    insertion order the `rowid` column SQLite has by itself; `erase_before`/`erase_after` run
+    around `forget`'s changes so that old row versions leave the database files too.
     """
 
     name: str
@@ -72,6 +73,9 @@ class Dialect:
     table_exists: str
     migration_lock: str | None = None
     row_order_columns: Callable[[str], str] | None = None
+    # Run around `forget`'s changes so the old row versions leave the files too.
+    erase_before: tuple[str, ...] = ()
+    erase_after: tuple[str, ...] = ()
 
 
 def _same(statement: str) -> str:
@@ -84,6 +88,9 @@ SQLITE = Dialect(
     # BEGIN IMMEDIATE already gives a transaction the whole store.
     for_update="",
     table_exists="SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+    # Freed pages are zeroed, and the write-ahead log holding the old pages is emptied.
+    erase_before=("PRAGMA secure_delete = ON",),
+    erase_after=("PRAGMA wal_checkpoint(TRUNCATE)",),
 )
 
 _PG_TYPES = (

@@ -18,6 +18,7 @@ from bridge.adapters.state.parts import PendingPartLink, ThreadPart, ThreadPartT
 from bridge.adapters.state.passes import Failure, MailboxStatus, PassTables
 from bridge.adapters.state.ports import StateStore
 from bridge.adapters.state.postgres import PostgresConnection
+from bridge.adapters.state.privacy import AuditEntry, ForgottenRows, PrivacyTables
 from bridge.adapters.state.quarantine import QuarantinedMail, QuarantineTables
 from bridge.adapters.state.recovery import LedgerMessage, LedgerPage, RecoveryTables
 from bridge.adapters.state.replies import ConfirmedDraft, ReplyDraft, ReplyIntent, ReplyTables
@@ -27,9 +28,11 @@ from bridge.service.config import StateSettings
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AuditEntry",
     "ConfirmedDraft",
     "Failure",
     "Fingerprint",
+    "ForgottenRows",
     "IntendedMessage",
     "LedgerMessage",
     "LedgerPage",
@@ -58,6 +61,7 @@ class StateTables(
     RecoveryTables,
     ReplyTables,
     ThreadPartTables,
+    PrivacyTables,
 ):
     """Every concern of the store, over whichever connection a backend's class adds."""
 
