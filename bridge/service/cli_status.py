@@ -33,7 +33,8 @@ def _health(row: MailboxStatus) -> str:
     return "ok" if row.last_success else "not run yet"
 
 
-def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Print a table with columns padded to their widest cell."""
     table = [tuple(header), *(tuple(row) for row in rows)]
     widths = [max(len(line[column]) for line in table) for column in range(len(header))]
     for line in table:
@@ -47,6 +48,39 @@ def route_counts(mailbox: MailboxSettings, state: StatusReader) -> dict[str, int
         route = route_of_title(title, mailbox.route_rules) or ""
         counts[route] += count
     return counts
+
+
+STATUS_HEADER = (
+    "MAILBOX",
+    "HEALTH",
+    "LAST SUCCESS",
+    "LAST ERROR",
+    "BACKLOG",
+    "PAGES",
+    "PUBLISHED",
+    "QUARANTINED",
+    "FAILED",
+    "PARKED",
+)
+
+
+def status_rows(rows: Sequence[MailboxStatus]) -> list[tuple[str, ...]]:
+    """The cells of the `status` table (also shown on the status page), one row per mailbox."""
+    return [
+        (
+            row.mailbox,
+            _health(row),
+            row.last_success or "never",
+            f"{row.last_error_at}: {row.last_error}" if row.last_error else "-",
+            "?" if row.backlog is None else str(row.backlog),
+            str(row.pages),
+            str(row.published),
+            str(row.quarantined),
+            str(row.failed),
+            str(row.parked),
+        )
+        for row in rows
+    ]
 
 
 def status(settings: Settings, state: StatusReader, as_json: bool) -> int:
@@ -71,38 +105,10 @@ def status(settings: Settings, state: StatusReader, as_json: bool) -> int:
             )
         )
         return EXIT_OK
-    _print_table(
-        (
-            "MAILBOX",
-            "HEALTH",
-            "LAST SUCCESS",
-            "LAST ERROR",
-            "BACKLOG",
-            "PAGES",
-            "PUBLISHED",
-            "QUARANTINED",
-            "FAILED",
-            "PARKED",
-        ),
-        [
-            (
-                row.mailbox,
-                _health(row),
-                row.last_success or "never",
-                f"{row.last_error_at}: {row.last_error}" if row.last_error else "-",
-                "?" if row.backlog is None else str(row.backlog),
-                str(row.pages),
-                str(row.published),
-                str(row.quarantined),
-                str(row.failed),
-                str(row.parked),
-            )
-            for row in rows
-        ],
-    )
+    print_table(STATUS_HEADER, status_rows(rows))
     if routes:
         print()
-        _print_table(
+        print_table(
             ("MAILBOX", "ROUTE", "PUBLISHED"),
             [
                 (name, route or "(own page_prefix)", str(count))
@@ -149,7 +155,7 @@ def failures(settings: Settings, state: FailureDesk, args: argparse.Namespace) -
     if not found:
         print("no failed mail")
         return EXIT_OK
-    _print_table(
+    print_table(
         ("MAILBOX", "FOLDER", "UID", "MESSAGE-ID", "ATTEMPTS", "STATUS", "LAST TRY", "REASON"),
         [
             (

@@ -120,6 +120,10 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE TABLE IF NOT EXISTS wiki_checks (
     mailbox TEXT PRIMARY KEY, page_prefix TEXT NOT NULL, checked_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS page_history (
+    page_title TEXT PRIMARY KEY, last_revision INTEGER NOT NULL, human_edits TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS report_runs (page_title TEXT PRIMARY KEY, ran_at TEXT NOT NULL);
 """
 
 # Upgrades of an existing store, by the version they lead to; fresh stores get SCHEMA directly.
@@ -160,7 +164,10 @@ TABLES = (
     "failures",
     "thread_parts",
     "passes",
+    "audit",
     "wiki_checks",
+    "page_history",
+    "report_runs",
 )
 
 

@@ -22,6 +22,7 @@ from bridge.adapters.state.privacy import AuditEntry, ForgottenRows, PrivacyTabl
 from bridge.adapters.state.quarantine import QuarantinedMail, QuarantineTables
 from bridge.adapters.state.recovery import LedgerMessage, LedgerPage, RecoveryTables
 from bridge.adapters.state.replies import ConfirmedDraft, ReplyDraft, ReplyIntent, ReplyTables
+from bridge.adapters.state.report import PageHistory, ReportTables, ThreadRecord
 from bridge.adapters.state.schema import SCHEMA_VERSION
 from bridge.adapters.state.thread_index import PendingMergeNote, ThreadIndexTables
 from bridge.service.config import StateSettings
@@ -37,6 +38,7 @@ __all__ = [
     "LedgerMessage",
     "LedgerPage",
     "MailboxStatus",
+    "PageHistory",
     "PendingMergeNote",
     "PendingMessage",
     "PendingPartLink",
@@ -48,6 +50,7 @@ __all__ = [
     "StateStore",
     "StateTables",
     "ThreadPart",
+    "ThreadRecord",
     "open_state_store",
 ]
 
@@ -61,6 +64,7 @@ class StateTables(
     RecoveryTables,
     ReplyTables,
     ThreadPartTables,
+    ReportTables,
     PrivacyTables,
 ):
     """Every concern of the store, over whichever connection a backend's class adds."""
