@@ -29,7 +29,7 @@ from bridge.service.cli_dryrun import dry_run as dry_run_pass
 from bridge.service.cli_dryrun import summary
 from bridge.service.cli_forget import add_forget_parser, check_forget_rights, forget_command
 from bridge.service.cli_report import report_command
-from bridge.service.cli_state import migrate_command, state_command
+from bridge.service.cli_state import check_state, migrate_command, state_command
 from bridge.service.cli_status import failures, status
 from bridge.service.config import Settings, load_settings
 from bridge.service.daemon import Daemon, release_quarantined, run_pass
@@ -225,7 +225,9 @@ def _backfill(settings: Settings, state: BackfillState, args: argparse.Namespace
         signal.signal(signum, lambda *_: stop.set())
     try:
         guard_lost_state(mailbox, wiki, state)
-        result = backfill(mailbox, wiki, state, args.since, args.until, stop=stop.is_set)
+        result = backfill(
+            mailbox, wiki, state, args.since, args.until, stop=stop, concurrency=wiki_settings.concurrency
+        )
     except BridgeError as exc:
         print(
             f"email-wiki-bridge: backfill of {mailbox.name} stopped: {exc} (run it again to resume)",
@@ -299,6 +301,7 @@ def _setup_wiki(settings: Settings, only_missing: bool) -> int:
 def _check(settings: Settings) -> int:
     failures = 0
     print(f"ok    config: {len(settings.mailboxes)} mailbox(es)")
+    failures += check_state(settings)
     wiki = WikiClient(settings.wiki)
     try:
         failures += _check_wiki(settings, wiki)

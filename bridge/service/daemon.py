@@ -57,7 +57,16 @@ def run_pass(
     try:
         guard_lost_state(mailbox, wiki, state)
         opener = sessions.open_mailbox if sessions is not None else open_imap
-        sync = MailboxSync(mailbox, wiki, state, stop=stop, open_mailbox=opener, outbox=outbox, sender=mailer)
+        sync = MailboxSync(
+            mailbox,
+            wiki,
+            state,
+            stop=stop,
+            open_mailbox=opener,
+            outbox=outbox,
+            sender=mailer,
+            concurrency=settings.wiki.concurrency,
+        )
         result = sync.run()
         state.record_pass(mailbox.name, None, result.backlog)
     except Exception as exc:  # a bug must not stop the other mailboxes, nor hide from `status`

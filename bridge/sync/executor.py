@@ -11,11 +11,10 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 import structlog
 
-from bridge.adapters.state.ports import FailureRecorder, SyncState
+from bridge.adapters.state.ports import SyncState
 from bridge.adapters.state.statuses import QuarantineStatus
 from bridge.adapters.state.store import IntendedMessage, QuarantinedMail
 from bridge.core.attachments import all_attachments, refusal_reason, wiki_file_name
@@ -28,7 +27,6 @@ from bridge.core.render.page import (
     render_message,
     render_variant_note,
 )
-from bridge.core.retry import RetryPolicy
 from bridge.core.subjects import subject_key
 from bridge.core.threads import ThreadGroup
 from bridge.errors import BridgeError, WikiRefusedError
@@ -45,55 +43,14 @@ from bridge.sync.actions import (
     Source,
 )
 from bridge.sync.continuation import Placement
+from bridge.sync.lanes import Lanes, pages_of
 from bridge.sync.outbox import Outbox
 from bridge.sync.planner import describe_failure
 from bridge.sync.ports import Mailbox, Wiki
+from bridge.sync.results import FailureLog, PassResult
 from bridge.sync.spaces import Space, Spaces
 
 log = structlog.get_logger("bridge.sync.executor")
-
-
-@dataclass
-class PassResult:
-    """What one pass of one mailbox did."""
-
-    mailbox: str
-    fetched: int = 0
-    published: int = 0
-    duplicates: int = 0
-    failed: int = 0
-    quarantined: int = 0
-    replies_sent: int = 0
-    replies_due: int = 0
-    replies_suppressed: int = 0
-    backlog: int = 0
-    pages_created: list[str] = field(default_factory=list)
-    pages_extended: list[str] = field(default_factory=list)
-
-
-class FailureLog:
-    """Records mail that cannot be published: reason, tries so far, when to try again."""
-
-    def __init__(self, settings: MailboxSettings, state: FailureRecorder) -> None:
-        self.mailbox = settings.name
-        self.state = state
-        self.policy = RetryPolicy(settings.polling.max_attempts)
-        self._log = log.bind(mailbox=settings.name)
-
-    def record(self, source: Source, message_id: str | None, reason: str, result: PassResult) -> None:
-        """Record one failed mail; it stays in its mailbox and is retried, then parked."""
-        result.failed += 1
-        attempts = self.state.record_failure(
-            self.mailbox, source.folder, source.uidvalidity, source.uid, message_id, reason, self.policy
-        )
-        self._log.warning(
-            "message.parked" if self.policy.parks(attempts) else "message.failed",
-            folder=source.folder,
-            uid=source.uid,
-            message_id=message_id,
-            reason=reason,
-            attempts=attempts,
-        )
 
 
 # Plans one message again as its own group (its thread looked up afresh, in the group's route),
@@ -112,6 +69,7 @@ class Executor:
         outbox: Outbox | None,
         regroup: Regroup,
         stop: threading.Event,
+        concurrency: int = 1,
     ) -> None:
         self.settings = settings
         self.wiki = wiki
@@ -119,6 +77,9 @@ class Executor:
         self.outbox = outbox
         self.regroup = regroup
         self.stop = stop
+        self.concurrency = concurrency
+        # Edits of different pages confirm on their own threads; one confirmation at a time.
+        self._confirming = threading.Lock()
         self.failures = FailureLog(settings, state)
         self.spaces = Spaces(settings, wiki, state)
         self.pages = self.spaces[None].pages
@@ -126,8 +87,22 @@ class Executor:
         self._log = log.bind(mailbox=settings.name)
 
     def run(self, imap: Mailbox | None, actions: Sequence[Action], result: PassResult) -> None:
-        """Carry out `actions` in order; once the pass is asked to stop, no further group is published."""
+        """Carry out `actions` in order; once the pass is asked to stop, no further group is published.
+
+        With `concurrency` above 1, groups on different pages are published at once (`Lanes`);
+        mail actions and merge notes wait until the groups before them are confirmed.
+        """
+        if self.concurrency <= 1:
+            self._run(imap, actions, result, None)
+            return
+        with Lanes(self.concurrency) as lanes:
+            self._run(imap, actions, result, lanes)
+
+    def _run(
+        self, imap: Mailbox | None, actions: Sequence[Action], result: PassResult, lanes: Lanes | None
+    ) -> None:
         skips: list[Skip] = []
+        outcome: list[bool] = []  # of the group last handed to a lane: published as planned?
         for action in actions:
             if isinstance(action, Skip):
                 skips.append(action)
@@ -148,12 +123,36 @@ class Executor:
                         self.outbox.draft_link_replies([action])
                 case MailAction(folder=folder):
                     assert imap is not None
+                    if lanes is not None:
+                        lanes.drain()
                     self.mail_actions(imap, folder)
                 case PublishGroup() if not self.stop.is_set():
-                    self._published = self.publish(action, result)
-                case MergeNote() if not self.stop.is_set() and self._published:
-                    self.write_merge_notes()
+                    if lanes is None:
+                        self._published = self.publish(action, result)
+                    else:
+                        outcome = self._publish_alongside(lanes, action, result)
+                case MergeNote() if not self.stop.is_set():
+                    if lanes is not None:
+                        lanes.drain()
+                        self._published = outcome == [True]
+                    if self._published:
+                        self.write_merge_notes()
         self._skip(skips, result)
+
+    def _publish_alongside(self, lanes: Lanes, action: PublishGroup, result: PassResult) -> list[bool]:
+        """Publish the group on a lane of its own; its counts join `result` when it is done.
+
+        Return where its outcome (published as planned) is put once it is done.
+        """
+        own = PassResult(mailbox=result.mailbox)
+        outcome: list[bool] = []
+
+        def done(published: bool) -> None:
+            result.add(own)
+            outcome.append(published)
+
+        lanes.submit(pages_of(action, self.state.merge_target), lambda: self.publish(action, own), done)
+        return outcome
 
     def _skip(self, skips: Sequence[Skip], result: PassResult) -> None:
         """Known mail: its failures are cleared, and pending mail actions follow it to its new UID."""
@@ -277,7 +276,8 @@ class Executor:
         published: set[str] = set()
 
         def confirmed(placement: Placement) -> None:
-            self._confirmed(placement, group, sources, result)
+            with self._confirming:
+                self._confirmed(placement, group, sources, result)
             published.update(m.message_id for m in placement.messages)
 
         try:

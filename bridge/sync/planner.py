@@ -274,8 +274,7 @@ def plan_groups(
     published apart.
     """
     routing = routing or Routing()
-    # Unrouted mail is the sender policy's to quarantine (a backfill leaves it in the mailbox).
-    messages = [m for m in batch.messages.values() if m.message_id not in routing.unrouted]
+    messages = list(batch.messages.values())
     if known_subjects is None:
         groups = group_messages(messages, known_threads)
     else:

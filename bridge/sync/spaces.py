@@ -7,7 +7,7 @@ the space a group's plan names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bridge.adapters.state.ports import PageLedger
 from bridge.core.redact import Redaction, redact_message
@@ -35,23 +35,26 @@ class Space:
         return ThreadGroup(messages, group.thread_id, group.also_linked)
 
 
-@dataclass
 class Spaces:
-    """The spaces of one mapping, made when first asked for (None: the mapping's own)."""
+    """The spaces of one mapping (None: the mapping's own), made up front: publishing runs on
+    several threads (`lanes`), which then only read them."""
 
-    settings: MailboxSettings
-    wiki: WikiPages
-    state: PageLedger
-    _made: dict[str | None, Space] = field(default_factory=dict)
+    def __init__(self, settings: MailboxSettings, wiki: WikiPages, state: PageLedger) -> None:
+        self._spaces = {route: _space(settings.for_route(route), wiki, state) for route in _routes(settings)}
 
     def __getitem__(self, route: str | None) -> Space:
         """The space of `route` (an unknown route, as of a changed config, is the mapping's own)."""
-        if route not in self._made:
-            settings = self.settings.for_route(route)
-            space = settings.space
-            options = RenderOptions(
-                mailbox=settings.name, language=space.language, show_addresses=space.show_addresses
-            )
-            pages = ThreadPages(settings.name, space, self.wiki, self.state, options)
-            self._made[route] = Space(settings, options, pages, settings.redaction.rules(space.language))
-        return self._made[route]
+        return self._spaces.get(route, self._spaces[None])
+
+
+def _routes(settings: MailboxSettings) -> list[str | None]:
+    return [None, *(route.name for route in settings.routes)]
+
+
+def _space(settings: MailboxSettings, wiki: WikiPages, state: PageLedger) -> Space:
+    space = settings.space
+    options = RenderOptions(
+        mailbox=settings.name, language=space.language, show_addresses=space.show_addresses
+    )
+    pages = ThreadPages(settings.name, space, wiki, state, options)
+    return Space(settings, options, pages, settings.redaction.rules(space.language))
