@@ -62,6 +62,11 @@ def _translate(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
+def _values(parameters: Sequence[object]) -> tuple[object, ...]:
+    """The parameters as PostgreSQL takes them: text without NUL (`POSTGRES.stored_text`)."""
+    return tuple(POSTGRES.stored_text(value) if isinstance(value, str) else value for value in parameters)
+
+
 class _PostgresTransaction:
     """The statements of one transaction on a pooled connection, in the store's `?` style."""
 
@@ -69,11 +74,11 @@ class _PostgresTransaction:
         self._connection = connection
 
     def execute(self, sql: str, parameters: Sequence[object] = (), /) -> Cursor:
-        return self._connection.execute(_translate(sql), tuple(parameters))
+        return self._connection.execute(_translate(sql), _values(parameters))
 
     def executemany(self, sql: str, rows: Iterable[Sequence[object]], /) -> Cursor:
         cursor = self._connection.cursor()
-        cursor.executemany(_translate(sql), [tuple(row) for row in rows])
+        cursor.executemany(_translate(sql), [_values(row) for row in rows])
         return cursor
 
 
@@ -118,7 +123,7 @@ class PostgresConnection(StateConnection):
 
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
         with self._faults(), self._pool.connection() as connection:
-            return list(connection.execute(_translate(sql), tuple(params)).fetchall())
+            return list(connection.execute(_translate(sql), _values(params)).fetchall())
 
     @contextmanager
     def _faults(self) -> Iterator[None]:
@@ -132,6 +137,13 @@ class PostgresConnection(StateConnection):
             raise StateError(
                 f"no connection to the PostgreSQL state store {self.where} ([state] url) within "
                 f"{_CONNECT_TIMEOUT} s; the pass stopped and nothing was lost"
+            ) from exc
+        except psycopg.errors.ProgramLimitExceeded as exc:
+            # SQLite has no such bound: only hostile mail carries ids or subjects this long.
+            raise StateError(
+                f"the PostgreSQL state store {self.where} cannot index a value this long "
+                f"({' '.join(str(exc).split())}): a mail's Message-ID, reference or subject runs to "
+                "thousands of characters; move that mail out of the mailbox's folders"
             ) from exc
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             detail = " ".join(str(exc).split()) or type(exc).__name__
