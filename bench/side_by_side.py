@@ -84,6 +84,11 @@ def migration_figures(result: Migration) -> list[Figure]:
             text=f"{edit_busy:.1f} / {upload_busy:.1f} / {other_busy:.1f} ({raw_busy:.1f})",
         ),
         Figure(
+            f"{name}: wiki CPU s, bridge vs raw",
+            result.wiki_cpu,
+            text=f"{result.wiki_cpu:.1f} vs {result.raw_wiki_cpu:.1f}",
+        ),
+        Figure(
             f"{name}: wiki ms per edit / upload, raw loop",
             per_edit,
             text=f"{_ms(per_edit)} / {_ms(per_upload)}",
