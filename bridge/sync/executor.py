@@ -216,8 +216,10 @@ class Executor:
             page = self.wiki.page_content(note.page_title)
             if page is not None and merge_marker(note.into_title) not in page.text:
                 summary = f"Conversation continues on [[{note.into_title}]] ({self.settings.name} mailbox)"
+                # In the language of the page's route.
+                language = self.settings.for_page(note.page_title).space.language
                 self.wiki.append_to_page(
-                    note.page_title, render_merge_note(note.into_title, self.settings.space.language), summary
+                    note.page_title, render_merge_note(note.into_title, language), summary
                 )
             self.state.merge_note_done(note.thread_id)
             self._log.info("thread.merged", page=note.page_title, into=note.into_title)
