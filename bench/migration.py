@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.instrument import BridgeRun, run_bridge
@@ -23,6 +23,7 @@ from bench.wiring import (
     Mapping,
     bridge_command,
     counted,
+    process_cpu,
     visible_text,
     wiki_files,
     write_config,
@@ -51,13 +52,16 @@ class Migration:
     sample_visible_bytes: int
     imap_commands: Counter[str]
     imap_bytes: int
+    imap_seconds: float
+    wiki_cpu: float
     wiki_actions: Counter[str]
     wiki_busy: dict[str, float]
     raw_wiki_seconds: float = 0.0
-    raw_wiki_busy: float = 0.0
-    raw_imap_seconds: float = 0.0
+    raw_wiki_cpu: float = 0.0
+    raw_wiki_busy: dict[str, float] = field(default_factory=dict)
+    raw_wiki_actions: Counter[str] = field(default_factory=Counter)
+    raw_imap_seconds: float = 0.0  # from each command to its answer, as for the bridge
     raw_imap_bytes: int = 0
-    raw_wiki_requests: int = 0
 
 
 def measure(
@@ -73,7 +77,9 @@ def measure(
         with counted(dovecot, wiki) as tally:
             config = write_config(directory / "run", tally.endpoints, wiki, [mapping])
             arguments = ["backfill", "--mailbox", mapping.name] if command == "backfill" else ["once"]
+            wiki_cpu = process_cpu(wiki.pid)
             run = run_bridge(config, arguments, config.parent)
+            wiki_cpu = process_cpu(wiki.pid) - wiki_cpu
         if run.exit_code != 0:
             log = (config.parent / "bridge.log").read_text(errors="replace")[-3000:]
             raise SystemExit(f"{command} over {size} mails failed (exit {run.exit_code}):\n{log}")
@@ -95,20 +101,24 @@ def measure(
             sample_visible_bytes=sum(len(visible_text(wiki, title).encode()) for title in sample),
             imap_commands=Counter(tally.imap.commands),
             imap_bytes=tally.imap.bytes_from_server,
+            imap_seconds=tally.imap.seconds,
+            wiki_cpu=wiki_cpu,
             wiki_actions=Counter(tally.wiki.actions),
             wiki_busy=tally.wiki.seconds(),
         )
         pages = [(f"Raw/{command}{title[len(prefix) :]}", text) for title, text in sorted(texts.items())]
         renamed = [(f"Raw-{command}-{name}", data) for name, data in files]
         with counted(dovecot, wiki) as raw_tally:
+            raw_cpu = process_cpu(wiki.pid)
             result.raw_wiki_seconds = raw_wiki(
                 raw_tally.endpoints.api_url, wiki.bot_login, wiki.bot_password, pages, renamed
             ).seconds
-            fetched = raw_imap(LOOPBACK, raw_tally.endpoints.imap_port, USER, PASSWORD, folder)
-        result.raw_imap_seconds = fetched.seconds
+            result.raw_wiki_cpu = process_cpu(wiki.pid) - raw_cpu
+            raw_imap(LOOPBACK, raw_tally.endpoints.imap_port, USER, PASSWORD, folder)
+        result.raw_imap_seconds = raw_tally.imap.seconds
         result.raw_imap_bytes = raw_tally.imap.bytes_from_server
-        result.raw_wiki_requests = raw_tally.wiki.requests
-        result.raw_wiki_busy = sum(raw_tally.wiki.seconds().values())
+        result.raw_wiki_actions = Counter(raw_tally.wiki.actions)
+        result.raw_wiki_busy = raw_tally.wiki.seconds()
         return result
     finally:
         wiki.stop()

@@ -20,19 +20,19 @@ import structlog
 from bridge import __version__
 from bridge.adapters.imap import ImapMailbox
 from bridge.adapters.lock import StateLock
-from bridge.adapters.state.ports import BackfillState, QuarantineDesk, ServiceState
-from bridge.adapters.state.statuses import QuarantineStatus
+from bridge.adapters.state.ports import BackfillState, ServiceState
 from bridge.adapters.state.store import open_state_store
 from bridge.adapters.wiki import WikiClient
 from bridge.errors import BridgeError, ConfigError, LeaseLostError
 from bridge.service.cli_dryrun import dry_run as dry_run_pass
 from bridge.service.cli_dryrun import summary
 from bridge.service.cli_forget import add_forget_parser, check_forget_rights, forget_command
+from bridge.service.cli_quarantine import quarantine
 from bridge.service.cli_report import report_command
 from bridge.service.cli_state import check_state, migrate_command, state_command
 from bridge.service.cli_status import failures, status
 from bridge.service.config import Settings, load_settings
-from bridge.service.daemon import Daemon, release_quarantined, run_pass
+from bridge.service.daemon import Daemon, run_pass
 from bridge.service.exitcodes import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from bridge.service.leasing import holding, own_id
 from bridge.service.logs import configure_logging
@@ -177,7 +177,7 @@ def _with_state(args: argparse.Namespace, settings: Settings, dry_run: bool) -> 
         if args.command == "once":
             return _once(settings, state)
         if args.command == "quarantine":
-            return _quarantine(settings, state, args)
+            return quarantine(settings, state, args)
         if args.command == "status":
             return status(settings, state, args.json)
         if args.command == "failures":
@@ -257,41 +257,6 @@ def _backfill(settings: Settings, state: BackfillState, args: argparse.Namespace
     return EXIT_FAILED if stop.is_set() or result.failed else EXIT_OK
 
 
-def _quarantine(settings: Settings, state: QuarantineDesk, args: argparse.Namespace) -> int:
-    if args.action == "list":
-        entries = state.quarantined(status=None if args.all else QuarantineStatus.QUARANTINED)
-        for held in entries:
-            print(
-                f"{held.mailbox}\t{held.message_id}\t{held.sender}\t{held.created_at}\t{held.status}\t"
-                f"{held.subject}\t{held.reason}"
-            )
-        if not entries:
-            print("no quarantined mail")
-        return EXIT_OK
-    mailbox = next((m for m in settings.mailboxes if m.name == args.mailbox), None)
-    entry = next(
-        (
-            e
-            for e in state.quarantined(args.mailbox, QuarantineStatus.QUARANTINED)
-            if e.message_id == args.message_id
-        ),
-        None,
-    )
-    if mailbox is None or entry is None:
-        print(
-            f"email-wiki-bridge: no quarantined mail {args.message_id!r} in mailbox {args.mailbox!r}",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
-    try:
-        release_quarantined(mailbox, state, entry)
-    except BridgeError as exc:
-        print(f"email-wiki-bridge: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    print(f"released {entry.message_id}: it is published on the next pass of {mailbox.name}")
-    return EXIT_OK
-
-
 def _setup_wiki(settings: Settings, only_missing: bool) -> int:
     """Install the templates; at start-up (`only_missing`) quietly, as `setup-wiki` with a report."""
     wiki = WikiClient(settings.wiki)
@@ -330,6 +295,16 @@ def _check(settings: Settings) -> int:
             print(
                 f"ok    mailbox {mailbox.name}: logged in as {account.username}; folders {', '.join(counts)}"
             )
+            for route in mailbox.routes:
+                print(
+                    f"ok    mailbox {mailbox.name}: route {route.name!r}: {', '.join(route.recipients)} "
+                    f"-> {route.page_prefix}/"
+                )
+            if mailbox.routes:
+                unrouted = (
+                    "quarantined" if mailbox.unrouted == "quarantine" else f"to {mailbox.space.page_prefix}/"
+                )
+                print(f"ok    mailbox {mailbox.name}: mail no route takes is {unrouted}")
         except BridgeError as exc:
             failures += 1
             print(f"FAIL  {exc}")
@@ -380,17 +355,17 @@ def _check_wiki(settings: Settings, wiki: WikiClient) -> int:
             f"WARN  wiki: the account has rights it never needs: {', '.join(excess)}; use a bot password "
             "with only the grants the README lists"
         )
-    for mailbox in settings.mailboxes:
-        prefix = mailbox.space.page_prefix
+    spaces = [(mailbox.name, prefix) for mailbox in settings.mailboxes for prefix in mailbox.page_prefixes]
+    for name, prefix in spaces:
         probe = f"{prefix}/Email-wiki-bridge rights check"
         allowed = wiki.allowed_actions(probe, ("edit", "create"))
         if all(allowed.values()):
-            print(f"ok    wiki: may create and edit pages under {prefix}/ (mailbox {mailbox.name})")
+            print(f"ok    wiki: may create and edit pages under {prefix}/ (mailbox {name})")
         else:
             failures += 1
             missing = ", ".join(action for action, ok in allowed.items() if not ok)
             print(
-                f"FAIL  wiki: may not {missing} pages under {prefix}/ (mailbox {mailbox.name}); "
+                f"FAIL  wiki: may not {missing} pages under {prefix}/ (mailbox {name}); "
                 "check the namespace's protection and $wgNamespaceProtection"
             )
     return failures

@@ -17,7 +17,8 @@ from typing import Any, Protocol
 from bridge.adapters.state.ports import FailureDesk, LeaseReader, StatusReader
 from bridge.adapters.state.store import Failure, LeaseRow, MailboxStatus
 from bridge.core.render.escape import single_line
-from bridge.service.config import Settings
+from bridge.core.routing import route_of_title
+from bridge.service.config import MailboxSettings, Settings
 from bridge.service.exitcodes import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 
 
@@ -40,6 +41,15 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(line[column]) for line in table) for column in range(len(header))]
     for line in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+
+
+def route_counts(mailbox: MailboxSettings, state: StatusReader) -> dict[str, int]:
+    """Published mail per route of `mailbox` (by the prefix of its page), "" for the mailbox's own space."""
+    counts = dict.fromkeys(["", *(route.name for route in mailbox.routes)], 0)
+    for title, count in state.published_per_page(mailbox.name).items():
+        route = route_of_title(title, mailbox.route_rules) or ""
+        counts[route] += count
+    return counts
 
 
 STATUS_HEADER = (
@@ -105,9 +115,13 @@ def _lease_cells(lease: LeaseRow | None) -> tuple[str, str]:
 
 
 def status(settings: Settings, state: StatusDesk, as_json: bool) -> int:
-    """Print per mailbox: health, lease holder and since, last pass and error, backlog, pages, mail counts."""
+    """Print per mailbox: health, lease holder and since, last pass and error, backlog, pages, mail counts.
+
+    Mailboxes with routes get a second table: the mail published per route.
+    """
     rows = [state.mailbox_status(mailbox.name) for mailbox in settings.mailboxes]
     leases = {lease.mailbox: lease for lease in state.leases()}
+    routes = {m.name: route_counts(m, state) for m in settings.mailboxes if m.routes}
     if as_json:
         print(
             json.dumps(
@@ -116,6 +130,7 @@ def status(settings: Settings, state: StatusDesk, as_json: bool) -> int:
                         **dataclasses.asdict(row),
                         "failing": failing(row),
                         "lease": _lease_json(leases.get(row.mailbox)),
+                        "routes": routes.get(row.mailbox, {}),
                     }
                     for row in rows
                 ],
@@ -131,6 +146,16 @@ def status(settings: Settings, state: StatusDesk, as_json: bool) -> int:
             for row, line in zip(rows, cells, strict=True)
         ],
     )
+    if routes:
+        print()
+        print_table(
+            ("MAILBOX", "ROUTE", "PUBLISHED"),
+            [
+                (name, route or "(own page_prefix)", str(count))
+                for name, counts in routes.items()
+                for route, count in counts.items()
+            ],
+        )
     return EXIT_OK
 
 

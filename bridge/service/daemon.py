@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import signal
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,13 +15,13 @@ from types import FrameType
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from bridge.adapters.imap import ImapMailbox
 from bridge.adapters.smtp import Mailer
-from bridge.adapters.state.ports import PassState, Releaser, StateStore, StatusReader
-from bridge.adapters.state.store import MailboxStatus, QuarantinedMail
+from bridge.adapters.state.ports import PassState, StateStore, StatusReader
+from bridge.adapters.state.store import MailboxStatus
 from bridge.adapters.wiki import WikiClient
+from bridge.core.render.labels import Language
 from bridge.errors import BridgeError, ConfigError, LeaseLostError, StateError
-from bridge.service.config import MailboxSettings, Settings, load_settings
+from bridge.service.config import MailboxSettings, ReplyMode, Settings, load_settings
 from bridge.service.idle import IdleWatcher
 from bridge.service.leasing import LeaseChange, LeaseKeeper, own_id
 from bridge.service.metrics import Metrics, serve
@@ -136,7 +136,18 @@ def _outbox(mailbox: MailboxSettings, settings: Settings, state: PassState, wiki
         state,
         settings.own_addresses(),
         wiki.page_url,
+        page_replies=_page_replies(mailbox) if mailbox.routes else None,
     )
+
+
+def _page_replies(mailbox: MailboxSettings) -> Callable[[str], tuple[ReplyMode, Language]]:
+    """The reply mode and language of the route a page of `mailbox` belongs to."""
+
+    def replies(page_title: str) -> tuple[ReplyMode, Language]:
+        routed = mailbox.for_page(page_title)
+        return routed.replies.reply, routed.space.language
+
+    return replies
 
 
 def _failure(mailbox: MailboxSettings, exc: Exception) -> str:
@@ -155,27 +166,6 @@ def _status_or_none(state: StatusReader, mailbox: MailboxSettings) -> MailboxSta
         return state.mailbox_status(mailbox.name)
     except StateError:
         return None
-
-
-def release_quarantined(mailbox: MailboxSettings, state: Releaser, entry: QuarantinedMail) -> None:
-    """Undo the quarantine of one mail (move it back, or clear its flag) and let the next pass publish it."""
-    with ImapMailbox(mailbox.name, mailbox.account) as imap:
-        if mailbox.senders.quarantine == "move":
-            imap.select(mailbox.senders.quarantine_folder, writable=True)
-            imap.move(imap.find_message(entry.message_id), entry.folder)
-            # Back in its folder under a new UID above the read position: the next pass reads it.
-            state.release(mailbox.name, entry.message_id, entry.folder, entry.uidvalidity, 0)
-        else:
-            status = imap.select(entry.folder, writable=True)
-            uids = [entry.uid]
-            if status.uidvalidity != entry.uidvalidity:
-                # The folder was renumbered since: the recorded UID names another mail, or none.
-                uids = imap.find_message(entry.message_id)
-            if uids:
-                imap.remove_flags(uids, [mailbox.senders.quarantine_flag])
-            uid = min(uids, default=0)
-            state.release(mailbox.name, entry.message_id, entry.folder, status.uidvalidity, uid)
-    log.info("quarantine.released", mailbox=mailbox.name, message_id=entry.message_id)
 
 
 class Daemon:

@@ -41,7 +41,7 @@ from bridge.core.render.page import message_anchor
 from bridge.core.render.titles import page_title
 from bridge.core.variants import original_of
 from bridge.errors import WikiUnavailableError
-from bridge.service import daemon
+from bridge.service import cli_quarantine
 from bridge.service.config import ReplyMode
 from bridge.sync.mailbox_pass import MailboxSync
 from bridge.sync.outbox import Outbox
@@ -255,14 +255,14 @@ class BridgeMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.state.quarantined(NAME, status=QuarantineStatus.QUARANTINED)))
     @rule(data=st.data())
     def release(self, data: st.DataObject) -> None:
-        """An admin releases a quarantined mail (`quarantine release`: the daemon's own code path)."""
+        """An admin releases a quarantined mail (`quarantine release`: the command's own code path)."""
         entries = self.state.quarantined(NAME, status=QuarantineStatus.QUARANTINED)
         self.release_entry(data.draw(st.sampled_from(entries), label="released"))
 
     def release_entry(self, entry: QuarantinedMail) -> None:
-        """Release `entry` with `daemon.release_quarantined`, its IMAP session on the fake account."""
-        with mock.patch.object(daemon, "ImapMailbox", lambda _name, _account: self.mailbox):
-            daemon.release_quarantined(self.settings, self.state, entry)
+        """Release `entry` with `cli_quarantine.release_quarantined`, its IMAP session on the fake account."""
+        with mock.patch.object(cli_quarantine, "ImapMailbox", lambda _name, _account: self.mailbox):
+            cli_quarantine.release_quarantined(self.settings, self.state, entry)
         self.released.add(entry.message_id)
 
     @rule(data=st.data())

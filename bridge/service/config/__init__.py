@@ -17,7 +17,6 @@ from bridge.service.config.mailbox import (
     MailboxSenders,
     MailboxSettings,
     MailboxSpace,
-    ReplyMode,
     Security,
 )
 from bridge.service.config.models import (
@@ -30,6 +29,7 @@ from bridge.service.config.models import (
     WikiAuth,
     WikiSettings,
 )
+from bridge.service.config.routes import MailboxRedaction, MailboxRoute, ReplyMode, Unrouted
 from bridge.service.config.rules import Secret, toml_keys
 from bridge.service.config.tls import TlsSettings
 
@@ -42,7 +42,9 @@ __all__ = [
     "MailboxActions",
     "MailboxAuth",
     "MailboxPolling",
+    "MailboxRedaction",
     "MailboxReplies",
+    "MailboxRoute",
     "MailboxSenders",
     "MailboxSettings",
     "MailboxSpace",
@@ -54,6 +56,7 @@ __all__ = [
     "SmtpSettings",
     "StateSettings",
     "TlsSettings",
+    "Unrouted",
     "WikiAuth",
     "WikiSettings",
     "load_settings",
