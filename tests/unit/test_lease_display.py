@@ -1,5 +1,6 @@
 """Leases as operators see them: `status` (table and JSON) and `/metrics` name the holder of each
-mailbox and since when; `[service] lease_seconds` and `instance_id` are checked like every key."""
+mailbox and since when; `[service] lease_seconds` and `instance_id` are checked like every key;
+`once` leaves a mailbox another instance works on."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import pytest
 
 from bridge.adapters.state.store import SqliteStateStore
 from bridge.errors import ConfigError
+from bridge.service import cli
 from bridge.service.cli_status import stamp, status
 from bridge.service.config import Settings, load_settings
+from bridge.service.exitcodes import EXIT_OK
 from bridge.service.leasing import instance_id
 from bridge.service.metrics import Metrics
 
@@ -122,3 +125,22 @@ def test_instance_ids() -> None:
     made = instance_id("", shared=True)
     assert re.fullmatch(r"[^:]+:\d+:[0-9a-f]{6}", made) and made != instance_id("", shared=True)
     assert ":" not in instance_id("", shared=False) and instance_id("", shared=False)
+
+
+def test_once_leaves_a_mailbox_another_instance_works_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`once` takes each mailbox's lease for its pass; one held by another instance is skipped."""
+    settings = _settings(tmp_path)
+    store = SqliteStateStore(settings.state.path)
+    try:
+        for name in ("sales", "support"):
+            assert store.acquire_lease(name, "bridge-2:77:f00d", 30) is not None
+        assert cli._once(settings, store) == EXIT_OK
+        assert capsys.readouterr().out.splitlines() == [
+            "sales: skipped: another instance works on it (see `status`)",
+            "support: skipped: another instance works on it (see `status`)",
+        ]
+        assert {row.holder for row in store.leases()} == {"bridge-2:77:f00d"}
+    finally:
+        store.close()
