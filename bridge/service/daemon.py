@@ -105,6 +105,7 @@ def _outbox(mailbox: MailboxSettings, settings: Settings, state: PassState, wiki
         state,
         settings.own_addresses(),
         wiki.page_url,
+        insiders=settings.insiders(mailbox),
     )
 
 

@@ -145,7 +145,7 @@ class Executor:
                     self._quarantine(imap, action, result)
                 case Reply(kind="refusal", refusal=refusal) if refusal is not None:
                     if self.outbox is not None:
-                        self.outbox.plan_refusal(action.message, refusal)
+                        self.outbox.plan_refusal(action)
                 case Reply():
                     if self.outbox is not None:
                         self.outbox.draft_link_replies([action])

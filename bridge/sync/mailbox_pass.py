@@ -89,6 +89,7 @@ class MailboxSync:
             settings,
             can_mail=outbox is not None and outbox.smtp is not None,
             own_addresses=outbox.rules.own_addresses if outbox is not None else frozenset(),
+            insiders=outbox.insiders if outbox is not None else None,
         )
         self.executor = Executor(settings, wiki, state, outbox, self._regroup, self.stop)
 

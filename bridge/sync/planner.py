@@ -16,9 +16,10 @@ from datetime import timedelta
 from bridge.adapters.state.statuses import QuarantineStatus
 from bridge.adapters.state.store import Fingerprint
 from bridge.core.model import Message
+from bridge.core.people import EXTERNAL_SENDER, Insiders
 from bridge.core.render.titles import page_title
 from bridge.core.replies import loop_reason
-from bridge.core.senders import policy_refusal
+from bridge.core.senders import Refusal, policy_refusal
 from bridge.core.threads import KnownSubject, ThreadGroup, group_messages
 from bridge.core.variants import as_variant, variant_id
 from bridge.errors import MessageError
@@ -31,6 +32,7 @@ from bridge.sync.actions import (
     Quarantine,
     RecordFailure,
     Reply,
+    ReplyKind,
     Skip,
     SkipWhy,
     Source,
@@ -44,6 +46,8 @@ class PlanSettings:
     mailbox: MailboxSettings
     can_mail: bool = False
     own_addresses: frozenset[str] = frozenset()
+    # Who is inside the company; None treats every sender as inside (no organisation known).
+    insiders: Insiders | None = None
 
     @property
     def link_replies(self) -> bool:
@@ -181,19 +185,27 @@ def plan_policy(
             actions.append(Quarantine(source, message, refusal, "move", mailbox.senders.quarantine_folder))
         recipient = message.sender_address.lower()
         if settings.refusal_replies and recipient:
-            forbidden = loop_reason(message, settings.own_addresses)
-            actions.append(Reply("refusal", message, recipient, forbidden, refusal))
+            actions.append(_reply("refusal", message, settings, refusal))
     return kept, actions
+
+
+def _reply(
+    kind: ReplyKind, message: Message, settings: PlanSettings, refusal: Refusal | None = None
+) -> Reply:
+    """A reply to the sender: only colleagues hear of the wiki; others get none, or an acknowledgement."""
+    recipient = message.sender_address.lower()
+    forbidden = loop_reason(message, settings.own_addresses)
+    if settings.insiders is None or settings.insiders.sender_inside(message):
+        return Reply(kind, message, recipient, forbidden, refusal)
+    if settings.mailbox.replies.external_reply == "acknowledge":
+        return Reply(kind, message, recipient, forbidden, refusal, acknowledge=True)
+    return Reply(kind, message, recipient, EXTERNAL_SENDER, refusal)
 
 
 def _link_replies(messages: Sequence[Message], settings: PlanSettings) -> tuple[Reply, ...]:
     if not settings.link_replies:
         return ()
-    return tuple(
-        Reply("link", m, m.sender_address.lower(), loop_reason(m, settings.own_addresses))
-        for m in messages
-        if m.sender_address
-    )
+    return tuple(_reply("link", m, settings) for m in messages if m.sender_address)
 
 
 def plan_groups(

@@ -8,6 +8,7 @@ settings, `secrets` reads passwords, `rules` the shared checks.
 from bridge.service.config.loading import load_settings
 from bridge.service.config.mailbox import (
     AfterPublish,
+    ExternalReply,
     MailAction,
     MailboxAccount,
     MailboxActions,
@@ -30,11 +31,13 @@ from bridge.service.config.models import (
     WikiAuth,
     WikiSettings,
 )
+from bridge.service.config.organisation import OrganisationSettings, PeopleFile
 from bridge.service.config.rules import Secret, toml_keys
 from bridge.service.config.tls import TlsSettings
 
 __all__ = [
     "AfterPublish",
+    "ExternalReply",
     "LogFormat",
     "LogSettings",
     "MailAction",
@@ -46,6 +49,8 @@ __all__ = [
     "MailboxSenders",
     "MailboxSettings",
     "MailboxSpace",
+    "OrganisationSettings",
+    "PeopleFile",
     "ReplyMode",
     "Secret",
     "Security",

@@ -16,6 +16,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from bridge.core.render.labels import Language
 from bridge.core.render.page import AddressDisplay
+from bridge.service.config.organisation import domain_patterns
 from bridge.service.config.rules import (
     ISO_DATE,
     ConfigModel,
@@ -47,6 +48,7 @@ from bridge.service.config.tls import TlsSettings
 
 Security = Literal["none", "starttls", "tls"]
 ReplyMode = Literal["first", "every", "never"]
+ExternalReply = Literal["none", "acknowledge"]
 MailAction = Literal["flag", "move"]
 AfterPublish = Literal["keep", "flag", "move"]
 MailboxAuth = Literal["password", "xoauth2"]
@@ -128,6 +130,9 @@ class MailboxReplies(ConfigModel):
     reply_templates: Path | None = None
     reply_max_age_days: Annotated[int, rule(integer(0, 3650), "days between 0 and 3650")] = 7
     reply_unpublished: _Flag = False
+    external_reply: Annotated[ExternalReply, rule(choice("none", "acknowledge"), "none or acknowledge")] = (
+        "none"
+    )
 
     @field_validator("reply", mode="plain")
     @classmethod
@@ -160,7 +165,7 @@ class MailboxReplies(ConfigModel):
 
 _TEMPLATE_FILES = tuple(
     f"{kind}.{language}.{ext}"
-    for kind, ext in (("reply", "txt"), ("reply", "html"), ("refused", "txt"))
+    for kind, ext in (("reply", "txt"), ("reply", "html"), ("refused", "txt"), ("acknowledge", "txt"))
     for language in ("en", "de")
 )
 
@@ -192,6 +197,11 @@ class MailboxSenders(ConfigModel):
     quarantine_flag: Annotated[str, rule(keyword, "an IMAP keyword such as $WikiQuarantine")] = (
         "$WikiQuarantine"
     )
+    # None: the [organisation] domains, else the domain of the mapping's address.
+    internal_domains: Annotated[
+        tuple[str, ...] | None,
+        rule(domain_patterns, "a list of mail domains such as 'firma.de' or '*.firma.de'"),
+    ] = None
 
 
 class MailboxActions(ConfigModel):
