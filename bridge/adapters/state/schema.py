@@ -23,7 +23,7 @@ from bridge.adapters.state.statuses import (
 )
 from bridge.errors import StateError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _MERGE_NOTE = f"merge_note TEXT CHECK (merge_note IN {sql_list(MergeNote)})"
 _MAIL_ACTION = f"mail_action TEXT CHECK (mail_action IN {sql_list(MailAction)})"
@@ -115,6 +115,14 @@ CREATE TABLE IF NOT EXISTS passes (
 CREATE TABLE IF NOT EXISTS wiki_checks (
     mailbox TEXT PRIMARY KEY, page_prefix TEXT NOT NULL, checked_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS wiki_accounts (
+    name TEXT PRIMARY KEY, present INTEGER NOT NULL, checked_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS thread_people (
+    thread_id INTEGER NOT NULL REFERENCES threads (id), address TEXT NOT NULL,
+    name TEXT NOT NULL, inside INTEGER NOT NULL, position INTEGER NOT NULL,
+    PRIMARY KEY (thread_id, address)
+);
 """
 
 # Upgrades of an existing store, by the version they lead to; fresh stores get SCHEMA directly.
@@ -135,6 +143,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE quarantine ADD COLUMN content_hash TEXT",
         "ALTER TABLE quarantine ADD COLUMN raw_size INTEGER",
     ),
+    # The people tables (wiki_accounts, thread_people) are new tables: SCHEMA creates them.
+    5: (),
 }
 
 

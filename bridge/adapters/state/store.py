@@ -13,6 +13,7 @@ from bridge.adapters.state.folders import FolderTables
 from bridge.adapters.state.ledger import Fingerprint, IntendedMessage, MessageLedgerTables, PendingMessage
 from bridge.adapters.state.parts import PendingPartLink, ThreadPart, ThreadPartTables
 from bridge.adapters.state.passes import Failure, MailboxStatus, PassTables
+from bridge.adapters.state.people import PeopleTables, ReplyCounts
 from bridge.adapters.state.ports import StateStore
 from bridge.adapters.state.quarantine import QuarantinedMail, QuarantineTables
 from bridge.adapters.state.recovery import LedgerMessage, LedgerPage, RecoveryTables
@@ -33,6 +34,7 @@ __all__ = [
     "PendingMessage",
     "PendingPartLink",
     "QuarantinedMail",
+    "ReplyCounts",
     "ReplyDraft",
     "ReplyIntent",
     "SqliteStateStore",
@@ -50,5 +52,6 @@ class SqliteStateStore(
     RecoveryTables,
     ReplyTables,
     ThreadPartTables,
+    PeopleTables,
 ):
     """The embedded state store: one SQLite file (mode 0600), every concern over one connection."""
