@@ -47,6 +47,12 @@ def valid_account_name(name: str) -> bool:
     )
 
 
+def wiki_user_name(name: str) -> str:
+    """A user name as the wiki writes it: blanks for underscores, the first letter upper case."""
+    name = name.replace("_", " ")
+    return name[:1].upper() + name[1:]
+
+
 def rule_account(address: str, rule: str) -> str | None:
     """The account name `rule` makes of `address`, or None when the result cannot be a user name."""
     if not rule or "@" not in address:

@@ -27,6 +27,7 @@ from bridge.service.notify import Notifier
 from bridge.sync.actions import Action
 from bridge.sync.mailbox_pass import MailboxSync, PassResult
 from bridge.sync.outbox import Outbox
+from bridge.sync.people import people_pages
 from bridge.sync.rebuild import guard_lost_state
 
 log = structlog.get_logger("bridge.service.daemon")
@@ -49,7 +50,10 @@ def run_pass(
     result: PassResult | None = None
     try:
         guard_lost_state(mailbox, wiki, state)
-        result = MailboxSync(mailbox, wiki, state, stop=stop, outbox=outbox, sender=mailer).run()
+        people = people_pages(mailbox, settings, wiki, state)
+        result = MailboxSync(
+            mailbox, wiki, state, stop=stop, outbox=outbox, sender=mailer, people=people
+        ).run()
         state.record_pass(mailbox.name, None, result.backlog)
     except Exception as exc:  # a bug must not stop the other mailboxes, nor hide from `status`
         result = None

@@ -11,11 +11,10 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 import structlog
 
-from bridge.adapters.state.ports import FailureRecorder, SyncState
+from bridge.adapters.state.ports import SyncState
 from bridge.adapters.state.statuses import QuarantineStatus
 from bridge.adapters.state.store import IntendedMessage, QuarantinedMail
 from bridge.core.attachments import all_attachments, refusal_reason, wiki_file_name
@@ -29,7 +28,6 @@ from bridge.core.render.page import (
     render_message,
     render_variant_note,
 )
-from bridge.core.retry import RetryPolicy
 from bridge.core.subjects import subject_key
 from bridge.core.threads import ThreadGroup
 from bridge.errors import BridgeError, WikiRefusedError
@@ -47,53 +45,13 @@ from bridge.sync.actions import (
 )
 from bridge.sync.continuation import Placement, ThreadPages
 from bridge.sync.outbox import Outbox
+from bridge.sync.passlog import FailureLog, PassResult
+from bridge.sync.people import PeoplePages
 from bridge.sync.planner import describe_failure
 from bridge.sync.ports import Mailbox, Wiki
 
+__all__ = ["Executor", "FailureLog", "PassResult", "Regroup"]
 log = structlog.get_logger("bridge.sync.executor")
-
-
-@dataclass
-class PassResult:
-    """What one pass of one mailbox did."""
-
-    mailbox: str
-    fetched: int = 0
-    published: int = 0
-    duplicates: int = 0
-    failed: int = 0
-    quarantined: int = 0
-    replies_sent: int = 0
-    replies_due: int = 0
-    replies_suppressed: int = 0
-    backlog: int = 0
-    pages_created: list[str] = field(default_factory=list)
-    pages_extended: list[str] = field(default_factory=list)
-
-
-class FailureLog:
-    """Records mail that cannot be published: reason, tries so far, when to try again."""
-
-    def __init__(self, settings: MailboxSettings, state: FailureRecorder) -> None:
-        self.mailbox = settings.name
-        self.state = state
-        self.policy = RetryPolicy(settings.polling.max_attempts)
-        self._log = log.bind(mailbox=settings.name)
-
-    def record(self, source: Source, message_id: str | None, reason: str, result: PassResult) -> None:
-        """Record one failed mail; it stays in its mailbox and is retried, then parked."""
-        result.failed += 1
-        attempts = self.state.record_failure(
-            self.mailbox, source.folder, source.uidvalidity, source.uid, message_id, reason, self.policy
-        )
-        self._log.warning(
-            "message.parked" if self.policy.parks(attempts) else "message.failed",
-            folder=source.folder,
-            uid=source.uid,
-            message_id=message_id,
-            reason=reason,
-            attempts=attempts,
-        )
 
 
 # Plans one message again as its own group (its thread looked up afresh), for a refused group.
@@ -111,6 +69,7 @@ class Executor:
         outbox: Outbox | None,
         regroup: Regroup,
         stop: threading.Event,
+        people: PeoplePages | None = None,
     ) -> None:
         self.settings = settings
         self.wiki = wiki
@@ -125,6 +84,7 @@ class Executor:
             show_addresses=settings.space.show_addresses,
         )
         self.pages = ThreadPages(settings.name, settings.space, wiki, state, self.render_options)
+        self.people = people  # colleagues linked to their wiki accounts, the participants note
         self._published = False
         self._log = log.bind(mailbox=settings.name)
 
@@ -242,11 +202,16 @@ class Executor:
             linked = sorted({self.state.merge_target(t) for t in (thread_id, *also_linked)})
             thread_id, also_linked = linked[0], tuple(linked[1:])
         files = self._upload([a for m in group.messages for a in all_attachments(m)])
+        options, opening = (
+            self.people.prepare(self.render_options, group.messages)
+            if self.people
+            else (self.render_options, "")
+        )
         sections: list[str] = []
         messages: list[Message] = []
         for message in group.messages:
             try:
-                sections.append(self._fitted(message, sources[message.message_id], files))
+                sections.append(self._fitted(message, sources[message.message_id], files, options))
             except Exception as exc:  # one mail must never stop the mailbox
                 self._log.warning("message.unrenderable", message_id=message.message_id, exc_info=True)
                 reason = describe_failure("rendering the mail", exc)
@@ -279,9 +244,11 @@ class Executor:
         def confirmed(placement: Placement) -> None:
             self._confirmed(placement, group, sources, result)
             published.update(m.message_id for m in placement.messages)
+            if self.people is not None:
+                self.people.confirmed(placement, messages)
 
         try:
-            self.pages.publish(thread_id, messages, sections, intents, confirmed)
+            self.pages.publish(thread_id, messages, sections, intents, confirmed, opening)
         except WikiRefusedError as exc:
             # Parts confirmed before the refusal stay published.
             messages = [m for m in messages if m.message_id not in published]
@@ -339,22 +306,31 @@ class Executor:
             )
         result.published += len(messages)
 
-    def _fitted(self, message: Message, source: Source, files: dict[str, FileRef]) -> str:
+    def _fitted(
+        self, message: Message, source: Source, files: dict[str, FileRef], options: RenderOptions
+    ) -> str:
         """The message's section; a mail larger than a whole page is shortened, its full text a file."""
 
         def render(shortened: Message, note: str) -> str:
-            return self._render(shortened, source, files, note)
+            return self._render(shortened, source, files, options, note)
 
-        return self.pages.fit(message, self._render(message, source, files), render, self._upload)
+        return self.pages.fit(message, self._render(message, source, files, options), render, self._upload)
 
-    def _render(self, message: Message, source: Source, files: dict[str, FileRef], note: str = "") -> str:
+    def _render(
+        self,
+        message: Message,
+        source: Source,
+        files: dict[str, FileRef],
+        options: RenderOptions,
+        note: str = "",
+    ) -> str:
         """The message's section; a variant says which earlier message shares its Message-ID."""
         if source.variant_of is not None:
             threads = self.state.threads_for_ids(self.settings.name, [source.variant_of])
             thread_id = threads.get(source.variant_of)
             page = self.state.thread_page(thread_id) if thread_id is not None else None
             note = render_variant_note(source.variant_of, page, self.settings.space.language) + note
-        return render_message(message, self.render_options, files, note)
+        return render_message(message, options, files, note)
 
     def _upload(self, attachments: Sequence[Attachment]) -> dict[str, FileRef]:
         """Upload files (or find them on the wiki by content); say why where the wiki will not take one."""

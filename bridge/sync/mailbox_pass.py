@@ -28,6 +28,7 @@ from bridge.sync.actions import Action, PublishGroup, Quarantine, RecordFailure,
 from bridge.sync.executor import Executor, PassResult
 from bridge.sync.intake import BatchReader
 from bridge.sync.outbox import Outbox
+from bridge.sync.people import PeoplePages
 from bridge.sync.planner import Batch, PlanSettings, plan_groups, plan_mail_action, plan_policy
 from bridge.sync.ports import Mailbox, OpenMailbox, Sender, Wiki
 
@@ -75,6 +76,7 @@ class MailboxSync:
         open_mailbox: OpenMailbox = open_imap,
         outbox: Outbox | None = None,
         sender: Sender | None = None,
+        people: PeoplePages | None = None,
     ) -> None:
         self.settings = settings
         self.wiki = wiki
@@ -91,7 +93,7 @@ class MailboxSync:
             own_addresses=outbox.rules.own_addresses if outbox is not None else frozenset(),
             insiders=outbox.insiders if outbox is not None else None,
         )
-        self.executor = Executor(settings, wiki, state, outbox, self._regroup, self.stop)
+        self.executor = Executor(settings, wiki, state, outbox, self._regroup, self.stop, people)
 
     def run(self) -> PassResult:
         """Run one pass over every folder of the mapping; raise on mailbox- or wiki-wide failure."""

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from bridge.core.render.labels import Language
-from bridge.core.render.page import AddressDisplay
+from bridge.core.render.people import AddressDisplay
 from bridge.service.config.organisation import domain_patterns
 from bridge.service.config.rules import (
     ISO_DATE,
