@@ -26,6 +26,7 @@ from bridge.adapters.wiki import WikiClient
 from bridge.errors import BridgeError, ConfigError
 from bridge.service.cli_dryrun import dry_run as dry_run_pass
 from bridge.service.cli_dryrun import summary
+from bridge.service.cli_people import check_people
 from bridge.service.cli_state import state_command
 from bridge.service.cli_status import failures, status
 from bridge.service.config import Settings, load_settings
@@ -289,6 +290,7 @@ def _check(settings: Settings) -> int:
         except BridgeError as exc:
             failures += 1
             print(f"FAIL  {exc}")
+    failures += check_people(settings)
     return EXIT_FAILED if failures else EXIT_OK
 
 

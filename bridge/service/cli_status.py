@@ -40,10 +40,23 @@ def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 
 def status(settings: Settings, state: StatusReader, as_json: bool) -> int:
-    """Print per mailbox: health, last pass and error, backlog, pages, and mail published, held, failed."""
+    """Print per mailbox: health, last pass and error, backlog, pages, mail and replies, held, failed."""
     rows = [state.mailbox_status(mailbox.name) for mailbox in settings.mailboxes]
+    replies = [state.reply_counts(mailbox.name) for mailbox in settings.mailboxes]
     if as_json:
-        print(json.dumps([{**dataclasses.asdict(row), "failing": failing(row)} for row in rows], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        **dataclasses.asdict(row),
+                        "failing": failing(row),
+                        "replies": dataclasses.asdict(counts),
+                    }
+                    for row, counts in zip(rows, replies, strict=True)
+                ],
+                indent=2,
+            )
+        )
         return EXIT_OK
     _print_table(
         (
@@ -54,6 +67,8 @@ def status(settings: Settings, state: StatusReader, as_json: bool) -> int:
             "BACKLOG",
             "PAGES",
             "PUBLISHED",
+            "REPLIED",
+            "SUPPRESSED(EXTERNAL)",
             "QUARANTINED",
             "FAILED",
             "PARKED",
@@ -67,11 +82,13 @@ def status(settings: Settings, state: StatusReader, as_json: bool) -> int:
                 "?" if row.backlog is None else str(row.backlog),
                 str(row.pages),
                 str(row.published),
+                str(counts.sent),
+                f"{counts.suppressed}({counts.external})",
                 str(row.quarantined),
                 str(row.failed),
                 str(row.parked),
             )
-            for row in rows
+            for row, counts in zip(rows, replies, strict=True)
         ],
     )
     return EXIT_OK

@@ -6,7 +6,14 @@ import re
 import shutil
 from pathlib import Path
 
-from bridge.service.config import MailboxSettings, SmtpSettings, WikiSettings, load_settings, toml_keys
+from bridge.service.config import (
+    MailboxSettings,
+    OrganisationSettings,
+    SmtpSettings,
+    WikiSettings,
+    load_settings,
+    toml_keys,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "example.toml"
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -30,7 +37,7 @@ def test_every_setting_is_documented_in_the_example_and_the_readme() -> None:
     """Each key of [wiki], [smtp] and [[mailboxes]] appears in the example config and the README."""
     example = EXAMPLE.read_text(encoding="utf-8")
     readme = README.read_text(encoding="utf-8")
-    for settings_class in (WikiSettings, SmtpSettings, MailboxSettings):
+    for settings_class in (WikiSettings, SmtpSettings, MailboxSettings, OrganisationSettings):
         for key in toml_keys(settings_class):
             if key in DOCUMENTED_WITH_PASSWORD_FILE:
                 continue
