@@ -16,8 +16,10 @@ import pytest
 import requests
 
 from bridge.adapters.state.store import ReplyCounts, SqliteStateStore
+from bridge.adapters.wiki import WikiClient
 from bridge.core.render.escape import single_line
 from bridge.core.render.templates import FIELD_TEMPLATE
+from bridge.sync.people import Directory
 from tests.integration.support import Space, WikiReader, new_space, unique
 from tests.integration.test_injection import PAYLOADS
 from tests.integration.test_replies import body_of, configure, delivered, run
@@ -266,3 +268,49 @@ def test_hostile_display_names_stay_text_inside_the_account_link(
     assert set(page.links) == {"User:A.schmidt"}
     assert set(page.templates) == {f"Template:{FIELD_TEMPLATE}"}
     assert "<script" not in page.html and "Evil" not in "".join(page.categories)
+
+
+class CountingSession(requests.Session):
+    """A real HTTP session that notes how many names each `list=users` request asked about."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.user_batches: list[int] = []
+
+    def get(self, url: str | bytes, **kwargs: Any) -> requests.Response:
+        params = kwargs.get("params") or {}
+        if params.get("list") == "users":
+            self.user_batches.append(len(str(params["ususers"]).split("|")))
+        return super().get(url, **kwargs)
+
+
+def test_accounts_are_asked_fifty_a_request_and_remembered(
+    space: Space, sink: SmtpSink, accounts: tuple[str, ...], tmp_path: Path
+) -> None:
+    """120 colleagues cost three `list=users` requests; only existing accounts come back; a second
+    look within `people_cache_hours` asks the wiki nothing."""
+    configure(space, sink, reply="never")
+    organise(space)
+    settings = space.settings()
+    session = CountingSession()
+    wiki = WikiClient(settings.wiki, session=session)
+    state = SqliteStateStore(tmp_path / "people.sqlite3")
+    try:
+        directory = Directory(settings.organisation, wiki, state)
+        addresses = [f"colleague{n}@example.de" for n in range(118)] + [
+            "a.schmidt@example.de",
+            "b.meier@example.de",
+        ]
+        assert directory.accounts(addresses) == {
+            "a.schmidt@example.de": "A.schmidt",
+            "b.meier@example.de": "Bernd Meier",
+        }
+        assert session.user_batches == [50, 50, 20]
+        assert directory.accounts(addresses[-3:]) == {
+            "a.schmidt@example.de": "A.schmidt",
+            "b.meier@example.de": "Bernd Meier",
+        }
+        assert session.user_batches == [50, 50, 20]
+    finally:
+        state.close()
+        wiki.close()
