@@ -195,11 +195,13 @@ def _reply(
     """A reply to the sender: only colleagues hear of the wiki; others get none, or an acknowledgement."""
     recipient = message.sender_address.lower()
     forbidden = loop_reason(message, settings.own_addresses)
-    if settings.insiders is None or settings.insiders.sender_inside(message):
+    # What matters is where the reply goes: to a colleague's mailbox it tells no outsider anything,
+    # even when the From was forged (and an unauthenticated colleague still learns why a mail was held).
+    if settings.insiders is None or settings.insiders.address_inside(recipient):
         return Reply(kind, message, recipient, forbidden, refusal)
     if settings.mailbox.replies.external_reply == "acknowledge":
         return Reply(kind, message, recipient, forbidden, refusal, acknowledge=True)
-    return Reply(kind, message, recipient, EXTERNAL_SENDER, refusal)
+    return Reply(kind, message, recipient, forbidden or EXTERNAL_SENDER, refusal)
 
 
 def _link_replies(messages: Sequence[Message], settings: PlanSettings) -> tuple[Reply, ...]:
