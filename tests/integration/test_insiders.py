@@ -314,3 +314,22 @@ def test_accounts_are_asked_fifty_a_request_and_remembered(
     finally:
         state.close()
         wiki.close()
+
+
+def test_check_reports_how_many_recent_colleagues_have_an_account(
+    space: Space, accounts: tuple[str, ...]
+) -> None:
+    """`check` reads the newest mails' senders and tells how many colleagues map to an existing
+    account, naming those without one; people from outside are only counted."""
+    for stem, sender in (("c1", ANNA), ("c2", BERND), ("c3", CARLA), ("c4", KUNDE), ("c5", ANNA)):
+        space.append(mail(stem, sender, "Quartalszahlen")[1])
+    space.write_config(address="team-sales@example.de")
+    organise(space)
+
+    completed = space.cli("check")
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert completed.stdout.splitlines()[-1] == (
+        "ok    people sales: 2 of 3 recent internal senders map to an existing wiki account "
+        "(1 external); without one: c.ohne@example.de"
+    )
