@@ -62,3 +62,7 @@ class MailUncertainError(MailError):
 
     The server may have taken the mail: sending it again could give someone the reply twice.
     """
+
+
+class ForgetError(BridgeError):
+    """Forgetting cannot go ahead safely (missing wiki rights, a page whose blocks were edited apart)."""

@@ -2,8 +2,8 @@
 # scripts/setup.sh - make this checkout ready for tests and the demo (idempotent, quiet on success).
 #
 # 1. System packages (Debian 12, needs root only when something is missing):
-#      Dovecot (IMAP), PHP + MediaWiki without Apache, openssl; the test suite starts its own
-#      throwaway instances of these servers on 127.0.0.1 (tests/servers.py).
+#      Dovecot (IMAP), PHP + MediaWiki without Apache, PostgreSQL, openssl; the test suite starts
+#      its own throwaway instances of these servers on 127.0.0.1 (tests/servers.py).
 # 2. .venv in the repository root with this project installed editable: pip install -e '.[dev]'.
 #    Skipped while pyproject.toml is unchanged since the last successful install (hash stamp).
 #
@@ -57,6 +57,8 @@ install_packages() {
 STEP_IMAP=(dovecot-imapd)
 STEP_PHP=(php-cli php-cgi php-sqlite3 php-intl php-mbstring php-xml php-gd micro-httpd)
 STEP_WIKI=(mediawiki)
+# PostgreSQL for the shared state store's tests: initdb/pg_ctl clusters, never the system's one.
+STEP_PG=(postgresql)
 # systemd-analyze, for the test that rates the hardened unit (no service manager is started).
 STEP_TOOLS=(systemd)
 
@@ -72,9 +74,17 @@ system_packages() {
       || die "not a Debian system and MediaWiki is not in /usr/share/mediawiki; install it by hand"
     return 0
   fi
-  local imap php wiki ssl tools
+  local imap php wiki ssl tools pg
   tools=$(missing_packages "${STEP_TOOLS[@]}")
   [ -z "$tools" ] || [ "$(id -u)" != 0 ] || install_packages "${STEP_TOOLS[@]}"
+  pg=$(missing_packages "${STEP_PG[@]}")
+  if [ -n "$pg" ]; then
+    [ "$(id -u)" = 0 ] || die "missing package postgresql. Run this script as root once, or:
+  apt-get install -y --no-install-recommends --no-upgrade postgresql"
+    install_packages "${STEP_PG[@]}"
+    # On a systemd host the package starts the system-wide cluster on port 5432, which nothing here uses.
+    if [ -d /run/systemd/system ]; then systemctl disable --now postgresql.service >/dev/null 2>&1 || true; fi
+  fi
   imap=$(missing_packages "${STEP_IMAP[@]}")
   php=$(missing_packages "${STEP_PHP[@]}")
   wiki=$(missing_packages "${STEP_WIKI[@]}")

@@ -29,7 +29,10 @@ answer. Tests use them to SIGKILL the client at a seeded moment, e.g. after the 
 edit but before the client heard about it.
 
 Fault rates can be switched at run time (:meth:`FaultProxy.set_faults`); the counters in
-:attr:`FaultProxy.stats` tell a test that its faults really happened.
+:attr:`FaultProxy.stats` tell a test that its faults really happened. With ``record=True`` the
+proxy also keeps what each client sent (:attr:`FaultProxy.sent`, one entry per connection), so
+a test can count the commands or requests a client made; :meth:`FaultProxy.reset_all` drops
+every open connection at once, as a server restart or a NAT timeout does to idle sessions.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ import socket
 import struct
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from types import TracebackType
 from typing import Self
@@ -116,6 +119,7 @@ class _Flow:
     forwarded: int = 0
     tail: bytes = b""
     awaiting_answer: bool = False
+    sent: bytearray = field(default_factory=bytearray)
 
 
 def _reset(sock: socket.socket) -> None:
@@ -144,7 +148,13 @@ class FaultProxy:
     """A threaded TCP proxy from ``host:port`` to ``target``; see the module docstring."""
 
     def __init__(
-        self, target_host: str, target_port: int, *, seed: int, faults: Faults | None = None
+        self,
+        target_host: str,
+        target_port: int,
+        *,
+        seed: int,
+        faults: Faults | None = None,
+        record: bool = False,
     ) -> None:
         self.target = (target_host, target_port)
         self._rng = random.Random(seed)  # noqa: S311 - reproducible fault schedule, not secrets
@@ -152,6 +162,9 @@ class FaultProxy:
         self._faults = faults or Faults()
         self._tripwire: _Tripwire | None = None
         self.stats = ProxyStats()
+        self._record = record
+        self.sent: list[bytearray] = []
+        self._open: list[_Flow] = []
         self._listener = socket.create_server((LOOPBACK, 0))
         self.host = LOOPBACK
         self.port: int = self._listener.getsockname()[1]
@@ -181,6 +194,22 @@ class FaultProxy:
             armed = self._tripwire is not None
             self._tripwire = None
             return armed
+
+    def clear(self) -> None:
+        """Forget what clients sent so far (the counters in `stats` stay); open connections go on."""
+        with self._lock:
+            for flow in self._open:
+                flow.sent.clear()
+            self.sent = [flow.sent for flow in self._open] if self._record else []
+
+    def reset_all(self) -> int:
+        """Reset every open connection (both sides); return how many there were."""
+        with self._lock:
+            flows, self._open = self._open, []
+        for flow in flows:
+            _reset(flow.client)
+            _reset(flow.server)
+        return len(flows)
 
     def close(self) -> None:
         """Stop accepting; connections in flight end on their own."""
@@ -231,11 +260,18 @@ class FaultProxy:
             _reset(client)  # the real server is down: the client sees what it would see
             return
         flow = _Flow(client=client, server=server, plan=self._plan())
+        with self._lock:
+            self._open.append(flow)
+            if self._record:
+                self.sent.append(flow.sent)
         try:
             self._pump(flow)
         except OSError:
             pass  # either side went away; both are closed below
         finally:
+            with self._lock:
+                if flow in self._open:
+                    self._open.remove(flow)
             # A plain close: data still in the send buffer reaches the client (an RST would drop
             # it). Faults reset the sockets before this, which makes these closes no-ops.
             for sock in (flow.client, flow.server):
@@ -280,6 +316,7 @@ class FaultProxy:
                 return False
         end = flow.plan.request_end
         flow.tail = (flow.tail + data)[-max(len(end), 1) :]
+        flow.sent += data
         return self._send_or_cut(flow, flow.server, data)
 
     def _forward_answer(self, flow: _Flow, data: bytes) -> bool:

@@ -1,4 +1,4 @@
-"""Throwaway Dovecot, MediaWiki and SMTP servers on loopback, for integration tests and the demo.
+"""Throwaway Dovecot, MediaWiki, PostgreSQL and SMTP servers on loopback, for tests and the demo.
 
 Every server here is real (Debian's ``dovecot``, ``php -S`` serving Debian's MediaWiki 1.39, an
 in-process ``aiosmtpd``), binds to 127.0.0.1 on a free port and keeps all of its state in one
@@ -49,6 +49,7 @@ __all__ = [
     "LOOPBACK",
     "DovecotServer",
     "MediaWikiServer",
+    "PostgresServer",
     "ReceivedMail",
     "ServerStartError",
     "SmtpSink",
@@ -61,6 +62,7 @@ __all__ = [
     "port_is_open",
     "start_dovecot",
     "start_mediawiki",
+    "start_postgres",
     "start_smtp_sink",
     "wiki_login",
 ]
@@ -1379,3 +1381,189 @@ def start_smtp_sink(
         return SmtpSink(controller, handler, port, make_controller)
     msg = f"could not start the SMTP sink: {last_error}"
     raise ServerStartError(msg)
+
+
+# --------------------------------------------------------------------------------------------
+# PostgreSQL
+# --------------------------------------------------------------------------------------------
+
+PG_SUPERUSER = "ewb"
+_PG_SYSTEM_USER = "postgres"  # Debian's package creates it; initdb refuses to run as root
+# Servers started here and not yet stopped: stopped at interpreter exit, like the processes above.
+_LIVE_POSTGRES: set[PostgresServer] = set()
+
+
+def _postgres_bin() -> Path:
+    """The newest installed PostgreSQL's bin directory (Debian: /usr/lib/postgresql/<major>/bin)."""
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda path: int(path.parent.parent.name)
+    )
+    if not found:
+        msg = f"PostgreSQL's initdb is missing (package postgresql): {SETUP_HINT}"
+        raise ServerStartError(msg)
+    return found[-1].parent
+
+
+def _postgres_account() -> dict[str, Any]:
+    """subprocess arguments running a PostgreSQL tool as the `postgres` user when we are root."""
+    if os.geteuid() != 0:
+        return {}
+    try:
+        account = pwd.getpwnam(_PG_SYSTEM_USER)
+    except KeyError:
+        msg = f"user {_PG_SYSTEM_USER!r} is missing (package postgresql creates it): {SETUP_HINT}"
+        raise ServerStartError(msg) from None
+    return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+
+
+@dataclass(eq=False)
+class PostgresServer(_ThrowawayServer):
+    """A running (or stopped) throwaway PostgreSQL cluster on 127.0.0.1; see :func:`start_postgres`.
+
+    Trust authentication on loopback for the superuser ``ewb``; data, Unix socket and log live in
+    ``dir``. ``fsync`` is off: the cluster is thrown away, and the tests need no durability.
+    """
+
+    dir: Path
+    host: str
+    port: int
+    bin_dir: Path
+    owns_dir: bool = False
+
+    @property
+    def data_dir(self) -> Path:
+        """The cluster's data directory."""
+        return self.dir / "data"
+
+    @property
+    def log_path(self) -> Path:
+        """The server's log."""
+        return self.dir / "server.log"
+
+    @property
+    def running(self) -> bool:
+        """Whether the postmaster answers (its pid file names a live process)."""
+        return self._pg_ctl("status", check=False).returncode == 0
+
+    def url(self, database: str = PG_SUPERUSER) -> str:
+        """The URL of `database` for the superuser (no password: trust on loopback)."""
+        return f"postgresql://{PG_SUPERUSER}@{self.host}:{self.port}/{database}"
+
+    def _pg_ctl(
+        self, *args: str, check: bool = True, timeout: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+            **_postgres_account(),
+        )
+        if check and result.returncode != 0:
+            log = _tail(self.log_path)
+            msg = f"pg_ctl {args[0]} failed: {result.stderr.strip()}\n--- {self.log_path} ---\n{log}"
+            raise ServerStartError(msg)
+        return result
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the postmaster and wait until it accepts connections."""
+        options = (
+            f"-p {self.port} -k {self.dir} -c listen_addresses={self.host} "
+            "-c fsync=off -c full_page_writes=off -c synchronous_commit=off"
+        )
+        self._pg_ctl("start", "-w", "-t", str(int(timeout)), "-l", str(self.log_path), "-o", options)
+        _LIVE_POSTGRES.add(self)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop the server (fast shutdown: open sessions are ended); its data stays."""
+        _LIVE_POSTGRES.discard(self)
+        if self.data_dir.joinpath("postmaster.pid").exists():
+            self._pg_ctl("stop", "-m", "fast", "-w", "-t", str(int(timeout)), check=False)
+
+    def sql(self, statement: str, database: str = "postgres") -> list[tuple[Any, ...]]:
+        """Run one statement (outside a transaction, as CREATE DATABASE needs) and return its rows."""
+        import psycopg  # a test dependency of the PostgreSQL fixtures only
+
+        with psycopg.connect(self.url(database), autocommit=True) as connection:
+            cursor = connection.execute(statement)
+            return list(cursor.fetchall()) if cursor.description else []
+
+    def create_database(self, name: str, template: str = "template0") -> str:
+        """Create an empty database (a copy of `template`) and return its URL."""
+        _check_identifier(name)
+        _check_identifier(template)
+        self.sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        """Drop a database, ending its sessions."""
+        _check_identifier(name)
+        self.sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _check_identifier(name: str) -> None:
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
+        msg = f"not a plain database name: {name!r}"
+        raise ValueError(msg)
+
+
+@atexit.register
+def _stop_postgres_leftovers() -> None:
+    """Stop PostgreSQL clusters that nobody stopped (runs at interpreter exit)."""
+    for server in list(_LIVE_POSTGRES):
+        server.stop()
+
+
+def start_postgres(base_dir: Path | None = None, *, timeout: float = 60.0) -> PostgresServer:
+    """Create a cluster with `initdb` and start it on a free loopback port; return it.
+
+    ``base_dir`` must be searchable by the ``postgres`` user when running as root (see
+    :func:`make_temp_dir`); when None, a fresh directory is created and removed again by
+    :meth:`PostgresServer.cleanup`.
+    """
+    bin_dir = _postgres_bin()
+    account = _postgres_account()
+    owns_dir = base_dir is None
+    directory = (make_temp_dir("ewb-pg-") if base_dir is None else base_dir).resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    if account:
+        os.chown(directory, account["user"], account["group"])
+    initdb = subprocess.run(
+        [
+            str(bin_dir / "initdb"),
+            "-D",
+            str(directory / "data"),
+            "-U",
+            PG_SUPERUSER,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        **account,
+    )
+    if initdb.returncode != 0:
+        msg = f"initdb failed: {initdb.stderr.strip() or initdb.stdout.strip()}"
+        raise ServerStartError(msg)
+    last_error: ServerStartError | None = None
+    for _attempt in range(_PORT_RETRIES):
+        server = PostgresServer(
+            dir=directory, host=LOOPBACK, port=free_port(), bin_dir=bin_dir, owns_dir=owns_dir
+        )
+        try:
+            server.start(timeout)
+        except ServerStartError as exc:
+            last_error = exc
+            if "already in use" in str(exc):
+                continue  # another process took the port after free_port(): try another
+            break
+        server.sql(f'CREATE DATABASE "{PG_SUPERUSER}"')
+        return server
+    if owns_dir:
+        shutil.rmtree(directory, ignore_errors=True)
+    raise last_error or ServerStartError("could not find a free port for PostgreSQL")

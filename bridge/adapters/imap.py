@@ -31,6 +31,8 @@ _HEADER_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
 _HEADER_KEY = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
 # Errors of the wire and of the protocol; everything else is a bug and must surface as such.
 _IMAP_ERRORS = (imapclient.exceptions.IMAPClientError, OSError, socket.timeout, ssl.SSLError)
+# A connection that is gone (closed by the server, reset, timed out), as opposed to a refusal.
+_LOST = (imapclient.exceptions.IMAPClientAbortError, OSError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,7 @@ class ImapMailbox:
         self._name = name
         self._account = account
         self._client: imapclient.IMAPClient | None = None
+        self._reused = False
 
     def __enter__(self) -> ImapMailbox:
         self.connect()
@@ -194,13 +197,32 @@ class ImapMailbox:
             try:
                 self._client.logout()
             except _IMAP_ERRORS:
-                self._client.shutdown()
+                with contextlib.suppress(OSError):  # the socket is gone already
+                    self._client.shutdown()
             self._client = None
 
+    def reuse(self) -> None:
+        """Mark a session kept from an earlier pass: the next `select` logs in again if it was dropped."""
+        self._reused = True
+
     def select(self, folder: str, writable: bool = False) -> FolderStatus:
-        """Select `folder` and return its status; read-only unless the pass will flag or move mail."""
+        """Select `folder` and return its status; read-only unless the pass will flag or move mail.
+
+        SELECT's untagged data (UIDVALIDITY, UIDNEXT) is the pass's one status check of a folder.
+        """
+        reused, self._reused = self._reused, False
         try:
-            info = self.client.select_folder(folder, readonly=not writable)
+            try:
+                info = self.client.select_folder(folder, readonly=not writable)
+            except _LOST:
+                if not reused:
+                    raise
+                # The server or the network dropped the kept session since the last pass:
+                # SELECT changes nothing, so it is simply sent again on a new session.
+                log.info("imap.reconnecting", mailbox=self._name)
+                self.close()
+                self.connect()
+                info = self.client.select_folder(folder, readonly=not writable)
         except _IMAP_ERRORS as exc:
             raise self._fail(f"selecting folder {folder!r}", exc) from exc
         return FolderStatus(

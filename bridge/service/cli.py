@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import date
 from pathlib import Path
 
@@ -21,13 +22,14 @@ from bridge.adapters.imap import ImapMailbox
 from bridge.adapters.lock import StateLock
 from bridge.adapters.state.ports import BackfillState, PassState, QuarantineDesk
 from bridge.adapters.state.statuses import QuarantineStatus
-from bridge.adapters.state.store import SqliteStateStore
+from bridge.adapters.state.store import open_state_store
 from bridge.adapters.wiki import WikiClient
 from bridge.errors import BridgeError, ConfigError
 from bridge.service.cli_dryrun import dry_run as dry_run_pass
 from bridge.service.cli_dryrun import summary
+from bridge.service.cli_forget import add_forget_parser, check_forget_rights, forget_command
 from bridge.service.cli_people import check_people
-from bridge.service.cli_state import state_command
+from bridge.service.cli_state import migrate_command, state_command
 from bridge.service.cli_status import failures, status
 from bridge.service.config import Settings, load_settings
 from bridge.service.daemon import Daemon, release_quarantined, run_pass
@@ -95,6 +97,20 @@ def _parser() -> argparse.ArgumentParser:
     state_actions = state.add_subparsers(dest="action", required=True)
     rebuild = state_actions.add_parser("rebuild", help="rebuild a mailbox's state from its pages on the wiki")
     rebuild.add_argument("--mailbox", required=True, help="the mapping's name")
+    migrate = state_actions.add_parser(
+        "migrate", help="copy the SQLite state into an empty PostgreSQL database (checked by row counts)"
+    )
+    migrate.add_argument(
+        "--to",
+        required=True,
+        metavar="URL",
+        help="postgresql://user@host:port/db; the password from [state] when it names the same url, "
+        "else from PGPASSWORD or ~/.pgpass",
+    )
+    migrate.add_argument(
+        "--from", dest="source", type=Path, help="the SQLite state file (default: [state] path)"
+    )
+    add_forget_parser(commands)
     return parser
 
 
@@ -114,19 +130,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(settings)
     if args.command == "setup-wiki":
         return _setup_wiki(settings, only_missing=False)
+    if args.command == "state" and args.action == "migrate":
+        return migrate_command(settings, args, " ".join(["email-wiki-bridge", *argv]))
     dry_run = args.command == "once" and args.dry_run
     if args.command == "once" and args.json and not dry_run:
         print("email-wiki-bridge: once --json needs --dry-run", file=sys.stderr)
         return EXIT_CONFIG
     if dry_run or args.command not in ("once", "run", "backfill", "state"):
         return _with_state(args, settings, dry_run)
-    # One process at a time writes the state; reading commands and dry runs need no lock.
-    lock = StateLock(settings.state.path, " ".join(["email-wiki-bridge", *argv]))
-    try:
-        lock.acquire(wait=args.command == "once" and args.wait, waiting=_tell_waiting)
-    except BridgeError as exc:
-        print(f"email-wiki-bridge: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    lock: AbstractContextManager[object] = nullcontext()
+    if settings.state.url is None:
+        # One process at a time writes the SQLite state; reading commands and dry runs need no lock.
+        # A shared PostgreSQL state has none: several instances use it at once.
+        lock = file_lock = StateLock(settings.state.path, " ".join(["email-wiki-bridge", *argv]))
+        try:
+            file_lock.acquire(wait=args.command == "once" and args.wait, waiting=_tell_waiting)
+        except BridgeError as exc:
+            print(f"email-wiki-bridge: {exc}", file=sys.stderr)
+            return EXIT_FAILED
     with lock:
         if args.command != "state":
             # Missing templates are installed at start-up; a wiki that is down now must not keep the
@@ -142,7 +163,7 @@ def _tell_waiting(holder: str) -> None:
 def _with_state(args: argparse.Namespace, settings: Settings, dry_run: bool) -> int:
     try:
         # A dry run reads the state as it is and cannot write to it.
-        state = SqliteStateStore(settings.state.path, read_only=dry_run)
+        state = open_state_store(settings.state, read_only=dry_run)
     except BridgeError as exc:
         print(f"email-wiki-bridge: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -161,6 +182,8 @@ def _with_state(args: argparse.Namespace, settings: Settings, dry_run: bool) -> 
             return state_command(settings, state, args)
         if args.command == "backfill":
             return _backfill(settings, state, args)
+        if args.command == "forget":
+            return forget_command(settings, state, args)
         Daemon(args.config, settings, state, os.environ).run()
         return EXIT_OK
     finally:
@@ -294,9 +317,9 @@ def _check(settings: Settings) -> int:
     return EXIT_FAILED if failures else EXIT_OK
 
 
-# Rights the bridge never needs; an account holding them is more powerful than it must be.
+# Rights the bridge never needs (`delete` is for `forget` alone); an account holding them is more
+# powerful than it must be.
 _EXCESS_RIGHTS = (
-    "delete",
     "editinterface",
     "editsitejs",
     "editsitecss",
@@ -331,6 +354,7 @@ def _check_wiki(settings: Settings, wiki: WikiClient) -> int:
         print(
             "WARN  wiki: no 'bot' right: every edit shows in recent changes; add the account to the bot group"
         )
+    check_forget_rights(wiki.rights)
     excess = [right for right in _EXCESS_RIGHTS if right in wiki.rights]
     if excess:
         print(

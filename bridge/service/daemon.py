@@ -24,8 +24,9 @@ from bridge.service.config import MailboxSettings, Settings, load_settings
 from bridge.service.idle import IdleWatcher
 from bridge.service.metrics import Metrics, serve
 from bridge.service.notify import Notifier
+from bridge.service.sessions import MappingSessions
 from bridge.sync.actions import Action
-from bridge.sync.mailbox_pass import MailboxSync, PassResult
+from bridge.sync.mailbox_pass import MailboxSync, PassResult, open_imap
 from bridge.sync.outbox import Outbox
 from bridge.sync.people import people_pages
 from bridge.sync.rebuild import guard_lost_state
@@ -39,21 +40,26 @@ def run_pass(
     state: PassState,
     stop: threading.Event | None = None,
     metrics: Metrics | None = None,
+    sessions: MappingSessions | None = None,
 ) -> PassResult | None:
     """Run one pass of one mailbox; log and record a failure and return None instead of raising.
 
-    One mailbox failing (wrong password, server down) must not stop the others.
+    One mailbox failing (wrong password, server down) must not stop the others. With
+    `sessions` (the daemon's), the IMAP and wiki sessions of the last pass are used again.
     """
-    wiki = WikiClient(settings.wiki)
+    wiki = sessions.wiki() if sessions is not None else WikiClient(settings.wiki)
+    edits, retries = wiki.edits, wiki.retries
     outbox = _outbox(mailbox, settings, state, wiki)
     mailer = Mailer(settings.smtp) if settings.smtp is not None else None
     result: PassResult | None = None
     try:
         guard_lost_state(mailbox, wiki, state)
+        opener = sessions.open_mailbox if sessions is not None else open_imap
         people = people_pages(mailbox, settings, wiki, state)
-        result = MailboxSync(
-            mailbox, wiki, state, stop=stop, outbox=outbox, sender=mailer, people=people
-        ).run()
+        sync = MailboxSync(
+            mailbox, wiki, state, stop=stop, open_mailbox=opener, outbox=outbox, sender=mailer, people=people
+        )
+        result = sync.run()
         state.record_pass(mailbox.name, None, result.backlog)
     except Exception as exc:  # a bug must not stop the other mailboxes, nor hide from `status`
         result = None
@@ -63,12 +69,19 @@ def run_pass(
         except StateError as unrecorded:  # e.g. the disk is still full: the log is all there is
             log.error("pass.unrecorded", mailbox=mailbox.name, error=str(unrecorded))
     finally:
-        wiki.close()
+        if sessions is not None:
+            sessions.pass_ended(failed=result is None)
+        else:
+            wiki.close()
         if mailer is not None:
             mailer.close()
         if metrics is not None:
             metrics.record_pass(
-                mailbox.name, result, wiki.edits, wiki.retries, _status_or_none(state, mailbox)
+                mailbox.name,
+                result,
+                wiki.edits - edits,
+                wiki.retries - retries,
+                _status_or_none(state, mailbox),
             )
     return result
 
@@ -174,6 +187,7 @@ class Daemon:
         self._again: dict[str, threading.Event] = {}
         self._watchers: dict[tuple[str, str], IdleWatcher] = {}
         self._connected: dict[tuple[str, str], bool] = {}
+        self._sessions: dict[str, MappingSessions] = {}
         self.metrics = Metrics()
         self.notifier = Notifier(environ)
         self._scheduler = BackgroundScheduler(
@@ -192,9 +206,26 @@ class Daemon:
             again.clear()
             mailbox = self._mailbox(name)
             if mailbox is None:  # removed by a reload
+                self._drop_sessions(name)
                 return
-            result = run_pass(mailbox, self.settings, self.state, stop=self.stop, metrics=self.metrics)
+            sessions = self._sessions_of(mailbox)
+            result = run_pass(
+                mailbox, self.settings, self.state, stop=self.stop, metrics=self.metrics, sessions=sessions
+            )
             self.notifier.status(_status_line(name, result))
+
+    def _sessions_of(self, mailbox: MailboxSettings) -> MappingSessions:
+        """The mapping's kept sessions; new ones when a reload changed its settings or the wiki's."""
+        kept = self._sessions.get(mailbox.name)
+        if kept is None or not kept.fits(mailbox, self.settings.wiki):
+            self._drop_sessions(mailbox.name)
+            kept = self._sessions[mailbox.name] = MappingSessions(mailbox, self.settings.wiki)
+        return kept
+
+    def _drop_sessions(self, name: str) -> None:
+        kept = self._sessions.pop(name, None)
+        if kept is not None:
+            kept.close()
 
     def trigger(self, name: str) -> None:
         """Run the mailbox's pass now (or right after the one in flight)."""
@@ -305,6 +336,8 @@ class Daemon:
         # wait=True lets the pass in flight finish its current thread edit; the stop event makes
         # it return at the next message boundary.
         self._scheduler.shutdown(wait=True)
+        for name in list(self._sessions):
+            self._drop_sessions(name)
         if server is not None:
             server.shutdown()
         log.info("daemon.stopped")

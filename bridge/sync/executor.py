@@ -228,6 +228,7 @@ class Executor:
                 uid=sources[m.message_id].uid,
                 content_hash=sources[m.message_id].content_hash,
                 raw_size=sources[m.message_id].raw_size,
+                sender=m.sender_address,
             )
             for m in messages
         ]

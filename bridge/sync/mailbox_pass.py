@@ -186,9 +186,10 @@ class MailboxSync:
         else:
             last_uid = self._starting_point(status)
         retry = self._retry_uids(folder, status.uidvalidity, last_uid)
-        considered = imap.uids_after(last_uid)
+        # SELECT's UIDNEXT already tells a quiet folder: no search (servers omitting it say 0).
+        considered = imap.uids_after(last_uid) if status.uidnext - 1 != last_uid else []
         new_uids = considered
-        if self.settings.polling.start_date is not None:
+        if self.settings.polling.start_date is not None and considered:
             # Mail received before start_at is passed over, also when it turns up later.
             since = set(imap.uids_since(self.settings.polling.start_date))
             new_uids = [uid for uid in considered if uid in since]
@@ -213,7 +214,8 @@ class MailboxSync:
                     )
         if plan is None:
             self.executor.mail_actions(imap, folder)
-            last_uid = max(last_uid, *considered) if considered else last_uid
+            # Past mail deleted before it was read too, so the next quiet pass needs no search.
+            last_uid = max(last_uid, status.uidnext - 1, *considered)
             self.state.save_folder_position(name, folder, FolderPosition(status.uidvalidity, last_uid))
 
     def _starting_point(self, status: FolderStatus) -> int:

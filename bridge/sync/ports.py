@@ -14,6 +14,7 @@ from typing import Protocol
 
 from bridge.adapters.imap import FolderStatus, HeaderProbe
 from bridge.adapters.wiki import EditResult, PageContent
+from bridge.adapters.wiki_history import FORGET_RIGHTS, Revision
 from bridge.core.attachments import UploadLimits
 from bridge.core.model import FetchedMail
 from bridge.service.config import MailboxSettings
@@ -173,4 +174,32 @@ class Sender(Protocol):
 
     def send(self, message: bytes, recipient: str) -> None:
         """Deliver `message` as given to `recipient`; `MailError`/`MailUncertainError` on failure."""
+        ...
+
+
+class HistoryWiki(WikiListing, Protocol):
+    """What `forget` needs: the pages, their history, and revision and page deletion."""
+
+    def page_content(self, title: str) -> PageContent | None:
+        """The current wikitext and revision of a page, or None when it does not exist."""
+        ...
+
+    def replace_page(self, title: str, text: str, summary: str, base_revision: int) -> EditResult:
+        """Replace a page's text, failing if someone saved after `base_revision`."""
+        ...
+
+    def missing_rights(self, needed: Sequence[str] = FORGET_RIGHTS) -> list[str]:
+        """The rights of `needed` that the account lacks."""
+        ...
+
+    def revisions(self, title: str) -> Iterator[Revision]:
+        """Every revision of `title` with its text, newest first."""
+        ...
+
+    def hide_revisions(self, title: str, revisions: Sequence[int], reason: str) -> None:
+        """Hide the text and summary of `revisions` of `title`."""
+        ...
+
+    def delete_page(self, title: str, reason: str) -> bool:
+        """Delete a page (or file); False when it was already gone."""
         ...

@@ -4,6 +4,22 @@ A contract test asks for them only in its `real` parametrization, so the fake ha
 starts no server.
 """
 
-from tests.integration.conftest import dovecot, mediawiki, server_root, smtp_sink_session
+from tests.integration.conftest import (
+    dovecot,
+    mediawiki,
+    postgres,
+    postgres_state,
+    postgres_template,
+    server_root,
+    smtp_sink_session,
+)
 
-__all__ = ["dovecot", "mediawiki", "server_root", "smtp_sink_session"]
+__all__ = [
+    "dovecot",
+    "mediawiki",
+    "postgres",
+    "postgres_state",
+    "postgres_template",
+    "server_root",
+    "smtp_sink_session",
+]

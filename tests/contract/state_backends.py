@@ -1,7 +1,8 @@
 """The state store backends the contract suite runs against, and the helpers its tests share.
 
-Each backend is a factory that opens a fresh, empty store in a temporary directory. A second
-backend (PostgreSQL, issue 13) is added to `BACKENDS` and must pass the same tests.
+Each backend is a factory that opens a fresh, empty store: SQLite in the test's temporary
+directory, PostgreSQL in a database of its own on the session's throwaway cluster (the fixture
+`postgres_state`, a copy of a database that already has the schema).
 """
 
 from __future__ import annotations
@@ -12,17 +13,25 @@ from pathlib import Path
 import pytest
 
 from bridge.adapters.state.ports import StateStore
-from bridge.adapters.state.store import IntendedMessage, SqliteStateStore
+from bridge.adapters.state.store import IntendedMessage, PostgresStateStore, SqliteStateStore
+from bridge.service.config import StateSettings
 
-BACKENDS: dict[str, Callable[[Path], StateStore]] = {
-    "sqlite": lambda directory: SqliteStateStore(directory / "state.sqlite3"),
+
+def _postgresql(request: pytest.FixtureRequest, _directory: Path) -> StateStore:
+    settings: StateSettings = request.getfixturevalue("postgres_state")
+    return PostgresStateStore(settings)
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], StateStore]] = {
+    "sqlite": lambda _request, directory: SqliteStateStore(directory / "state.sqlite3"),
+    "postgresql": _postgresql,
 }
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
     """A fresh, empty state store of each backend."""
-    opened = BACKENDS[str(request.param)](tmp_path)
+    opened = BACKENDS[str(request.param)](request, tmp_path)
     yield opened
     opened.close()
 

@@ -13,22 +13,28 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from bridge.adapters.state.store import PostgresStateStore
+from bridge.service.config import StateSettings
 from tests.integration.support import Space, WikiReader, new_space
 from tests.servers import (
     DovecotServer,
     MediaWikiServer,
+    PostgresServer,
     SmtpSink,
     make_temp_dir,
     start_dovecot,
     start_mediawiki,
+    start_postgres,
     start_smtp_sink,
 )
 
+STATE_TEMPLATE = "state_template"
 TEAM_USERS = {
     "team-sales": "secret-sales",
     "team-support": "secret-support",
@@ -64,6 +70,31 @@ def mediawiki(server_root: Path) -> Iterator[MediaWikiServer]:
     server = start_mediawiki(server_root / "wiki")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(server_root: Path) -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster (superuser ewb, trust on loopback); tests make their own databases."""
+    server = start_postgres(server_root / "pg")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres: PostgresServer) -> str:
+    """The name of a database holding the state store's current schema, to copy for each test."""
+    postgres.create_database(STATE_TEMPLATE)
+    PostgresStateStore(StateSettings(url=postgres.url(STATE_TEMPLATE))).close()
+    return STATE_TEMPLATE
+
+
+@pytest.fixture
+def postgres_state(postgres: PostgresServer, postgres_template: str) -> Iterator[StateSettings]:
+    """`[state]` settings naming a fresh PostgreSQL database with the store's schema (dropped after)."""
+    name = f"state_{uuid.uuid4().hex[:12]}"
+    url = postgres.create_database(name, template=postgres_template)
+    yield StateSettings(url=url)
+    postgres.drop_database(name)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from html.parser import HTMLParser
@@ -20,7 +20,7 @@ from typing import Any
 
 import requests
 
-from bridge.adapters.state.store import SqliteStateStore
+from bridge.adapters.state.store import open_state_store
 from bridge.adapters.wiki import WikiClient
 from bridge.errors import BridgeError
 from bridge.service.config import Settings, load_settings
@@ -71,6 +71,14 @@ def make_mail(
     return mail.as_bytes()
 
 
+def delivered(message_id: str, subject: str, sender: str, in_reply_to: str | None = None) -> bytes:
+    """A mail as delivered: its Return-Path first, dated a few minutes ago."""
+    address = sender.rpartition("<")[2].rstrip(">")
+    date = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    headers = [("Return-Path", f"<{address}>")]
+    return make_mail(message_id, subject, sender=sender, headers=headers, date=date, in_reply_to=in_reply_to)
+
+
 @dataclass
 class Space:
     """One mapping under test: its IMAP folder(s), page prefix, config file and state file."""
@@ -82,6 +90,8 @@ class Space:
     folders: list[str]
     prefix: str
     categories: list[str]
+    # `[state] url` of a PostgreSQL database; None keeps the state in the SQLite file.
+    state_url: str | None = None
 
     @property
     def config_path(self) -> Path:
@@ -144,6 +154,7 @@ class Space:
             f"password_file = {json.dumps(str(wiki_secret))}",
             "[state]",
             f"path = {json.dumps(str(self.state_path))}",
+            *([f"url = {json.dumps(self.state_url)}"] if self.state_url else []),
             "[log]",
             'format = "json"',
             "[service]",
@@ -174,7 +185,7 @@ class Space:
         """Run one pass in-process (so tests can inject a wrapped wiki client)."""
         settings = self.settings()
         client = wiki or WikiClient(settings.wiki)
-        state = SqliteStateStore(settings.state.path)
+        state = open_state_store(settings.state)
         install_templates(client, only_missing=True)  # as the command line does at start-up
         try:
             return MailboxSync(settings.mailboxes[mailbox_index], client, state).run()
@@ -188,7 +199,7 @@ class Space:
         Returns None when the pass failed (logged as ``pass.failed``), like ``daemon.run_pass``.
         """
         settings = self.settings()
-        state = SqliteStateStore(settings.state.path)
+        state = open_state_store(settings.state)
         # As the command line does at start-up: missing templates are installed, and a wiki
         # that refuses now leaves it to the pass to report.
         client = WikiClient(settings.wiki)

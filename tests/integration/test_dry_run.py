@@ -5,21 +5,12 @@ afterwards nothing has changed on the wiki, in the mailbox, at the SMTP sink or 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.integration.support import Space, WikiReader, folder_mail, make_mail, smtp_section, unique
+from tests.integration.support import Space, WikiReader, delivered, folder_mail, smtp_section, unique
 from tests.servers import MediaWikiServer, SmtpSink
 
 TEAM_ADDRESS = "team-sales@example.de"
-
-
-def delivered(message_id: str, subject: str, sender: str, in_reply_to: str | None = None) -> bytes:
-    """A mail as delivered: its Return-Path first, dated a few minutes ago."""
-    address = sender.rpartition("<")[2].rstrip(">")
-    date = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
-    headers = [("Return-Path", f"<{address}>")]
-    return make_mail(message_id, subject, sender=sender, headers=headers, date=date, in_reply_to=in_reply_to)
 
 
 def bot_edits(reader: WikiReader, mediawiki: MediaWikiServer) -> int:

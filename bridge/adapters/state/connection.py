@@ -1,42 +1,24 @@
 """The state store's SQLite connection: opening the file, one transaction at a time, faults as sentences.
 
-Every concern of the store (`ledger`, `thread_index`, `folders`, …) is a class over this one
-connection, and `SqliteStateStore` combines them; their queries go through `_query` and their
-writes through `_transaction`, so each protocol step is one transaction and SQLite's full-disk,
-I/O and corruption errors reach the caller as `StateError` sentences.
+Every concern of the store (`ledger`, `thread_index`, `folders`, …) is a class over a
+`sql.StateConnection`; `SqliteStateStore` combines them with this one. Their queries go through
+`_query` and their writes through `_transaction`, so each protocol step is one transaction
+(`BEGIN IMMEDIATE`: the whole file) and SQLite's full-disk, I/O and corruption errors reach the
+caller as `StateError` sentences.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bridge.adapters.state.file import check_file, create_file, sqlite_fault
 from bridge.adapters.state.schema import check_current, migrate
+from bridge.adapters.state.sql import SQLITE, StateConnection, Transaction
 from bridge.errors import StateError
-
-_CHUNK = 500  # stays well below SQLite's bound-parameter limit
-
-
-def now() -> str:
-    """The store's timestamp: ISO 8601 UTC to the second, so timestamps compare as strings."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def chunks(items: Iterable[str]) -> Iterator[tuple[str, ...]]:
-    """Split the distinct `items` (sorted) into chunks that fit one statement's parameters."""
-    distinct = sorted(set(items))
-    for start in range(0, len(distinct), _CHUNK):
-        yield tuple(distinct[start : start + _CHUNK])
-
-
-def placeholders(chunk: Sequence[object]) -> str:
-    """Return `?, ?, …` for an `IN (…)` list of `chunk`'s length."""
-    return ",".join("?" * len(chunk))
 
 
 def _read_only_uri(path: Path) -> str:
@@ -49,7 +31,7 @@ def _read_only_uri(path: Path) -> str:
     return f"{path.resolve().as_uri()}?{'mode=ro' if wal else 'immutable=1'}"
 
 
-class SqliteConnection:
+class SqliteConnection(StateConnection):
     """One SQLite file, opened (created with mode 0600 when missing) and brought to the current schema."""
 
     def __init__(self, path: Path, read_only: bool = False) -> None:
@@ -58,6 +40,7 @@ class SqliteConnection:
         Read-only, a missing file reads as an empty store (held in memory), and any write fails.
         """
         self.path = path
+        self.dialect = SQLITE
         try:
             # A missing file is created; a damaged one is reported, never silently recreated.
             exists = check_file(path)
@@ -80,12 +63,12 @@ class SqliteConnection:
         self._lock = threading.RLock()
         try:
             if read_only and exists:
-                check_current(self._db, path)
+                check_current(self._db, SQLITE, str(path))
             else:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA foreign_keys=ON")
-                with self._lock:
-                    migrate(self._db, path)
+                with self._transaction() as db:
+                    migrate(db, SQLITE, str(path))
             if read_only:
                 self._db.execute("PRAGMA query_only=ON")
         except StateError:
@@ -96,7 +79,7 @@ class SqliteConnection:
             raise sqlite_fault(path, exc) or StateError(f"cannot open the state store {path}: {exc}") from exc
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> Iterator[Transaction]:
         with self._lock, self._faults():
             self._db.execute("BEGIN IMMEDIATE")
             try:

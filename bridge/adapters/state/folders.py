@@ -1,4 +1,4 @@
-"""Folder positions and mail actions of the SQLite state store: where reading stopped, what to flag or move.
+"""Folder positions and mail actions of the state store: where reading stopped, what to flag or move.
 
 A folder's position is its UIDVALIDITY and highest handled UID. A published mail's after-publish
 flag or move (`messages.mail_action`) is marked pending when its wiki edit is confirmed and done
@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from bridge.adapters.state.connection import SqliteConnection
+from bridge.adapters.state.sql import StateConnection
 from bridge.adapters.state.statuses import MailAction
 from bridge.core.model import FolderPosition
 
 _PENDING = f"mail_action = '{MailAction.PENDING}'"
 
 
-class FolderTables(SqliteConnection):
-    """The `folders` rows and the `mail_action` column of messages (part of `SqliteStateStore`)."""
+class FolderTables(StateConnection):
+    """The `folders` rows and the `mail_action` column of messages (part of every state store)."""
 
     def folder_position(self, mailbox: str, folder: str) -> FolderPosition | None:
         """Return where reading `folder` stopped, or None when it was never read."""

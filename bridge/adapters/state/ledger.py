@@ -1,4 +1,4 @@
-"""The message ledger of the SQLite state store: which mail is published, or about to be, on which thread.
+"""The message ledger of the state store: which mail is published, or about to be, on which thread.
 
 Before a thread's wiki edit its messages are recorded `pending` (with every id they link, so
 later mail finds the thread); after the wiki's answer they are `done` with the revision. An
@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bridge.adapters.state.connection import SqliteConnection, chunks, now, placeholders
+from bridge.adapters.state.privacy import PrivacyTables
+from bridge.adapters.state.sql import chunks, now, placeholders
 from bridge.adapters.state.statuses import MailAction, MessageStatus, QuarantineStatus
 
 
@@ -24,6 +25,7 @@ class IntendedMessage:
     uid: int
     content_hash: str | None = None
     raw_size: int | None = None
+    sender: str = ""  # kept only as a keyed hash, so `forget --address` finds the person's mail
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +47,8 @@ class Fingerprint:
     held: bool = False  # in quarantine, not published
 
 
-class MessageLedgerTables(SqliteConnection):
-    """The `messages` rows and their `thread_links` (part of `SqliteStateStore`)."""
+class MessageLedgerTables(PrivacyTables):
+    """The `messages` rows and their `thread_links` (part of every state store)."""
 
     def known_message_ids(self, mailbox: str, ids: Iterable[str]) -> set[str]:
         """Return those of `ids` that are already published or being published for `mailbox`."""
@@ -86,17 +88,28 @@ class MessageLedgerTables(SqliteConnection):
 
     def record_intent(self, mailbox: str, thread_id: int, messages: Sequence[IntendedMessage]) -> None:
         """Record, before the wiki write, that `messages` are about to be published on a thread."""
+        senders = [self.pseudonym(m.sender) if m.sender else None for m in messages]
         with self._transaction() as db:
             db.executemany(
                 "INSERT INTO messages (mailbox, message_id, thread_id, status, folder, uid, content_hash, "  # noqa: S608 - constant SQL
-                f"raw_size) VALUES (?, ?, ?, '{MessageStatus.PENDING}', ?, ?, ?, ?)",
+                f"raw_size, sender_key) VALUES (?, ?, ?, '{MessageStatus.PENDING}', ?, ?, ?, ?, ?)",
                 [
-                    (mailbox, m.message_id, thread_id, m.folder, m.uid, m.content_hash, m.raw_size)
-                    for m in messages
+                    (
+                        mailbox,
+                        m.message_id,
+                        thread_id,
+                        m.folder,
+                        m.uid,
+                        m.content_hash,
+                        m.raw_size,
+                        sender,
+                    )
+                    for m, sender in zip(messages, senders, strict=True)
                 ],
             )
             db.executemany(
-                "INSERT OR IGNORE INTO thread_links (mailbox, linked_id, thread_id) VALUES (?, ?, ?)",
+                "INSERT INTO thread_links (mailbox, linked_id, thread_id) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
                 [(mailbox, linked, thread_id) for m in messages for linked in (m.message_id, *m.linked_ids)],
             )
 

@@ -1,4 +1,4 @@
-"""The continuation-page table of the SQLite state store: which threads are parts of a longer one.
+"""The continuation-page table of the state store: which threads are parts of a longer one.
 
 A thread whose page is full goes on on a continuation page, and each part is a thread row of
 its own (with its own title and messages), so the intent/confirm protocol and crash recovery
@@ -6,7 +6,7 @@ work per part unchanged. `thread_parts` links a part to the part before it and t
 first part (whose title names the later ones). Once a part's page is confirmed, the earlier
 parts are redirected to it (`threads.merged_into`, without a merge note), so later mail of the
 thread lands on the last part; the link from the previous page to it is recorded `pending`
-until it is written. Part of `SqliteStateStore`, over its one connection.
+until it is written. Part of every state store.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from bridge.adapters.state.connection import SqliteConnection, now
+from bridge.adapters.state.sql import StateConnection, now
 from bridge.adapters.state.statuses import PartLink
 
 
@@ -53,8 +53,8 @@ class ThreadPartLedger(PartLookup, Protocol):
     def pending_part_links(self, mailbox: str) -> list[PendingPartLink]: ...
 
 
-class ThreadPartTables(SqliteConnection):
-    """Continuation parts of threads (part of `SqliteStateStore`)."""
+class ThreadPartTables(StateConnection):
+    """Continuation parts of threads (part of every state store)."""
 
     def thread_part(self, thread_id: int) -> ThreadPart:
         """Return the part a thread is: its first part and number (a thread of one page is part 1)."""
@@ -69,11 +69,11 @@ class ThreadPartTables(SqliteConnection):
     def new_part(self, mailbox: str, candidate_title: str, previous: ThreadPart) -> int:
         """Create the thread row of the part after `previous`, trying `candidate_title`; return its id."""
         with self._transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO threads (mailbox, candidate_title, created_at) VALUES (?, ?, ?)",
+            row = db.execute(
+                "INSERT INTO threads (mailbox, candidate_title, created_at) VALUES (?, ?, ?) RETURNING id",
                 (mailbox, candidate_title, now()),
-            )
-            thread_id = int(cursor.lastrowid or 0)
+            ).fetchone()
+            thread_id = int(row[0])
             db.execute(
                 "INSERT INTO thread_parts (thread_id, first_id, previous_id, part, link) "  # noqa: S608 - constant SQL
                 f"VALUES (?, ?, ?, ?, '{PartLink.PENDING}')",
@@ -85,7 +85,8 @@ class ThreadPartTables(SqliteConnection):
         """Send the thread's mail to this confirmed part: the previous part (and what it got) goes here."""
         with self._transaction() as db:
             row = db.execute(
-                "SELECT previous_id FROM thread_parts WHERE thread_id = ?", (thread_id,)
+                f"SELECT previous_id FROM thread_parts WHERE thread_id = ?{self.dialect.for_update}",  # noqa: S608 - constant SQL
+                (thread_id,),
             ).fetchone()
             if row is None:
                 return

@@ -1,4 +1,4 @@
-"""Failures and passes of the SQLite state store: mail not published, each pass's outcome, the status.
+"""Failures and passes of the state store: mail not published, each pass's outcome, the status.
 
 A failed mail stays in its mailbox and is recorded per place (folder, UIDVALIDITY, UID) with the
 reason and its attempts; the retry policy sets the next try and parks it after the last one.
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bridge.adapters.state.connection import SqliteConnection, now
+from bridge.adapters.state.sql import StateConnection, now
 from bridge.adapters.state.statuses import MessageStatus, QuarantineStatus
 from bridge.core.retry import RetryPolicy
 
@@ -54,8 +54,8 @@ def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-class PassTables(SqliteConnection):
-    """The `failures` and `passes` rows, and the status summary (part of `SqliteStateStore`)."""
+class PassTables(StateConnection):
+    """The `failures` and `passes` rows, and the status summary (part of every state store)."""
 
     def record_failure(
         self,
@@ -75,8 +75,8 @@ class PassTables(SqliteConnection):
         stamp = moment.isoformat(timespec="seconds")
         with self._transaction() as db:
             row = db.execute(
-                "SELECT attempts FROM failures "
-                "WHERE mailbox = ? AND folder = ? AND uidvalidity = ? AND uid = ?",
+                "SELECT attempts FROM failures "  # noqa: S608 - constant SQL
+                f"WHERE mailbox = ? AND folder = ? AND uidvalidity = ? AND uid = ?{self.dialect.for_update}",
                 (mailbox, folder, uidvalidity, uid),
             ).fetchone()
             attempts = (int(row[0]) if row else 0) + 1
@@ -85,7 +85,8 @@ class PassTables(SqliteConnection):
                 "INSERT INTO failures (mailbox, folder, uidvalidity, uid, message_id, reason, attempts, "
                 "first_seen, last_seen, next_attempt_at, parked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (mailbox, folder, uidvalidity, uid) DO UPDATE SET reason = excluded.reason, "
-                "message_id = COALESCE(excluded.message_id, message_id), attempts = excluded.attempts, "
+                "message_id = COALESCE(excluded.message_id, failures.message_id), "
+                "attempts = excluded.attempts, "
                 "last_seen = excluded.last_seen, next_attempt_at = excluded.next_attempt_at, "
                 "parked = excluded.parked",
                 (
@@ -112,7 +113,7 @@ class PassTables(SqliteConnection):
         with self._transaction() as db:
             cursor = db.execute(
                 "UPDATE failures SET parked = 0, next_attempt_at = NULL "
-                "WHERE mailbox = ? AND (? IS NULL OR message_id = ?)",
+                "WHERE mailbox = ? AND (CAST(? AS TEXT) IS NULL OR message_id = ?)",
                 (mailbox, message_id, message_id),
             )
             return cursor.rowcount
@@ -134,7 +135,8 @@ class PassTables(SqliteConnection):
         """Return the recorded failures of a mailbox (of one folder when given), oldest first."""
         rows = self._query(
             "SELECT mailbox, folder, uidvalidity, uid, message_id, reason, attempts, first_seen, last_seen, "
-            "next_attempt_at, parked FROM failures WHERE mailbox = ? AND (? IS NULL OR folder = ?) "
+            "next_attempt_at, parked FROM failures WHERE mailbox = ? "
+            "AND (CAST(? AS TEXT) IS NULL OR folder = ?) "
             "ORDER BY first_seen, uid",
             (mailbox, folder, folder),
         )

@@ -1,4 +1,4 @@
-"""People in the SQLite state store: wiki accounts, each conversation's participants, reply counts.
+"""People in the state store: wiki accounts, each conversation's participants, reply counts.
 
 `wiki_accounts` caches the wiki's answer about a user name (exists or not) with the time it
 was asked, so a pass asks the wiki only about names it has not asked about within the expiry.
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from bridge.adapters.state.connection import SqliteConnection, chunks, now, placeholders
+from bridge.adapters.state.sql import StateConnection, chunks, now, placeholders
 from bridge.adapters.state.statuses import ReplyStatus
 from bridge.core.people import EXTERNAL_SENDER, Person
 
@@ -51,8 +51,8 @@ class ReplyCounter(Protocol):
     def reply_counts(self, mailbox: str) -> ReplyCounts: ...
 
 
-class PeopleTables(SqliteConnection):
-    """The `wiki_accounts` and `thread_people` rows (part of `SqliteStateStore`)."""
+class PeopleTables(StateConnection):
+    """The `wiki_accounts` and `thread_people` rows, and reply counts (part of every state store)."""
 
     def known_accounts(self, names: Iterable[str], since: datetime) -> dict[str, bool]:
         """The cached answers about `names` given at or after `since` (older ones count as unknown)."""
@@ -105,8 +105,8 @@ class PeopleTables(SqliteConnection):
     def reply_counts(self, mailbox: str) -> ReplyCounts:
         """How many replies of `mailbox` were sent, suppressed, and suppressed for an external sender."""
         [(sent, suppressed, external)] = self._query(
-            "SELECT COALESCE(SUM(status = ?), 0), COALESCE(SUM(status = ?), 0), "
-            "COALESCE(SUM(status = ? AND reason = ?), 0) FROM replies WHERE mailbox = ?",
+            "SELECT COUNT(CASE WHEN status = ? THEN 1 END), COUNT(CASE WHEN status = ? THEN 1 END), "
+            "COUNT(CASE WHEN status = ? AND reason = ? THEN 1 END) FROM replies WHERE mailbox = ?",
             (ReplyStatus.SENT, ReplyStatus.SUPPRESSED, ReplyStatus.SUPPRESSED, EXTERNAL_SENDER, mailbox),
         )
         return ReplyCounts(int(str(sent)), int(str(suppressed)), int(str(external)))

@@ -17,6 +17,7 @@ from bridge.adapters.state.ledger import Fingerprint, IntendedMessage, PendingMe
 from bridge.adapters.state.parts import PartLookup, ThreadPartLedger
 from bridge.adapters.state.passes import Failure, MailboxStatus
 from bridge.adapters.state.people import PeopleLedger, ReplyCounter
+from bridge.adapters.state.privacy import AuditEntry, ForgottenRows
 from bridge.adapters.state.quarantine import QuarantinedMail
 from bridge.adapters.state.recovery import LedgerPage
 from bridge.adapters.state.replies import ReplyLedger
@@ -181,7 +182,21 @@ class PassState(BackfillState, OutboxLedger, StatusReader, Protocol):
     def record_pass(self, mailbox: str, error: str | None, backlog: int | None = None) -> None: ...
 
 
-class StateStore(PassState, LedgerImport, FailureDesk, QuarantineDesk, Protocol):
+class PrivacyLedger(Protocol):
+    """What `forget` uses: pseudonymizing a person in the store, and the audit."""
+
+    def pseudonym(self, address: str) -> str: ...
+
+    def messages_from(self, addresses: Iterable[str]) -> set[str]: ...
+
+    def forget_in_state(self, addresses: Iterable[str], message_ids: Iterable[str]) -> ForgottenRows: ...
+
+    def record_audit(self, actor: str, action: str, summary: str) -> None: ...
+
+    def audit_entries(self) -> list[AuditEntry]: ...
+
+
+class StateStore(PassState, LedgerImport, FailureDesk, QuarantineDesk, PrivacyLedger, Protocol):
     """Everything a state store backend provides (SQLite now, PostgreSQL later)."""
 
     def close(self) -> None: ...

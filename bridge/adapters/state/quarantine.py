@@ -1,4 +1,4 @@
-"""The quarantine of the SQLite state store: mail the sender policy kept off the wiki, until released.
+"""The quarantine of the state store: mail the sender policy kept off the wiki, until released.
 
 A held mail is recorded once per Message-ID, with its content hash and size so that other
 content under the same id is held as a variant of its own. Releasing it records where the mail
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bridge.adapters.state.connection import SqliteConnection, chunks, now, placeholders
+from bridge.adapters.state.sql import StateConnection, chunks, now, placeholders
 from bridge.adapters.state.statuses import QuarantineStatus
 
 
@@ -32,17 +32,18 @@ class QuarantinedMail:
     raw_size: int | None = None
 
 
-class QuarantineTables(SqliteConnection):
-    """The `quarantine` rows (part of `SqliteStateStore`)."""
+class QuarantineTables(StateConnection):
+    """The `quarantine` rows (part of every state store)."""
 
     def quarantine_mail(self, entry: QuarantinedMail) -> None:
         """Record a mail the sender policy refused (idempotent)."""
         with self._transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO quarantine "  # noqa: S608 - constant SQL
+                "INSERT INTO quarantine "  # noqa: S608 - constant SQL
                 "(mailbox, message_id, folder, uidvalidity, uid, sender, subject, "
                 "reason, status, created_at, content_hash, raw_size) "
-                f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, '{QuarantineStatus.QUARANTINED}', ?, ?, ?)",
+                f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, '{QuarantineStatus.QUARANTINED}', ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
                 (
                     entry.mailbox,
                     entry.message_id,
@@ -65,7 +66,8 @@ class QuarantineTables(SqliteConnection):
         rows = self._query(
             "SELECT mailbox, message_id, folder, uidvalidity, uid, sender, subject, reason, status, "
             "created_at "
-            "FROM quarantine WHERE (? IS NULL OR mailbox = ?) AND (? IS NULL OR status = ?) "
+            "FROM quarantine WHERE (CAST(? AS TEXT) IS NULL OR mailbox = ?) "
+            "AND (CAST(? AS TEXT) IS NULL OR status = ?) "
             "ORDER BY created_at, uid",
             (mailbox, mailbox, status, status),
         )

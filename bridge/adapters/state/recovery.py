@@ -1,4 +1,4 @@
-"""The lost-state ledger of the SQLite state store: the guard's questions, and `state rebuild`'s import.
+"""The lost-state ledger of the state store: the guard's questions, and `state rebuild`'s import.
 
 Before a pass the guard asks whether the store knows the mailbox at all (any message, or an
 earlier look at its page prefix) and which marker ids of the wiki it knows. `state rebuild`
@@ -7,11 +7,10 @@ imports the pages found on the wiki as published messages; known rows are never 
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bridge.adapters.state.connection import SqliteConnection, chunks, now, placeholders
+from bridge.adapters.state.sql import StateConnection, Transaction, chunks, now, placeholders
 from bridge.adapters.state.statuses import MailAction, MergeNote, MessageStatus, PartLink
 
 
@@ -39,8 +38,8 @@ class LedgerPage:
     continued_on: str | None = None
 
 
-class RecoveryTables(SqliteConnection):
-    """The `wiki_checks` rows and the import of a ledger read from the wiki (part of `SqliteStateStore`)."""
+class RecoveryTables(StateConnection):
+    """The `wiki_checks` rows and the import of a ledger read from the wiki (part of every state store)."""
 
     def has_ledger(self, mailbox: str) -> bool:
         """Tell whether the store records any message (published or being published) of `mailbox`."""
@@ -95,9 +94,7 @@ class RecoveryTables(SqliteConnection):
         return added
 
 
-def _import_pages(
-    db: sqlite3.Connection, mailbox: str, pages: Sequence[LedgerPage]
-) -> tuple[dict[str, int], int]:
+def _import_pages(db: Transaction, mailbox: str, pages: Sequence[LedgerPage]) -> tuple[dict[str, int], int]:
     """Record each page's thread and its unknown messages; return the threads by title and the count."""
     added = 0
     stamp = now()
@@ -107,18 +104,19 @@ def _import_pages(
         if row is not None and row[1] != mailbox:
             continue
         if row is None:
-            cursor = db.execute(
-                "INSERT INTO threads (mailbox, page_title, candidate_title, created_at) VALUES (?, ?, ?, ?)",
+            inserted = db.execute(
+                "INSERT INTO threads (mailbox, page_title, candidate_title, created_at) VALUES (?, ?, ?, ?) "
+                "RETURNING id",
                 (mailbox, page.title, page.title, stamp),
-            )
-            threads[page.title] = int(cursor.lastrowid or 0)
+            ).fetchone()
+            threads[page.title] = int(inserted[0])
         else:
             threads[page.title] = int(row[0])
         for message in page.messages:
             cursor = db.execute(
-                "INSERT OR IGNORE INTO messages (mailbox, message_id, thread_id, status, folder, "  # noqa: S608 - constant SQL
+                "INSERT INTO messages (mailbox, message_id, thread_id, status, folder, "  # noqa: S608 - constant SQL
                 "uid, revision, published_at, mail_action) "
-                f"VALUES (?, ?, ?, '{MessageStatus.DONE}', ?, ?, ?, ?, ?)",
+                f"VALUES (?, ?, ?, '{MessageStatus.DONE}', ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (
                     mailbox,
                     message.message_id,
@@ -132,7 +130,8 @@ def _import_pages(
             )
             added += cursor.rowcount
             db.executemany(
-                "INSERT OR IGNORE INTO thread_links (mailbox, linked_id, thread_id) VALUES (?, ?, ?)",
+                "INSERT INTO thread_links (mailbox, linked_id, thread_id) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
                 [
                     (mailbox, linked, threads[page.title])
                     for linked in (message.message_id, *message.linked_ids)
@@ -141,7 +140,7 @@ def _import_pages(
     return threads, added
 
 
-def _import_parts(db: sqlite3.Connection, pages: Sequence[LedgerPage], threads: dict[str, int]) -> None:
+def _import_parts(db: Transaction, pages: Sequence[LedgerPage], threads: dict[str, int]) -> None:
     """Record continuation pages: each chain's parts are numbered from its first page on."""
     following = {
         page.title: page.continued_on
@@ -153,8 +152,8 @@ def _import_parts(db: sqlite3.Connection, pages: Sequence[LedgerPage], threads: 
         while (current := following.get(previous)) is not None and number <= len(following):
             number += 1
             db.execute(
-                "INSERT OR IGNORE INTO thread_parts (thread_id, first_id, previous_id, part, link) "  # noqa: S608 - constant SQL
-                f"VALUES (?, ?, ?, ?, '{PartLink.DONE}')",
+                "INSERT INTO thread_parts (thread_id, first_id, previous_id, part, link) "  # noqa: S608 - constant SQL
+                f"VALUES (?, ?, ?, ?, '{PartLink.DONE}') ON CONFLICT DO NOTHING",
                 (threads[current], threads[first], threads[previous], number),
             )
             previous = current

@@ -1,22 +1,21 @@
-"""The reply tables of the SQLite state store: drafts awaiting their message, and the replies.
+"""The reply tables of the state store: drafts awaiting their message, and the replies.
 
 A link reply is drafted (with what composing it needs) before its message's wiki edit. Once the
 message is confirmed, by the edit's answer or by recovery finding its marker on the page, the
 draft is promoted to a reply row: `intended` (with its bytes) or `suppressed` (with the reason).
 A draft whose message intent was discarded is dropped. Reply rows then go `sending` → `sent`,
 back to `intended` (refused for now), `refused` (for good) or `uncertain` (the server may have
-it: never sent again). Part of `SqliteStateStore`, over its one connection.
+it: never sent again). Part of every state store.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from bridge.adapters.state.connection import SqliteConnection
+from bridge.adapters.state.sql import StateConnection, Transaction, now
 from bridge.adapters.state.statuses import (
     GIVEN_REPLIES,
     OPEN_REPLIES,
@@ -26,8 +25,6 @@ from bridge.adapters.state.statuses import (
     sql_list,
 )
 
-# The store's timestamps: ISO 8601 UTC to the second, so they compare as strings.
-_NOW = "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')"
 _GIVEN = sql_list(GIVEN_REPLIES)
 
 
@@ -94,7 +91,7 @@ class ReplyLedger(Protocol):
 
 
 def _insert_reply(
-    db: sqlite3.Connection,
+    db: Transaction,
     mailbox: str,
     message_id: str,
     recipient: str,
@@ -104,9 +101,9 @@ def _insert_reply(
     payload: bytes | None,
 ) -> bool:
     cursor = db.execute(
-        "INSERT OR IGNORE INTO replies "  # noqa: S608 - constant SQL
+        "INSERT INTO replies "
         "(mailbox, message_id, recipient, kind, thread_id, status, reason, created_at, payload) "
-        f"VALUES (?, ?, ?, ?, ?, ?, ?, {_NOW}, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (
             mailbox,
             message_id,
@@ -115,14 +112,15 @@ def _insert_reply(
             thread_id,
             ReplyStatus.SUPPRESSED if suppressed_because else ReplyStatus.INTENDED,
             suppressed_because,
+            now(),
             payload,
         ),
     )
     return cursor.rowcount == 1
 
 
-class ReplyTables(SqliteConnection):
-    """Reply drafts and reply rows (part of `SqliteStateStore`)."""
+class ReplyTables(StateConnection):
+    """Reply drafts and reply rows (part of every state store)."""
 
     def record_reply_drafts(self, mailbox: str, drafts: Sequence[ReplyDraft]) -> None:
         """Record, before the wiki edit, the link reply each message's sender is to get once it is confirmed.
@@ -130,11 +128,16 @@ class ReplyTables(SqliteConnection):
         A draft recorded again (the mail is published again after a discarded intent) replaces the old one.
         """
         with self._transaction() as db:
+            # Deleted and inserted again (not updated), so a replaced draft counts as the newest.
             db.executemany(
-                "INSERT OR REPLACE INTO reply_drafts "  # noqa: S608 - constant SQL
-                "(mailbox, message_id, recipient, seed, reason, created_at) "
-                f"VALUES (?, ?, ?, ?, ?, {_NOW})",
-                [(mailbox, d.message_id, d.recipient.lower(), d.seed, d.reason) for d in drafts],
+                "DELETE FROM reply_drafts WHERE mailbox = ? AND message_id = ?",
+                [(mailbox, d.message_id) for d in drafts],
+            )
+            stamp = now()
+            db.executemany(
+                "INSERT INTO reply_drafts (mailbox, message_id, recipient, seed, reason, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(mailbox, d.message_id, d.recipient.lower(), d.seed, d.reason, stamp) for d in drafts],
             )
 
     def confirmed_reply_drafts(self, mailbox: str) -> list[ConfirmedDraft]:
@@ -183,7 +186,8 @@ class ReplyTables(SqliteConnection):
         """
         with self._transaction() as db:
             row = db.execute(
-                "SELECT recipient FROM reply_drafts WHERE mailbox = ? AND message_id = ?",
+                "SELECT recipient FROM reply_drafts "  # noqa: S608 - constant SQL
+                f"WHERE mailbox = ? AND message_id = ?{self.dialect.for_update}",
                 (mailbox, message_id),
             ).fetchone()
             if row is None:
@@ -254,8 +258,10 @@ class ReplyTables(SqliteConnection):
         """Move a reply to `sending` (before SMTP), `sent` (after the 250) or back, `refused`, `uncertain`."""
         with self._transaction() as db:
             db.execute(
-                f"UPDATE replies SET status = ?, attempts = attempts + (? = '{ReplyStatus.SENDING}'), "  # noqa: S608 - constant SQL
-                f"sent_at = CASE WHEN ? = '{ReplyStatus.SENT}' THEN {_NOW} ELSE sent_at END "
+                "UPDATE replies SET status = ?, "  # noqa: S608 - constant SQL
+                "attempts = attempts + "
+                f"CASE WHEN CAST(? AS TEXT) = '{ReplyStatus.SENDING}' THEN 1 ELSE 0 END, "
+                f"sent_at = CASE WHEN CAST(? AS TEXT) = '{ReplyStatus.SENT}' THEN ? ELSE sent_at END "
                 "WHERE mailbox = ? AND message_id = ? AND recipient = ? AND kind = ?",
-                (status, status, status, mailbox, message_id, recipient.lower(), kind),
+                (status, status, status, now(), mailbox, message_id, recipient.lower(), kind),
             )

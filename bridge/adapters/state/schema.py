@@ -1,5 +1,8 @@
 """The state store's schema: its version, the tables and indexes, and the upgrades of older stores.
 
+One text for every backend, written in SQLite's types; each backend's `Dialect.ddl` turns it into
+its own (PostgreSQL: BIGINT, BYTEA, identity columns, byte-order text).
+
 The CHECK lists come from the status enums (`statuses.sql_list`), so the code and the schema
 always allow the same values; the text they produce is the text earlier versions wrote, so a
 store made by an earlier version opens, upgrades and compares the same.
@@ -7,9 +10,7 @@ store made by an earlier version opens, upgrades and compares the same.
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-
+from bridge.adapters.state.sql import Dialect, Transaction
 from bridge.adapters.state.statuses import (
     OPEN_REPLIES,
     MailAction,
@@ -23,7 +24,7 @@ from bridge.adapters.state.statuses import (
 )
 from bridge.errors import StateError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _MERGE_NOTE = f"merge_note TEXT CHECK (merge_note IN {sql_list(MergeNote)})"
 _MAIL_ACTION = f"mail_action TEXT CHECK (mail_action IN {sql_list(MailAction)})"
@@ -53,9 +54,10 @@ CREATE TABLE IF NOT EXISTS messages (
     folder TEXT NOT NULL, uid INTEGER NOT NULL,
     revision INTEGER, published_at TEXT,
     {_MAIL_ACTION},
-    content_hash TEXT, raw_size INTEGER,
+    content_hash TEXT, raw_size INTEGER, sender_key TEXT,
     PRIMARY KEY (mailbox, message_id)
 );
+CREATE INDEX IF NOT EXISTS messages_sender ON messages (sender_key) WHERE sender_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_mail_action ON messages (mailbox, folder) \
 WHERE mail_action = '{MailAction.PENDING}';
 CREATE INDEX IF NOT EXISTS messages_pending ON messages (mailbox, status) \
@@ -112,6 +114,9 @@ CREATE INDEX IF NOT EXISTS thread_parts_link ON thread_parts (link) WHERE link =
 CREATE TABLE IF NOT EXISTS passes (
     mailbox TEXT PRIMARY KEY, last_success TEXT, last_error TEXT, last_error_at TEXT, backlog INTEGER
 );
+CREATE TABLE IF NOT EXISTS audit (
+    at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, summary TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS wiki_checks (
     mailbox TEXT PRIMARY KEY, page_prefix TEXT NOT NULL, checked_at TEXT NOT NULL
 );
@@ -143,58 +148,76 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE quarantine ADD COLUMN content_hash TEXT",
         "ALTER TABLE quarantine ADD COLUMN raw_size INTEGER",
     ),
+    5: ("ALTER TABLE messages ADD COLUMN sender_key TEXT",),  # and the audit table, created by SCHEMA
     # The people tables (wiki_accounts, thread_people) are new tables: SCHEMA creates them.
-    5: (),
+    6: (),
 }
 
 
-def stored_version(db: sqlite3.Connection) -> int | None:
-    """Return the schema version a store records, or None for a store without one (a new file)."""
-    if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone():
+# Tables read in the order their rows were written (by SQLite's implicit `rowid`).
+ROW_ORDERED = ("reply_drafts", "replies")
+# Every table, parents before the tables referencing them (the order `state migrate` copies in).
+TABLES = (
+    "meta",
+    "folders",
+    "threads",
+    "messages",
+    "thread_links",
+    "thread_subjects",
+    "replies",
+    "reply_drafts",
+    "quarantine",
+    "failures",
+    "thread_parts",
+    "passes",
+    "wiki_checks",
+)
+
+
+def stored_version(db: Transaction, dialect: Dialect) -> int | None:
+    """Return the schema version a store records, or None for a store without one (a new one)."""
+    if not db.execute(dialect.table_exists, ("meta",)).fetchone():
         return None
     row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     return int(row[0]) if row else None
 
 
-def check_current(db: sqlite3.Connection, path: Path) -> None:
+def check_current(db: Transaction, dialect: Dialect, where: str) -> None:
     """A store opened read-only (a dry run) cannot be migrated: refuse one of another version."""
-    version = stored_version(db)
+    version = stored_version(db, dialect)
     if version != SCHEMA_VERSION:
         raise StateError(
-            f"the state store {path} has schema version {version}, this bridge reads version "
+            f"the state store {where} has schema version {version}, this bridge reads version "
             f"{SCHEMA_VERSION}; run `email-wiki-bridge once` to bring it up to date before a dry run"
         )
 
 
-def migrate(db: sqlite3.Connection, path: Path) -> None:
-    """Bring the store at `path` to `SCHEMA_VERSION` in one transaction (a new store is created whole).
+def migrate(db: Transaction, dialect: Dialect, where: str) -> None:
+    """Bring the store `where` to `SCHEMA_VERSION` within the transaction `db` (a new one is created whole).
 
     A store of a newer version than this bridge knows is refused with a `StateError`.
     """
-    version = stored_version(db)
+    if dialect.migration_lock:
+        db.execute(dialect.migration_lock)
+    version = stored_version(db, dialect)
     if version is not None and version > SCHEMA_VERSION:
         raise StateError(
-            f"the state store {path} has schema version {version}, "
+            f"the state store {where} has schema version {version}, "
             f"this bridge knows versions up to {SCHEMA_VERSION}; upgrade the bridge"
         )
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        for target in range((version or SCHEMA_VERSION) + 1, SCHEMA_VERSION + 1):
-            for statement in MIGRATIONS[target]:
-                # A table an old store never had is created whole by SCHEMA below.
-                table = statement.split()[2]
-                if db.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-                ).fetchone():
-                    db.execute(statement)
-        for statement in filter(None, (part.strip() for part in SCHEMA.split(";"))):
-            db.execute(statement)
-        db.execute(
-            "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (str(SCHEMA_VERSION),),
-        )
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
+    for target in range((version or SCHEMA_VERSION) + 1, SCHEMA_VERSION + 1):
+        for statement in MIGRATIONS[target]:
+            # A table an old store never had is created whole by SCHEMA below.
+            table = statement.split()[2]
+            if db.execute(dialect.table_exists, (table,)).fetchone():
+                db.execute(dialect.ddl(statement))
+    for statement in filter(None, (part.strip() for part in SCHEMA.split(";"))):
+        db.execute(dialect.ddl(statement))
+    if dialect.row_order_columns is not None:
+        for table in ROW_ORDERED:
+            db.execute(dialect.row_order_columns(table))
+    db.execute(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (str(SCHEMA_VERSION),),
+    )

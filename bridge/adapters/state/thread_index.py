@@ -1,4 +1,4 @@
-"""The thread index of the SQLite state store: threads and their titles, linked ids, subjects, merges.
+"""The thread index of the state store: threads and their titles, linked ids, subjects, merges.
 
 Each thread has a candidate title until the wiki confirms its page. `thread_links` maps every
 own and referenced id of a published message to its thread, so later mail finds the thread by
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bridge.adapters.state.connection import SqliteConnection, chunks, now, placeholders
+from bridge.adapters.state.sql import StateConnection, chunks, now, placeholders
 from bridge.adapters.state.statuses import MergeNote
 from bridge.core.threads import KnownSubject
 
@@ -26,8 +26,8 @@ class PendingMergeNote:
     into_title: str
 
 
-class ThreadIndexTables(SqliteConnection):
-    """The `threads`, `thread_links` and `thread_subjects` rows (part of `SqliteStateStore`)."""
+class ThreadIndexTables(StateConnection):
+    """The `threads`, `thread_links` and `thread_subjects` rows (part of every state store)."""
 
     def threads_for_ids(self, mailbox: str, ids: Iterable[str]) -> dict[str, int]:
         """Map those of `ids` that a known thread contains or references to that thread.
@@ -130,11 +130,11 @@ class ThreadIndexTables(SqliteConnection):
     def new_thread(self, mailbox: str, candidate_title: str) -> int:
         """Create a thread that will get a page, trying `candidate_title` first; return its id."""
         with self._transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO threads (mailbox, candidate_title, created_at) VALUES (?, ?, ?)",
+            row = db.execute(
+                "INSERT INTO threads (mailbox, candidate_title, created_at) VALUES (?, ?, ?) RETURNING id",
                 (mailbox, candidate_title, now()),
-            )
-            return int(cursor.lastrowid or 0)
+            ).fetchone()
+            return int(row[0])
 
     def set_candidate_title(self, thread_id: int, title: str) -> None:
         """Record the next title to try after the wiki refused the previous one (page exists)."""

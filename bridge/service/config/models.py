@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 
 from bridge.core.people import Insiders, domain_of
@@ -34,7 +36,7 @@ from bridge.service.config.rules import (
     url,
 )
 from bridge.service.config.secrets import read_secret
-from bridge.service.config.tls import TlsSettings
+from bridge.service.config.tls import TlsSettings, ca_file
 
 WikiAuth = Literal["botpassword", "oauth2"]
 LogFormat = Literal["auto", "json", "console"]
@@ -83,10 +85,34 @@ class WikiSettings(ConfigModel):
         return read_secret(value, context_of(info), needed if context_of(info) else None)
 
 
-class StateSettings(ConfigModel):
-    """Where the state store lives."""
+SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+_SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+_URL_EXAMPLE = "postgresql://bridge@db.example.org/bridge"
 
+
+class StateSettings(ConfigModel):
+    """Where the state store lives: a SQLite file (`path`), or a PostgreSQL database (`url`).
+
+    With `url`, several instances share the state; `path` is then only where `state migrate`
+    reads an earlier SQLite state from. The database password comes from `password_file`,
+    `password_env` or `credential`; `sslmode` defaults to verify-full for a remote host.
+    """
+
+    url: str | None = None
     path: Path = Field(default=Path("var/state.sqlite3"), validate_default=True)
+    password: MaskedSecret = Secret("")
+    sslmode: Annotated[SslMode | None, rule(choice(*_SSL_MODES), "one of " + ", ".join(_SSL_MODES))] = None
+    ca_file: Path | None = None
+
+    @field_validator("url", mode="plain")
+    @classmethod
+    def _url(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        trouble = postgres_url_problem(value)
+        if trouble:
+            raise problem(trouble)
+        return str(value).strip()
 
     @field_validator("path", mode="plain")
     @classmethod
@@ -96,10 +122,39 @@ class StateSettings(ConfigModel):
             raise problem("must be a file path")
         context = context_of(info)
         path = context.path(text) if context is not None else Path(text)
-        trouble = _state_path_problem(path)
+        # With a PostgreSQL url the file is only read by `state migrate`, which checks it then.
+        trouble = None if info.data.get("url") else _state_path_problem(path)
         if trouble:
             raise problem(trouble)
         return path
+
+    @field_validator("password", mode="plain")
+    @classmethod
+    def _password(cls, value: Any, info: ValidationInfo) -> Secret:
+        # Optional: PostgreSQL may trust the host, or find the password in ~/.pgpass.
+        return read_secret(value, context_of(info), None)
+
+    @field_validator("ca_file", mode="plain")
+    @classmethod
+    def _ca_file(cls, value: Any, info: ValidationInfo) -> Path | None:
+        return ca_file(value, info)
+
+
+def postgres_url_problem(value: Any) -> str | None:
+    """Why `value` is not a usable PostgreSQL URL for the state (None when it is)."""
+    text = string(value)
+    if text is None or not text.startswith(("postgresql://", "postgres://")):
+        return f"must be a PostgreSQL URL such as {_URL_EXAMPLE}"
+    try:
+        parts = conninfo_to_dict(text)
+    except psycopg.Error as exc:
+        return f"is not a valid PostgreSQL URL ({' '.join(str(exc).split())}); e.g. {_URL_EXAMPLE}"
+    if parts.get("password"):
+        return (
+            "must not hold the password: secrets never go in the config file; "
+            "use password_file, password_env or credential"
+        )
+    return None
 
 
 def _state_path_problem(path: Path) -> str | None:

@@ -19,16 +19,21 @@ class TlsSettings(ConfigModel):
     @field_validator("ca_file", mode="plain")
     @classmethod
     def _ca_file(cls, value: Any, info: ValidationInfo) -> Path | None:
-        if value is None or isinstance(value, Path):
-            return value
-        text = string(value)
-        if text is None:
-            raise problem("must be a file path")
-        context = context_of(info)
-        path = context.path(text) if context is not None else Path(text)
-        if not path.is_file():
-            raise problem(not_a_file(path))
-        return path
+        return ca_file(value, info)
+
+
+def ca_file(value: Any, info: ValidationInfo) -> Path | None:
+    """A CA file key's value: an existing file, relative to the config file's directory."""
+    if value is None or isinstance(value, Path):
+        return value
+    text = string(value)
+    if text is None:
+        raise problem("must be a file path")
+    context = context_of(info)
+    path = context.path(text) if context is not None else Path(text)
+    if not path.is_file():
+        raise problem(not_a_file(path))
+    return path
 
 
 def not_a_file(path: Path) -> str:

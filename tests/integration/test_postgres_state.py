@@ -1,0 +1,86 @@
+"""The bridge on a PostgreSQL state: real Dovecot, MediaWiki, SMTP sink and a throwaway PostgreSQL cluster."""
+
+from __future__ import annotations
+
+import psycopg
+
+from bridge.service.config import StateSettings
+from tests.integration.support import Space, WikiReader, delivered, folder_mail, smtp_section, unique
+from tests.servers import SmtpSink, free_port
+
+TEAM_ADDRESS = "team-sales@example.de"
+
+
+def row_counts(url: str) -> dict[str, int]:
+    """Rows of the tables a pass writes, read straight from the database."""
+    tables = ("threads", "messages", "replies", "quarantine", "folders", "passes")
+    counts: dict[str, int] = {}
+    with psycopg.connect(url) as db:
+        for table in tables:
+            row = db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()  # noqa: S608 - constant names
+            assert row is not None
+            counts[table] = int(row[0])
+    return counts
+
+
+def test_passes_on_postgresql_publish_reply_and_quarantine_once(
+    space: Space, reader: WikiReader, smtp_sink: SmtpSink, postgres_state: StateSettings
+) -> None:
+    """With `[state] url` the command line keeps its state in PostgreSQL (and takes no lock file):
+    a thread, its answer in a later pass and a stranger's mail are published, replied to and held
+    once; a dry run in between changes nothing, and a last pass finds nothing to do."""
+    assert postgres_state.url is not None
+    space.state_url = postgres_state.url
+    root = f"{unique('pg-root')}@example.de"
+    answer = f"{unique('pg-answer')}@example.de"
+    stranger = f"{unique('pg-stranger')}@example.de"
+    space.write_config(
+        smtp=smtp_section(smtp_sink),
+        address=TEAM_ADDRESS,
+        reply="every",
+        reply_unpublished=True,
+        allowed_senders=["*@example.de"],
+        after_publish="flag",
+    )
+    space.append(delivered(root, "Messestand", "Jürgen Müller <juergen@example.de>"))
+    first = space.cli("once")
+    assert first.returncode == 0 and "1 published" in first.stdout, first.stderr
+    [page] = reader.titles(space.prefix)
+    space.append(delivered(answer, "AW: Messestand", "Anna Schmidt <anna@example.de>", in_reply_to=root))
+    space.append(delivered(stranger, "Gewinnspiel", "Promo <promo@lottery.example>"))
+    before = row_counts(space.state_url)
+
+    dry = space.cli("once", "--dry-run")
+
+    assert dry.returncode == 0, dry.stderr
+    assert row_counts(space.state_url) == before
+    second = space.cli("once")
+    assert second.returncode == 0, second.stderr
+    assert "1 published" in second.stdout and "1 quarantined" in second.stdout, second.stdout
+    third = space.cli("once")
+    assert third.returncode == 0 and "0 published" in third.stdout, third.stdout
+
+    assert reader.parse(page).message_ids == [root, answer]
+    assert sorted(m.rcpt_tos[0] for m in smtp_sink.messages) == [
+        "anna@example.de",
+        "juergen@example.de",
+        "promo@lottery.example",
+    ]
+    after = folder_mail(space.dovecot, space.user, space.folders[0]) or {}
+    assert after[root] == after[answer] == frozenset({"$Wiki"})
+    assert after[stranger] == frozenset({"$WikiQuarantine"})
+    counts = row_counts(space.state_url)
+    assert (counts["threads"], counts["messages"], counts["replies"], counts["quarantine"]) == (1, 2, 3, 1)
+    assert not space.state_path.exists() and not space.state_path.with_name("state.sqlite3.lock").exists()
+
+
+def test_unreachable_state_database_is_named_by_its_key(space: Space) -> None:
+    """A PostgreSQL that does not answer stops the command with a sentence naming `[state] url`."""
+    space.state_url = f"postgresql://bridge@127.0.0.1:{free_port()}/bridge"
+    space.write_config()
+
+    completed = space.cli("once")
+
+    assert completed.returncode == 1
+    assert f"the PostgreSQL state store {space.state_url} ([state] url) cannot be used" in completed.stderr
+    assert "Traceback" not in completed.stderr
