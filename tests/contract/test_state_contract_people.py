@@ -37,6 +37,8 @@ def test_a_conversation_gains_participants_once_each_in_order(store: StateStore)
     bernd = Person("Bernd", "b@firma.de", True)
     assert store.add_thread_people(thread, [bernd, kunde]) == 1
     assert store.thread_people(thread) == [anna, kunde, bernd]
+    store.forget_in_state(["a@firma.de"], [])
+    assert store.thread_people(thread) == [kunde, bernd]  # `forget` leaves no trace in the note's list
     assert store.thread_people(published(store, "mb", "T/other", "n@x")) == []
 
 

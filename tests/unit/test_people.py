@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bridge.core.forget import ForgetRequest, forget_on_page, names_of
 from bridge.core.model import AutomationHeaders, Message
 from bridge.core.people import (
     EXTERNAL_SENDER,
@@ -23,8 +24,10 @@ from bridge.core.people import (
     valid_account_name,
     wiki_user_name,
 )
+from bridge.core.render.page import message_marker
 from bridge.core.render.people import (
     PeopleLinks,
+    forget_participants,
     person_wikitext,
     render_participants,
     replace_participants,
@@ -161,7 +164,10 @@ PEOPLE = [
 
 def test_the_note_lists_colleagues_and_counts_the_others() -> None:
     note = render_participants(PEOPLE, "full", "en", LINKS)
-    assert "Colleagues in this conversation: [[Benutzer:A.schmidt|Anna Schmidt]], Carla" in note
+    assert (
+        'Colleagues in this conversation: <span class="ewb-person">[[Benutzer:A.schmidt|Anna Schmidt]]'
+        '</span>, <span class="ewb-person">Carla</span>'
+    ) in note
     assert "people from outside the company: 1" in note
     assert "k@kunde.example" not in note and "Kunde" not in note
     many = [Person(f"P{n}", f"p{n}@firma.de", True) for n in range(20)]
@@ -276,3 +282,26 @@ def test_bad_organisation_settings_stop_start_up_naming_the_key(tmp_path: Path, 
 def test_external_reply_is_none_or_acknowledge(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"mailboxes\[0\].external_reply: must be none or acknowledge"):
         load_settings(write(tmp_path, "", 'external_reply = "link"'), environ={})
+
+
+def test_forgetting_a_colleague_takes_them_out_of_the_note_and_the_fields() -> None:
+    """`forget` removes a linked colleague from the note (its digest renewed, so the bridge keeps
+    the note) and from the header fields, where the account link hid the address before."""
+    note = render_participants(PEOPLE, "full", "en", LINKS)
+    fields = (
+        "{{Email-wiki-bridge field|label=From|value=Kunde &lt;k@kunde.example&gt;}}\n"
+        "{{Email-wiki-bridge field|label=Cc|value="
+        "[[Benutzer:A.schmidt|Anna Schmidt &lt;a.schmidt@firma.de&gt;]], Carla &lt;c@firma.de&gt;}}"
+    )
+    marker = message_marker("m1@x")
+    block = f'== Angebot ==\n<div class="ewb-message" id="msg-1" {marker}>\n{fields}\n</div>'
+    page = f"''intro''\n{note}\n\n{block}\n"
+    request = ForgetRequest.of(["a.schmidt@firma.de"])
+    request = request.with_names(names_of(page, request.addresses))
+    rewritten = forget_on_page(page, request, "en", "2026-11-30").text
+    assert "Schmidt" not in rewritten and "A.schmidt" not in rewritten
+    assert '<span class="ewb-person">Carla</span>' in rewritten and "outside the company: 1" in rewritten
+    assert "value=Carla &lt;c@firma.de&gt;}}" in rewritten
+    assert replace_participants(rewritten, render_participants(PEOPLE[1:], "full", "en", LINKS)) is None
+    alone = render_participants(PEOPLE[:1], "full", "en", LINKS)
+    assert "in this conversation: –" in forget_participants(alone, lambda name: name == "Anna Schmidt")

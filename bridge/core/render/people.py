@@ -10,8 +10,9 @@ marker carries a digest of its text, so the bridge replaces the note only while 
 from __future__ import annotations
 
 import hashlib
+import html
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -22,11 +23,13 @@ from bridge.core.render.labels import label
 AddressDisplay = Literal["full", "name", "none"]
 # The note lists at most this many colleagues (and says how many more): it stays small on the page.
 MAX_LISTED = 12
-# A display name longer than this is cut in the note.
-MAX_NAME = 60
 _NOTE = re.compile(
     r'<div class="ewb-participants" data-participants="([0-9a-f]{16})">\n(.*?)\n</div>', re.DOTALL
 )
+# Each listed colleague is one span, so `forget` finds them whatever their names hold (names are
+# escaped: none can close a span).
+_PERSON = re.compile(r'<span class="ewb-person">(.*?)</span>')
+_LINK = re.compile(r"^\[\[[^|\]]*\|(.*)\]\]$", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +69,11 @@ def person_wikitext(
 def _note_body(people: Sequence[Person], display: AddressDisplay, language: str, links: PeopleLinks) -> str:
     inside = [person for person in people if person.inside]
     outside = len(people) - len(inside)
-    shown_display: AddressDisplay = "none" if display == "none" else "name"
+    shown: AddressDisplay = "none" if display == "none" else "name"
     names = [
-        links.link(
-            person.address,
-            escape_inline(
-                person_text(single_line(person.name)[:MAX_NAME], person.address, shown_display, language)
-            ),
-        )
+        '<span class="ewb-person">'
+        + links.link(person.address, escape_inline(person_text(person.name, person.address, shown, language)))
+        + "</span>"
         for person in inside[:MAX_LISTED]
     ]
     if len(inside) > MAX_LISTED:
@@ -105,4 +105,28 @@ def replace_participants(page_text: str, note: str) -> str | None:
     found = _NOTE.search(page_text)
     if found is None or _digest(found.group(2)) != found.group(1) or found.group(0) == note:
         return None
+    return page_text[: found.start()] + note + page_text[found.end() :]
+
+
+def shown_name(entry: str) -> str:
+    """What a reader sees of a person's entry (in a field or the note): the text of its account link."""
+    found = _LINK.match(entry.strip())
+    return found.group(1) if found else entry
+
+
+def forget_participants(page_text: str, forgotten: Callable[[str], bool]) -> str:
+    """The page with the colleagues `forgotten` (by their shown name, unescaped) left out of its note.
+
+    A note people edited loses them too; an untouched note gets the digest of its new text, so
+    the bridge goes on keeping it up to date.
+    """
+    found = _NOTE.search(page_text)
+    spans = list(_PERSON.finditer(found.group(2))) if found else []
+    kept = [span.group(0) for span in spans if not forgotten(html.unescape(shown_name(span.group(1))))]
+    if found is None or len(kept) == len(spans):
+        return page_text
+    body = found.group(2)
+    body = body[: spans[0].start()] + (", ".join(kept) or "–") + body[spans[-1].end() :]
+    digest = _digest(body) if _digest(found.group(2)) == found.group(1) else found.group(1)
+    note = f'<div class="ewb-participants" data-participants="{digest}">\n{body}\n</div>'
     return page_text[: found.start()] + note + page_text[found.end() :]
