@@ -1,4 +1,4 @@
-"""The `email-wiki-bridge` command: `once`, `run`, `check`, `backfill` and the state commands.
+"""The `email-wiki-bridge` command: `once`, `run`, `check`, `backfill`, `report` and the state commands.
 
 Exit codes: 0 success, 1 a mailbox or the wiki failed (the others still ran), 2 bad configuration.
 """
@@ -29,6 +29,7 @@ from bridge.service.cli_dryrun import dry_run as dry_run_pass
 from bridge.service.cli_dryrun import summary
 from bridge.service.cli_forget import add_forget_parser, check_forget_rights, forget_command
 from bridge.service.cli_people import check_people
+from bridge.service.cli_report import report_command
 from bridge.service.cli_state import migrate_command, state_command
 from bridge.service.cli_status import failures, status
 from bridge.service.config import Settings, load_settings
@@ -93,6 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     retry = failure_actions.add_parser("retry", help="try failed (and parked) mail again on the next pass")
     retry.add_argument("mailbox", help="the mapping's name")
     retry.add_argument("message_id", nargs="?", help="only this Message-ID (shown by `failures list`)")
+    report = commands.add_parser("report", help="bring the adoption report pages up to date, or print them")
+    report.add_argument("--mailbox", help="only this mapping")
+    report.add_argument("--print", action="store_true", help="print the report as tables; edit nothing")
     state = commands.add_parser("state", help="repair the state store")
     state_actions = state.add_subparsers(dest="action", required=True)
     rebuild = state_actions.add_parser("rebuild", help="rebuild a mailbox's state from its pages on the wiki")
@@ -180,6 +184,8 @@ def _with_state(args: argparse.Namespace, settings: Settings, dry_run: bool) -> 
             return failures(settings, state, args)
         if args.command == "state":
             return state_command(settings, state, args)
+        if args.command == "report":
+            return report_command(settings, state, args)
         if args.command == "backfill":
             return _backfill(settings, state, args)
         if args.command == "forget":

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from bridge.adapters.state.ports import FailureDesk, StatusReader
-from bridge.adapters.state.store import Failure, MailboxStatus
+from bridge.adapters.state.store import Failure, MailboxStatus, ReplyCounts
 from bridge.core.render.escape import single_line
 from bridge.service.config import Settings
 from bridge.service.exitcodes import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
@@ -32,11 +32,52 @@ def _health(row: MailboxStatus) -> str:
     return "ok" if row.last_success else "not run yet"
 
 
-def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Print a table with columns padded to their widest cell."""
     table = [tuple(header), *(tuple(row) for row in rows)]
     widths = [max(len(line[column]) for line in table) for column in range(len(header))]
     for line in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+
+
+STATUS_HEADER = (
+    "MAILBOX",
+    "HEALTH",
+    "LAST SUCCESS",
+    "LAST ERROR",
+    "BACKLOG",
+    "PAGES",
+    "PUBLISHED",
+    "REPLIED",
+    "SUPPRESSED(EXTERNAL)",
+    "QUARANTINED",
+    "FAILED",
+    "PARKED",
+)
+
+
+def status_rows(rows: Sequence[MailboxStatus], replies: Sequence[ReplyCounts]) -> list[tuple[str, ...]]:
+    """The cells of the `status` table (also shown on the status page), one row per mailbox.
+
+    `replies` are the mailboxes' reply counts: sent, suppressed (external ones in brackets).
+    """
+    return [
+        (
+            row.mailbox,
+            _health(row),
+            row.last_success or "never",
+            f"{row.last_error_at}: {row.last_error}" if row.last_error else "-",
+            "?" if row.backlog is None else str(row.backlog),
+            str(row.pages),
+            str(row.published),
+            str(counts.sent),
+            f"{counts.suppressed}({counts.external})",
+            str(row.quarantined),
+            str(row.failed),
+            str(row.parked),
+        )
+        for row, counts in zip(rows, replies, strict=True)
+    ]
 
 
 def status(settings: Settings, state: StatusReader, as_json: bool) -> int:
@@ -58,39 +99,7 @@ def status(settings: Settings, state: StatusReader, as_json: bool) -> int:
             )
         )
         return EXIT_OK
-    _print_table(
-        (
-            "MAILBOX",
-            "HEALTH",
-            "LAST SUCCESS",
-            "LAST ERROR",
-            "BACKLOG",
-            "PAGES",
-            "PUBLISHED",
-            "REPLIED",
-            "SUPPRESSED(EXTERNAL)",
-            "QUARANTINED",
-            "FAILED",
-            "PARKED",
-        ),
-        [
-            (
-                row.mailbox,
-                _health(row),
-                row.last_success or "never",
-                f"{row.last_error_at}: {row.last_error}" if row.last_error else "-",
-                "?" if row.backlog is None else str(row.backlog),
-                str(row.pages),
-                str(row.published),
-                str(counts.sent),
-                f"{counts.suppressed}({counts.external})",
-                str(row.quarantined),
-                str(row.failed),
-                str(row.parked),
-            )
-            for row, counts in zip(rows, replies, strict=True)
-        ],
-    )
+    print_table(STATUS_HEADER, status_rows(rows, replies))
     return EXIT_OK
 
 
@@ -130,7 +139,7 @@ def failures(settings: Settings, state: FailureDesk, args: argparse.Namespace) -
     if not found:
         print("no failed mail")
         return EXIT_OK
-    _print_table(
+    print_table(
         ("MAILBOX", "FOLDER", "UID", "MESSAGE-ID", "ATTEMPTS", "STATUS", "LAST TRY", "REASON"),
         [
             (

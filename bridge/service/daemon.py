@@ -1,4 +1,5 @@
-"""The long-running service: one APScheduler job per mailbox, clean stop on SIGTERM/SIGINT."""
+"""The long-running service: one APScheduler job per mailbox (its pass, then the status page and its
+report when due), clean stop on SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bridge.adapters.imap import ImapMailbox
 from bridge.adapters.smtp import Mailer
-from bridge.adapters.state.ports import PassState, Releaser, StatusReader
+from bridge.adapters.state.ports import PassState, Releaser, StateStore, StatusReader
 from bridge.adapters.state.store import MailboxStatus, QuarantinedMail
 from bridge.adapters.wiki import WikiClient
 from bridge.errors import BridgeError, ConfigError, StateError
@@ -25,6 +26,7 @@ from bridge.service.idle import IdleWatcher
 from bridge.service.metrics import Metrics, serve
 from bridge.service.notify import Notifier
 from bridge.service.sessions import MappingSessions
+from bridge.service.status_page import after_pass
 from bridge.sync.actions import Action
 from bridge.sync.mailbox_pass import MailboxSync, PassResult, open_imap
 from bridge.sync.outbox import Outbox
@@ -175,7 +177,7 @@ class Daemon:
     """
 
     def __init__(
-        self, config_path: Path, settings: Settings, state: PassState, environ: Mapping[str, str]
+        self, config_path: Path, settings: Settings, state: StateStore, environ: Mapping[str, str]
     ) -> None:
         self.config_path = config_path
         self.settings = settings
@@ -185,6 +187,7 @@ class Daemon:
         self._reload = threading.Event()
         self._wake = threading.Event()
         self._again: dict[str, threading.Event] = {}
+        self._pages = threading.Lock()
         self._watchers: dict[tuple[str, str], IdleWatcher] = {}
         self._connected: dict[tuple[str, str], bool] = {}
         self._sessions: dict[str, MappingSessions] = {}
@@ -213,6 +216,10 @@ class Daemon:
                 mailbox, self.settings, self.state, stop=self.stop, metrics=self.metrics, sessions=sessions
             )
             self.notifier.status(_status_line(name, result))
+            if not self.stop.is_set():
+                # One mailbox's job at a time keeps the status page (shared by all of them).
+                with self._pages:
+                    after_pass(mailbox, self.settings, self.state, passed=result is not None)
 
     def _sessions_of(self, mailbox: MailboxSettings) -> MappingSessions:
         """The mapping's kept sessions; new ones when a reload changed its settings or the wiki's."""

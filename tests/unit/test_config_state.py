@@ -114,3 +114,18 @@ def test_explicit_tls_settings_and_read_only_sessions(tmp_path: Path) -> None:
     options = connection_options(settings, read_only=True)
     assert (options["sslmode"], options["sslrootcert"]) == ("verify-ca", str(ca))
     assert options["options"] == "-c default_transaction_read_only=on"
+
+
+def test_risky_state_settings_are_warned_about(tmp_path: Path) -> None:
+    """A password file others may read, and TLS without a certificate check to a remote host."""
+    secret = tmp_path / "pg-secret"
+    secret.write_text("pw\n", encoding="utf-8")
+    secret.chmod(0o644)
+    state = (
+        f'url = "postgresql://bridge@db.example.org/bridge"\npassword_file = "{secret}"\nsslmode = "require"'
+    )
+    warnings = _load(tmp_path, state).warnings
+    assert f"state.password_file: {secret} is readable by other users" in warnings
+    assert "state.sslmode: require does not check the PostgreSQL server's certificate" in warnings
+    local = _load(tmp_path, 'url = "postgresql://bridge@127.0.0.1/bridge"\nsslmode = "disable"').warnings
+    assert not any(warning.startswith("state.") for warning in local)

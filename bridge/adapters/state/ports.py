@@ -21,6 +21,7 @@ from bridge.adapters.state.privacy import AuditEntry, ForgottenRows
 from bridge.adapters.state.quarantine import QuarantinedMail
 from bridge.adapters.state.recovery import LedgerPage
 from bridge.adapters.state.replies import ReplyLedger
+from bridge.adapters.state.report import PageHistory, ThreadRecord
 from bridge.adapters.state.statuses import QuarantineStatus
 from bridge.adapters.state.thread_index import PendingMergeNote
 from bridge.core.model import FolderPosition
@@ -168,6 +169,21 @@ class StatusReader(ReplyCounter, Protocol):
     def mailbox_status(self, mailbox: str) -> MailboxStatus: ...
 
 
+class ReportRuns(Protocol):
+    """When a report or status page was last brought up to date (for their intervals)."""
+
+    def report_ran(self, page_title: str) -> str | None: ...
+    def record_report_run(self, page_title: str) -> None: ...
+
+
+class ReportLedger(ReportRuns, Protocol):
+    """What the adoption report reads (threads, mail times, link replies) and caches (page histories)."""
+
+    def report_threads(self, mailbox: str) -> list[ThreadRecord]: ...
+    def page_histories(self, titles: Iterable[str]) -> dict[str, PageHistory]: ...
+    def save_page_histories(self, histories: Mapping[str, PageHistory]) -> None: ...
+
+
 class OutboxLedger(ReplyLedger, PartLookup, Protocol):
     """What the outbox uses: the reply ledger, and the first part of a reply's thread."""
 
@@ -196,7 +212,7 @@ class PrivacyLedger(Protocol):
     def audit_entries(self) -> list[AuditEntry]: ...
 
 
-class StateStore(PassState, LedgerImport, FailureDesk, QuarantineDesk, PrivacyLedger, Protocol):
+class StateStore(PassState, LedgerImport, FailureDesk, QuarantineDesk, PrivacyLedger, ReportLedger, Protocol):
     """Everything a state store backend provides (SQLite now, PostgreSQL later)."""
 
     def close(self) -> None: ...

@@ -13,7 +13,6 @@ libpq's sentence, naming `[state] url`.
 from __future__ import annotations
 
 import functools
-import ipaddress
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -27,6 +26,7 @@ from bridge.adapters.state.schema import check_current, migrate
 from bridge.adapters.state.sql import POSTGRES, Cursor, StateConnection
 from bridge.errors import StateError
 from bridge.service.config import StateSettings
+from bridge.service.config.models import postgres_is_local
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +45,7 @@ def connection_options(settings: StateSettings, read_only: bool = False) -> dict
     if settings.password.value:
         options["password"] = settings.password.value
     given = conninfo_to_dict(settings.url or "")
-    default = "prefer" if _local(str(given.get("host") or "")) else "verify-full"
+    default = "prefer" if postgres_is_local(settings.url or "") else "verify-full"
     options["sslmode"] = settings.sslmode or given.get("sslmode") or default
     if settings.ca_file is not None:
         options["sslrootcert"] = str(settings.ca_file)
@@ -54,19 +54,6 @@ def connection_options(settings: StateSettings, read_only: bool = False) -> dict
     if read_only:
         options["options"] = "-c default_transaction_read_only=on"
     return options
-
-
-def _local(host: str) -> bool:
-    """Whether every host of a (comma-separated) libpq host list is loopback or a Unix socket."""
-    for name in [name for name in host.split(",") if name] or [""]:
-        if name in ("", "localhost") or name.startswith("/"):
-            continue
-        try:
-            if not ipaddress.ip_address(name).is_loopback:
-                return False
-        except ValueError:
-            return False
-    return True
 
 
 @functools.lru_cache(maxsize=512)
@@ -112,7 +99,9 @@ class PostgresConnection(StateConnection):
                 migrate(work, POSTGRES, self.where)
         self._pool = ConnectionPool(
             settings.url,
-            kwargs=options,
+            # A read is one statement, in a transaction of its own without BEGIN and COMMIT round
+            # trips; `_transaction` opens an explicit one.
+            kwargs={**options, "autocommit": True},
             min_size=1,
             max_size=_POOL_SIZE,
             timeout=_CONNECT_TIMEOUT,

@@ -128,6 +128,10 @@ CREATE TABLE IF NOT EXISTS thread_people (
     name TEXT NOT NULL, inside INTEGER NOT NULL, position INTEGER NOT NULL,
     PRIMARY KEY (thread_id, address)
 );
+CREATE TABLE IF NOT EXISTS page_history (
+    page_title TEXT PRIMARY KEY, last_revision INTEGER NOT NULL, human_edits TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS report_runs (page_title TEXT PRIMARY KEY, ran_at TEXT NOT NULL);
 """
 
 # Upgrades of an existing store, by the version they lead to; fresh stores get SCHEMA directly.
@@ -170,6 +174,7 @@ TABLES = (
     "failures",
     "thread_parts",
     "passes",
+    "audit",
     "wiki_checks",
 )
 

@@ -23,6 +23,7 @@ from bridge.adapters.state.privacy import AuditEntry, ForgottenRows, PrivacyTabl
 from bridge.adapters.state.quarantine import QuarantinedMail, QuarantineTables
 from bridge.adapters.state.recovery import LedgerMessage, LedgerPage, RecoveryTables
 from bridge.adapters.state.replies import ConfirmedDraft, ReplyDraft, ReplyIntent, ReplyTables
+from bridge.adapters.state.report import PageHistory, ReportTables, ThreadRecord
 from bridge.adapters.state.schema import SCHEMA_VERSION
 from bridge.adapters.state.thread_index import PendingMergeNote, ThreadIndexTables
 from bridge.service.config import StateSettings
@@ -38,6 +39,7 @@ __all__ = [
     "LedgerMessage",
     "LedgerPage",
     "MailboxStatus",
+    "PageHistory",
     "PendingMergeNote",
     "PendingMessage",
     "PendingPartLink",
@@ -50,6 +52,7 @@ __all__ = [
     "StateStore",
     "StateTables",
     "ThreadPart",
+    "ThreadRecord",
     "open_state_store",
 ]
 
@@ -64,6 +67,7 @@ class StateTables(
     ReplyTables,
     ThreadPartTables,
     PeopleTables,
+    ReportTables,
     PrivacyTables,
 ):
     """Every concern of the store, over whichever connection a backend's class adds."""

@@ -4,8 +4,8 @@ The copy is one PostgreSQL transaction: it lands whole or not at all. Rows keep 
 (thread ids link messages, parts, subjects and replies) and their order (`rowid` of the tables
 read in insertion order); the identity sequences then continue after the highest id. Before the
 transaction commits, every table's row count is compared with the source's, so a state that
-does not match is never left behind. A target holding any state row is refused: merging two
-states could publish mail twice.
+does not match is never left behind; afterwards the tables are analysed for the planner. A
+target holding any state row is refused: merging two states could publish mail twice.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from bridge.adapters.state.sql import Transaction
 from bridge.errors import StateError
 
 _BATCH = 2000  # rows read from SQLite and sent to PostgreSQL at a time
-# Copied by the target's own schema set-up (the schema version), not from the source.
-_NOT_COPIED = ("meta",)
+# Set up by the target's own schema (its version): not state, and replaced by the source's.
+_SETTINGS = "meta"
 # Identity columns whose sequences must continue after the copied ids.
 _IDENTITIES = (("threads", "id"), *((table, "rowid") for table in ROW_ORDERED))
 
@@ -70,6 +70,9 @@ def _copy_table(source: SqliteConnection, db: Transaction, table: str) -> None:
     keep_rowid = table in ROW_ORDERED
     names = (["rowid"] if keep_rowid else []) + columns
     insert = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"  # noqa: S608 - schema constants
+    if table == _SETTINGS:
+        # The source's pseudonym key goes along: `forget --address` must find the hashed senders.
+        insert += " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
     for batch in _rows(source, table, selected):
         db.executemany(insert, [row if keep_rowid else row[1:] for row in batch])
     if table == "threads":
@@ -86,7 +89,7 @@ def copy_state(source: SqliteConnection, target: PostgresConnection) -> list[Tab
     Raises `StateError` when the target holds state already, or when the counts differ (the
     copy is then rolled back and the target stays empty).
     """
-    held = {table: rows for table in TABLES if table not in _NOT_COPIED and (rows := _stored(target, table))}
+    held = {table: rows for table in TABLES if table != _SETTINGS and (rows := _stored(target, table))}
     if held:
         listing = ", ".join(f"{rows} in {table}" for table, rows in held.items())
         raise StateError(
@@ -97,8 +100,6 @@ def copy_state(source: SqliteConnection, target: PostgresConnection) -> list[Tab
     copies: list[TableCopy] = []
     with target._transaction() as db:
         for table in TABLES:
-            if table in _NOT_COPIED:
-                continue
             _copy_table(source, db, table)
             copies.append(TableCopy(table, _stored(source, table), _written(db, table)))
         for table, column in _IDENTITIES:
@@ -110,4 +111,8 @@ def copy_state(source: SqliteConnection, target: PostgresConnection) -> list[Tab
         if wrong:
             listing = ", ".join(f"{c.table}: {c.source} read, {c.target} written" for c in wrong)
             raise StateError(f"the copy does not match its source ({listing}); nothing was migrated")
+    with target._transaction() as db:
+        # Planner statistics for the new rows now, not when autovacuum comes round: without them
+        # the first passes would scan whole tables instead of using their indexes.
+        db.execute("ANALYZE")
     return copies

@@ -19,7 +19,7 @@ from pydantic_core import ErrorDetails
 
 from bridge.errors import ConfigError
 from bridge.service.config.mailbox import MailboxSettings
-from bridge.service.config.models import Settings, SmtpSettings, WikiSettings
+from bridge.service.config.models import Settings, SmtpSettings, WikiSettings, postgres_is_local
 from bridge.service.config.rules import LOOPBACK, ConfigModel, LoadContext, Secret
 from bridge.service.config.tls import TlsSettings
 
@@ -103,13 +103,22 @@ def _warnings(settings: Settings) -> Iterator[str]:
         sections.append(("smtp", settings.smtp, settings.smtp.security != "none"))
     for index, mailbox in enumerate(settings.mailboxes):
         sections.append((f"mailboxes[{index}]", mailbox.account, mailbox.account.security != "none"))
-    for key, table, encrypted in sections:
-        secret: Secret = table.password
+    secrets: list[tuple[str, Secret]] = [(key, table.password) for key, table, _ in sections]
+    for key, secret in [*secrets, ("state", settings.state.password)]:
         if secret.file is not None and secret.file.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH):
             yield f"{key}.{secret.key}: {secret.file} is readable by other users"
+    for key, table, encrypted in sections:
         tls: TlsSettings = table.tls
         if encrypted and not tls.verify:
             yield f"{key}.tls_verify: certificate verification is switched off"
+    state = settings.state
+    if (
+        state.url
+        and state.sslmode
+        and not state.sslmode.startswith("verify")
+        and not postgres_is_local(state.url)
+    ):
+        yield f"state.sslmode: {state.sslmode} does not check the PostgreSQL server's certificate"
     smtp = settings.smtp
     if smtp is not None and smtp.security == "none" and smtp.username and smtp.host not in LOOPBACK:
         yield "smtp.security: the SMTP password travels unencrypted"

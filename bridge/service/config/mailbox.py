@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -232,10 +233,35 @@ class MailboxPolling(ConfigModel):
         return date.fromisoformat(self.start_at) if ISO_DATE.match(self.start_at) else None
 
 
+class MailboxReport(ConfigModel):
+    """The adoption report on the wiki: whether, on which page, how often, in which time zone."""
+
+    report: _Flag = True
+    # None: `<page_prefix>/Report`, or `/Bericht` for German (see `MailboxSettings.report_title`).
+    report_page: Annotated[str | None, rule(title_path, "a legal page title such as 'Sales/Mail/Report'")] = (
+        None
+    )
+    report_interval: Annotated[
+        int, rule(integer(60, 86400 * 31), "seconds between 60 and 2678400 (31 days)")
+    ] = 86400
+    report_timezone: str = "Europe/Berlin"
+
+    @field_validator("report_timezone", mode="plain")
+    @classmethod
+    def _zone(cls, value: Any) -> str:
+        text = string(value)
+        try:
+            ZoneInfo(text or "")
+        except (ValueError, ZoneInfoNotFoundError):
+            raise problem("must be a time zone name such as 'Europe/Berlin' or 'UTC'") from None
+        assert text is not None, "ZoneInfo refuses an empty name"
+        return text
+
+
 class MailboxSettings(ConfigModel):
     """One mailbox-to-space mapping: which IMAP account and folders feed which wiki pages."""
 
-    parts = ("account", "space", "replies", "senders", "mail_actions", "polling")
+    parts = ("account", "space", "replies", "senders", "mail_actions", "polling", "reporting")
 
     name: str
     account: MailboxAccount
@@ -244,6 +270,14 @@ class MailboxSettings(ConfigModel):
     senders: MailboxSenders = MailboxSenders()
     mail_actions: MailboxActions = MailboxActions()
     polling: MailboxPolling = MailboxPolling()
+    reporting: MailboxReport = MailboxReport()
+
+    @property
+    def report_title(self) -> str:
+        """The adoption report's page: `report_page`, else `Report`/`Bericht` under the prefix."""
+        if self.reporting.report_page:
+            return self.reporting.report_page
+        return f"{self.space.page_prefix}/{'Bericht' if self.space.language == 'de' else 'Report'}"
 
     @classmethod
     def prepare(cls, data: dict[str, Any], context: LoadContext | None) -> None:

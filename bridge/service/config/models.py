@@ -6,6 +6,7 @@ Each table is a frozen pydantic model refusing unknown keys; the [[mailboxes]] e
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -33,6 +34,7 @@ from bridge.service.config.rules import (
     sender,
     split_sender,
     string,
+    title_path,
     url,
 )
 from bridge.service.config.secrets import read_secret
@@ -140,6 +142,20 @@ class StateSettings(ConfigModel):
         return ca_file(value, info)
 
 
+def postgres_is_local(url: str) -> bool:
+    """Whether every host of the URL (libpq allows a list) is loopback or a Unix socket directory."""
+    hosts = str(conninfo_to_dict(url).get("host") or "")
+    for name in [name for name in hosts.split(",") if name] or [""]:
+        if name in ("", "localhost") or name.startswith("/"):
+            continue
+        try:
+            if not ipaddress.ip_address(name).is_loopback:
+                return False
+        except ValueError:
+            return False
+    return True
+
+
 def postgres_url_problem(value: Any) -> str | None:
     """Why `value` is not a usable PostgreSQL URL for the state (None when it is)."""
     text = string(value)
@@ -238,7 +254,7 @@ class SmtpSettings(ConfigModel):
 
 
 class ServiceSettings(ConfigModel):
-    """The daemon's own endpoints: Prometheus metrics and health, on loopback unless configured."""
+    """The daemon's own endpoints (metrics and health, on loopback unless configured) and status page."""
 
     metrics_listen: Annotated[str, rule(listen, 'a "host:port" to listen on, or "" for none')] = (
         "127.0.0.1:9464"
@@ -246,6 +262,11 @@ class ServiceSettings(ConfigModel):
     health_failure_seconds: Annotated[int, rule(integer(10, 86400 * 7), "seconds between 10 and 604800")] = (
         900
     )
+    # A wiki page showing the `status` table, updated after passes; None for none.
+    status_page: Annotated[str | None, rule(title_path, "a legal page title such as 'Mail/Status'")] = None
+    status_interval: Annotated[
+        int, rule(integer(0, 86400), "seconds between 0 (after every pass) and 86400")
+    ] = 600
 
     @property
     def metrics_address(self) -> tuple[str, int] | None:

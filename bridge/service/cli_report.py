@@ -1,0 +1,71 @@
+"""`email-wiki-bridge report [--mailbox NAME] [--print]`: the adoption report on demand.
+
+Without `--print` each mapping's report page and chart are brought up to date now (edited only
+when they changed); with it the report is printed as tables and nothing is written to the wiki.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+
+from bridge.adapters.state.ports import ReportLedger
+from bridge.adapters.wiki_report import ReportWiki
+from bridge.core.adoption import PageCount, Report
+from bridge.core.render.escape import single_line
+from bridge.core.render.report_page import headline, text, trend_sentence, week_cells, week_header
+from bridge.errors import BridgeError
+from bridge.service.cli_status import print_table
+from bridge.service.config import MailboxSettings, Settings
+from bridge.service.exitcodes import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
+from bridge.service.report import gather, publish_report
+
+
+def _print_pages(title: str, pages: tuple[PageCount, ...], language: str, mails_key: str) -> None:
+    print(f"\n{title}")
+    if not pages:
+        print(text(language, "none"))
+        return
+    header = (text(language, "page"), text(language, mails_key), text(language, "human_edits"))
+    print_table(header, [(single_line(p.title), str(p.mails), str(p.human_edits)) for p in pages])
+
+
+def print_report(mailbox: MailboxSettings, report: Report) -> None:
+    """Print a mapping's report: headline and trend, the weeks (newest first), top pages, nudges."""
+    language = mailbox.space.language
+    # The page's wiki markup for bold is of no use on a terminal.
+    print(f"{mailbox.name}: {headline(report, language).replace(chr(39) * 3, '')}")
+    print(trend_sentence(report, language))
+    print()
+    print_table(week_header(language), [week_cells(week, language) for week in reversed(report.weeks)])
+    _print_pages(text(language, "top"), report.top_pages, language, "mails")
+    _print_pages(text(language, "still"), report.still_by_mail, language, "follow_ups")
+
+
+def report_command(settings: Settings, state: ReportLedger, args: argparse.Namespace) -> int:
+    """Compute each mapping's report (or the one named): print it, or bring its page up to date."""
+    mailboxes = [m for m in settings.mailboxes if args.mailbox in (None, m.name)]
+    if not mailboxes:
+        print(f"email-wiki-bridge: no mailbox named {args.mailbox!r} in the config", file=sys.stderr)
+        return EXIT_CONFIG
+    exit_code = EXIT_OK
+    for position, mailbox in enumerate(mailboxes):
+        wiki = ReportWiki(settings.wiki)
+        try:
+            if args.print:
+                if position:
+                    print()
+                print_report(mailbox, gather(mailbox, state, wiki, datetime.now(UTC)))
+                continue
+            outcome = publish_report(mailbox, state, wiki, force=True)
+            assert outcome is not None, "a forced report always runs"
+            page = "updated" if outcome.page_edited else "unchanged"
+            chart = "new version" if outcome.chart_uploaded else "unchanged"
+            print(f"{mailbox.name}: report {mailbox.report_title} {page}, chart {chart}")
+        except BridgeError as exc:
+            print(f"email-wiki-bridge: the report of {mailbox.name} failed: {exc}", file=sys.stderr)
+            exit_code = EXIT_FAILED
+        finally:
+            wiki.close()
+    return exit_code
