@@ -150,6 +150,7 @@ def test_migrated_state_publishes_nothing_twice_and_replies_once(
         "address": TEAM_ADDRESS,
         "reply": "every",
         "reply_unpublished": True,
+        "external_reply": "acknowledge",  # the stranger outside example.de is acknowledged, not refused
         "allowed_senders": ["*@example.de"],
         "after_publish": "flag",
     }

@@ -176,6 +176,8 @@ TABLES = (
     "passes",
     "audit",
     "wiki_checks",
+    "wiki_accounts",
+    "thread_people",
 )
 
 
