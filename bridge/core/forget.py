@@ -21,13 +21,14 @@ from bridge.core.msgid import normalize_id
 from bridge.core.render.escape import escape_inline
 from bridge.core.render.page import message_marker
 from bridge.core.render.people import forget_participants, shown_name
-from bridge.core.render.templates import FIELD_TEMPLATE
 from bridge.errors import ForgetError
 
 _MARKER = re.compile(r'\bdata-message-id="([^"]*)"')
 _DIV = re.compile(r"<div\b|</div\s*>", re.IGNORECASE)
 _HEADING = re.compile(r"^(=+)[^\n]*\1[ \t]*$")
-_FIELD = re.compile(r"\{\{" + re.escape(FIELD_TEMPLATE) + r"\|label=([^|}]*)\|value=([^}]*)\}\}")
+# A header line: `{{Ewb field|label|value}}`, or on pages of earlier versions
+# `{{Email-wiki-bridge field|label=…|value=…}}`; group 1 is everything before the value.
+_FIELD = re.compile(r"\{\{((?:Email-wiki-bridge field\|label=|Ewb field\|)[^|}]*\|(?:value=)?)([^}]*)\}\}")
 _ENTRY_ADDRESS = re.compile(r"<([^<>\s]+@[^<>\s]+)>\s*(?:\]\])?\s*$")  # `]]`: the end of an account link
 _MEDIA_LINK = re.compile(r"\[\[\s*Media:([^|\]\n]+)", re.IGNORECASE)
 _GALLERY = re.compile(r"<gallery\b[^>]*>(.*?)</gallery>", re.IGNORECASE | re.DOTALL)
@@ -238,7 +239,7 @@ def _scrub(block: str, request: ForgetRequest, removed: str) -> str:
         if len(kept) == len(entries):
             return match.group(0)
         value = _SEPARATOR.join(kept) if kept else escape_inline(removed)
-        return f"{{{{{FIELD_TEMPLATE}|label={match.group(1)}|value={value}}}}}"
+        return f"{{{{{match.group(1)}{value}}}}}"
 
     # The opening tag keeps its marker whole, even where a Message-ID contains the address.
     tag_end = block.find(">", block.find("data-message-id=")) + 1

@@ -136,3 +136,16 @@ def test_hostile_names_and_bodies_never_leak_or_break(name: str, body: str, othe
     assert not forget_on_page(rewrite.text, ForgetRequest.of(addresses=[ANNA]), "de", "x").changed(
         rewrite.text
     )
+
+
+def test_header_fields_of_both_template_forms_are_cleaned() -> None:
+    old = "{{Email-wiki-bridge field|label=An|value=Anna &lt;a@x.de&gt;, Bo &lt;b@x.de&gt;}}"
+    new = "{{Ewb field|An|Anna &lt;a@x.de&gt;, Bo &lt;b@x.de&gt;}}"
+    opening = '<div class="ewb-message" id="msg-1" data-message-id="m9@x.de">'
+    for line, kept in (
+        (old, "{{Email-wiki-bridge field|label=An|value=Bo &lt;b@x.de&gt;}}"),
+        (new, "{{Ewb field|An|Bo &lt;b@x.de&gt;}}"),
+    ):
+        page = f"== Re ==\n{opening}\n{{{{Ewb field|Von|Bo &lt;b@x.de&gt;}}}}\n{line}\n</div>\n"
+        rewrite = forget_on_page(page, ForgetRequest.of(addresses=["A@x.de"]), "de", "2026-12-01")
+        assert rewrite.scrubbed_blocks == 1 and kept in rewrite.text and "a@x.de" not in rewrite.text
