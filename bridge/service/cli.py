@@ -30,7 +30,7 @@ from bridge.service.cli_dryrun import summary
 from bridge.service.cli_forget import add_forget_parser, check_forget_rights, forget_command
 from bridge.service.cli_people import check_people
 from bridge.service.cli_report import report_command
-from bridge.service.cli_state import migrate_command, state_command
+from bridge.service.cli_state import check_state, migrate_command, state_command
 from bridge.service.cli_status import failures, status
 from bridge.service.config import Settings, load_settings
 from bridge.service.daemon import Daemon, release_quarantined, run_pass
@@ -300,6 +300,7 @@ def _setup_wiki(settings: Settings, only_missing: bool) -> int:
 def _check(settings: Settings) -> int:
     failures = 0
     print(f"ok    config: {len(settings.mailboxes)} mailbox(es)")
+    failures += check_state(settings)
     wiki = WikiClient(settings.wiki)
     try:
         failures += _check_wiki(settings, wiki)

@@ -44,11 +44,18 @@ def print_report(mailbox: MailboxSettings, report: Report) -> None:
 
 
 def report_command(settings: Settings, state: ReportLedger, args: argparse.Namespace) -> int:
-    """Compute each mapping's report (or the one named): print it, or bring its page up to date."""
-    mailboxes = [m for m in settings.mailboxes if args.mailbox in (None, m.name)]
+    """Compute the report of each mapping with `report = true` (or of the one named): print it, or
+    bring its page up to date."""
+    if args.mailbox is None:
+        # Without a name, the mappings that keep a report; a named one is reported on demand.
+        mailboxes = [m for m in settings.mailboxes if m.reporting.report]
+    else:
+        mailboxes = [m for m in settings.mailboxes if m.name == args.mailbox]
+        if not mailboxes:
+            print(f"email-wiki-bridge: no mailbox named {args.mailbox!r} in the config", file=sys.stderr)
+            return EXIT_CONFIG
     if not mailboxes:
-        print(f"email-wiki-bridge: no mailbox named {args.mailbox!r} in the config", file=sys.stderr)
-        return EXIT_CONFIG
+        print("no mapping keeps a report (report = false everywhere); name one with --mailbox")
     exit_code = EXIT_OK
     for position, mailbox in enumerate(mailboxes):
         wiki = ReportWiki(settings.wiki)

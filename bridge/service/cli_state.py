@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bridge.adapters.lock import StateLock
 from bridge.adapters.state.ports import LedgerImport
-from bridge.adapters.state.store import PostgresStateStore, SqliteStateStore
+from bridge.adapters.state.store import SCHEMA_VERSION, PostgresStateStore, SqliteStateStore
 from bridge.adapters.state.transfer import TableCopy, copy_state
 from bridge.adapters.wiki import WikiClient
 from bridge.errors import BridgeError
@@ -90,3 +90,19 @@ def _copy(source_path: Path, target_settings: StateSettings) -> list[TableCopy]:
             target.close()
     finally:
         source.close()
+
+
+def check_state(settings: Settings) -> int:
+    """`check`: connect to a PostgreSQL state (creating its schema when new); return 1 on failure.
+
+    A SQLite state is a local file, checked when the config is read.
+    """
+    if settings.state.url is None:
+        return 0
+    try:
+        PostgresStateStore(settings.state).close()
+    except BridgeError as exc:
+        print(f"FAIL  state: {exc}")
+        return 1
+    print(f"ok    state: PostgreSQL {settings.state.url}, schema version {SCHEMA_VERSION}")
+    return 0

@@ -118,7 +118,7 @@ def test_link_replies_go_to_colleagues_and_names_link_to_existing_accounts(
     assert note.startswith('<div class="ewb-participants"')
     assert "[[User:A.schmidt|Anna Schmidt]]" in text.split("\n", 3)[2]
     assert "people from outside the company: 1" in text
-    assert "value=[[User:A.schmidt|Anna Schmidt &lt;a.schmidt@example.de&gt;]]" in text  # the Cc field
+    assert "|Cc|[[User:A.schmidt|Anna Schmidt &lt;a.schmidt@example.de&gt;]]}}" in text  # the Cc field
 
     anna, raw_anna = mail("anna", ANNA, "AW: Reklamation Lieferung 4711", cc=BERND, parent=root)
     _, raw_carla = mail("carla", CARLA, "AW: Reklamation Lieferung 4711", parent=anna)
@@ -134,8 +134,8 @@ def test_link_replies_go_to_colleagues_and_names_link_to_existing_accounts(
     opening = re.sub(r"</?span[^>]*>", "", text.split("\n== ", 1)[0])
     assert "[[User:A.schmidt|Anna Schmidt]], [[User:Bernd Meier|Bernd Meier]], Carla Ohnekonto" in opening
     assert "people from outside the company: 1" in opening
-    assert "value=Carla Ohnekonto &lt;c.ohne@example.de&gt;}}" in text  # no account: plain text
-    assert "value=Klaus Kunde &lt;klaus@kunde.example.com&gt;" in text
+    assert "|From|Carla Ohnekonto &lt;c.ohne@example.de&gt;}}" in text  # no account: plain text
+    assert "|From|Klaus Kunde &lt;klaus@kunde.example.com&gt;}}" in text
     links = set(reader.parse(title).links)
     assert {"User:A.schmidt", "User:Bernd Meier"} <= links
     assert not {link for link in links if "ohne" in link.lower() or "klaus" in link.lower()}

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import psycopg
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
+import pytest
+
+from bridge.adapters.state.store import SCHEMA_VERSION, IntendedMessage, PostgresStateStore
+from bridge.errors import StateError
 from bridge.service.config import StateSettings
 from tests.integration.support import Space, WikiReader, delivered, folder_mail, smtp_section, unique
-from tests.servers import SmtpSink, free_port
+from tests.servers import PostgresServer, SmtpSink, free_port, start_postgres
 
 TEAM_ADDRESS = "team-sales@example.de"
 
@@ -74,13 +80,61 @@ def test_passes_on_postgresql_publish_reply_and_quarantine_once(
     assert not space.state_path.exists() and not space.state_path.with_name("state.sqlite3.lock").exists()
 
 
-def test_unreachable_state_database_is_named_by_its_key(space: Space) -> None:
-    """A PostgreSQL that does not answer stops the command with a sentence naming `[state] url`."""
+def test_unreachable_state_database_is_named_by_its_key(space: Space, postgres_state: StateSettings) -> None:
+    """A PostgreSQL that does not answer stops the command with a sentence naming `[state] url`;
+    `check` says so too, and shows a reachable one with its schema version."""
+    space.state_url = postgres_state.url
+    space.write_config()
+    reachable = space.cli("check")
     space.state_url = f"postgresql://bridge@127.0.0.1:{free_port()}/bridge"
     space.write_config()
 
     completed = space.cli("once")
+    checked = space.cli("check")
 
-    assert completed.returncode == 1
-    assert f"the PostgreSQL state store {space.state_url} ([state] url) cannot be used" in completed.stderr
+    assert (
+        f"ok    state: PostgreSQL {postgres_state.url}, schema version {SCHEMA_VERSION}" in reachable.stdout
+    )
+    sentence = f"the PostgreSQL state store {space.state_url} ([state] url) cannot be used"
+    assert completed.returncode == 1 and sentence in completed.stderr
     assert "Traceback" not in completed.stderr
+    assert checked.returncode == 1 and f"FAIL  state: {sentence}" in checked.stdout
+
+
+def test_instances_starting_together_create_the_schema_once(postgres: PostgresServer) -> None:
+    """Several instances starting at once on an empty database: one creates the schema (under an
+    advisory lock), the others find it; none fails."""
+    name = f"empty_{uuid.uuid4().hex[:12]}"
+    url = postgres.create_database(name)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        stores = list(pool.map(lambda _: PostgresStateStore(StateSettings(url=url)), range(4)))
+    try:
+        threads = [store.new_thread("sales", f"Sales/Mail/T{n}") for n, store in enumerate(stores)]
+        assert sorted(threads) == [1, 2, 3, 4]
+        assert postgres.sql("SELECT value FROM meta WHERE key = 'schema_version'", name) == [
+            (str(SCHEMA_VERSION),)
+        ]
+    finally:
+        for store in stores:
+            store.close()
+        postgres.drop_database(name)
+
+
+def test_a_restarted_database_is_used_again_without_restarting_the_bridge() -> None:
+    """While PostgreSQL is down a call fails with a `StateError` naming the URL (the pass stops,
+    nothing is lost); once it is back, the pooled connections the restart cut are replaced."""
+    server = start_postgres()
+    try:
+        store = PostgresStateStore(StateSettings(url=server.url()))
+        try:
+            thread = store.new_thread("sales", "Sales/Mail/Before")
+            server.stop()
+            with pytest.raises(StateError, match=r"\(\[state\] url\) cannot be used|no connection"):
+                store.thread_page(thread)
+            server.start()
+            store.record_intent("sales", thread, [IntendedMessage("a@x", (), "INBOX", 1)])
+            assert store.known_message_ids("sales", ["a@x"]) == {"a@x"}
+        finally:
+            store.close()
+    finally:
+        server.cleanup()

@@ -14,6 +14,7 @@ from bridge.adapters.state.schema import TABLES
 from bridge.adapters.state.statuses import QuarantineStatus, ReplyKind, ReplyStatus
 from bridge.adapters.state.store import (
     IntendedMessage,
+    PageHistory,
     PostgresStateStore,
     QuarantinedMail,
     ReplyDraft,
@@ -87,6 +88,8 @@ def a_full_state(path: Path) -> SqliteStateStore:
     store.record_pass("sales", None, backlog=0)
     store.record_wiki_check("sales", "Sales/Mail")
     store.record_audit("admin", "forget", "1 person")
+    store.save_page_histories({"Sales/Mail/Offer": PageHistory(7, ("2026-11-30T09:00:00Z",))})
+    store.record_report_run("Sales/Mail/Report")
     return store
 
 

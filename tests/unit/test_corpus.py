@@ -69,6 +69,9 @@ ALLOWED_TAGS = frozenset({"div", "pre", "br", "blockquote", "u", "s", "sup", "su
 FIELD_OPEN = "{{" + FIELD_TEMPLATE + "|"
 BODY_OPEN = '<div class="ewb-body">\n'
 FOLDED_OPEN = '<div class="mw-collapsible-content">\n'
+# A plain-text body or quote is one <pre> carrying the block's class itself.
+PLAIN_BODY = re.compile(r'<pre class="ewb-body ewb-text".*?</pre>', re.DOTALL)
+PLAIN_FOLDED = re.compile(r'<pre class="ewb-text mw-collapsible-content".*?</pre>', re.DOTALL)
 FORWARDED_OPEN = '<div class="ewb-forwarded">'
 PRE_CONTENT = re.compile(r"(?<=<pre)[^>]*>(.*?)(?=</pre>)", re.DOTALL)
 ENTITY_START = re.compile(r"&(?!amp;|lt;)(?=#|[A-Za-z][A-Za-z0-9]*;|(?:amp|lt|gt|quot|copy|reg|nbsp)\b)")
@@ -127,10 +130,15 @@ def rendered(name: str) -> Rendered:
     files = upload_files(message, lang)
     wikitext = render_message(message, RenderOptions(mailbox="sales", language=lang), files)
     own = wikitext.split(FORWARDED_OPEN, 1)[0]
-    start = own.index(BODY_OPEN) + len(BODY_OPEN)
-    visible = own[start : own.index("\n</div>", start)]
+    if plain := PLAIN_BODY.search(own):
+        visible = plain.group(0)
+    else:
+        start = own.index(BODY_OPEN) + len(BODY_OPEN)
+        visible = own[start : own.index("\n</div>", start)]
     folded = None
-    if FOLDED_OPEN in own:
+    if plain_folded := PLAIN_FOLDED.search(own):
+        folded = plain_folded.group(0)
+    elif FOLDED_OPEN in own:
         begin = own.index(FOLDED_OPEN) + len(FOLDED_OPEN)
         folded = own[begin : own.index("\n</div>\n</div>", begin)]
     return Rendered(wikitext, visible, folded, files)

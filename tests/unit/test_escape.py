@@ -11,7 +11,13 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bridge.core.markers import read_markers
-from bridge.core.render.escape import escape_attribute, escape_inline, escape_pre, single_line
+from bridge.core.render.escape import (
+    escape_argument,
+    escape_attribute,
+    escape_inline,
+    escape_pre,
+    single_line,
+)
 from bridge.core.render.page import message_marker
 
 _NEVER_LITERAL = set("<>[]{}|~'=_")
@@ -87,6 +93,16 @@ def test_escaped_text_displays_as_the_original(text: str) -> None:
 def test_escaped_text_contains_no_magic_link_word(text: str) -> None:
     """ISBN, RFC and PMID never stand as separate words in the output, so no magic link can form."""
     assert not _MAGIC_LINK.search(escape_attribute(text))
+
+
+@given(_TEXTS)
+@example("2=x")
+@example("a=b|c}}")
+def test_a_template_argument_cannot_name_a_parameter_or_end_the_call(text: str) -> None:
+    """A positional argument keeps no `=`, `|` or brace and reads as the one-line text."""
+    escaped = escape_argument(single_line(text))
+    assert not set("=|{}") & set(escaped)
+    assert html.unescape(escaped) == html.unescape(escape_inline(single_line(text)))
 
 
 def test_template_braces_are_escaped() -> None:

@@ -289,8 +289,8 @@ def test_forgetting_a_colleague_takes_them_out_of_the_note_and_the_fields() -> N
     the note) and from the header fields, where the account link hid the address before."""
     note = render_participants(PEOPLE, "full", "en", LINKS)
     fields = (
-        "{{Email-wiki-bridge field|label=From|value=Kunde &lt;k@kunde.example&gt;}}\n"
-        "{{Email-wiki-bridge field|label=Cc|value="
+        "{{Ewb field|From|Kunde &lt;k@kunde.example&gt;}}\n"
+        "{{Ewb field|Cc|"
         "[[Benutzer:A.schmidt|Anna Schmidt &lt;a.schmidt@firma.de&gt;]], Carla &lt;c@firma.de&gt;}}"
     )
     marker = message_marker("m1@x")
@@ -301,7 +301,7 @@ def test_forgetting_a_colleague_takes_them_out_of_the_note_and_the_fields() -> N
     rewritten = forget_on_page(page, request, "en", "2026-11-30").text
     assert "Schmidt" not in rewritten and "A.schmidt" not in rewritten
     assert '<span class="ewb-person">Carla</span>' in rewritten and "outside the company: 1" in rewritten
-    assert "value=Carla &lt;c@firma.de&gt;}}" in rewritten
+    assert "|Cc|Carla &lt;c@firma.de&gt;}}" in rewritten
     assert replace_participants(rewritten, render_participants(PEOPLE[1:], "full", "en", LINKS)) is None
     alone = render_participants(PEOPLE[:1], "full", "en", LINKS)
     assert "in this conversation: –" in forget_participants(alone, lambda name: name == "Anna Schmidt")

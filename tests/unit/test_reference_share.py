@@ -12,7 +12,7 @@ import re
 from tests.unit import test_corpus as corpus
 
 _REFERENCE = re.compile(r"&(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
-_PRE_BODY = re.compile(r'<pre class="ewb-text"[^>]*>(.*?)</pre>', re.DOTALL)
+_PRE_BODY = re.compile(r'<pre class="[^"]*\bewb-text\b[^"]*"[^>]*>(.*?)</pre>', re.DOTALL)
 MAX_SHARE = 0.02
 
 

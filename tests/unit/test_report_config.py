@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
 
+from bridge.adapters.state.store import SqliteStateStore
 from bridge.errors import ConfigError
+from bridge.service.cli_report import report_command
 from bridge.service.config import load_settings
 
 
@@ -71,3 +74,18 @@ def test_bad_report_and_status_settings_stop_start_up_naming_the_key(
     with pytest.raises(ConfigError) as info:
         load_settings(_config(tmp_path, mailbox, service), environ={})
     assert any(problem.startswith(key) for problem in info.value.problems), info.value.problems
+
+
+def test_report_without_a_name_skips_mappings_without_a_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No wiki is asked (the config's wiki does not exist): no mapping keeps a report."""
+    settings = load_settings(_config(tmp_path, "report = false"), environ={})
+    state = SqliteStateStore(tmp_path / "state.sqlite3")
+    try:
+        assert report_command(settings, state, argparse.Namespace(mailbox=None, print=False)) == 0
+        assert "no mapping keeps a report" in capsys.readouterr().out
+        assert report_command(settings, state, argparse.Namespace(mailbox="nobody", print=True)) == 2
+        assert "no mailbox named 'nobody'" in capsys.readouterr().err
+    finally:
+        state.close()

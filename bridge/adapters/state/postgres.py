@@ -133,7 +133,7 @@ class PostgresConnection(StateConnection):
                 f"no connection to the PostgreSQL state store {self.where} ([state] url) within "
                 f"{_CONNECT_TIMEOUT} s; the pass stopped and nothing was lost"
             ) from exc
-        except psycopg.OperationalError as exc:
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             detail = " ".join(str(exc).split()) or type(exc).__name__
             log.warning("state.postgres_error", url=self.where, error=detail)
             raise StateError(

@@ -176,6 +176,8 @@ TABLES = (
     "passes",
     "audit",
     "wiki_checks",
+    "page_history",
+    "report_runs",
     "wiki_accounts",
     "thread_people",
 )

@@ -11,6 +11,8 @@ context escapes only what can open markup there, with named entities where they 
   captions, link labels, HTML-derived paragraph text): tags, links, templates, table and
   template separators, bold/italic quotes, signatures, behaviour switches, line-initial block
   markup, heading ends, magic links and free URLs.
+- `escape_argument`: a positional template argument: one line, and no `=` (which would make
+  the text before it a parameter name).
 - `escape_attribute`: attribute values, where every markup character is a numeric reference.
   The bridge's markers were always written this way; keeping the form lets recovery find them
   on every page, however old.
@@ -79,6 +81,11 @@ def escape_inline(text: str) -> str:
     Every line of a multi-line text is treated like the first, so no line can start markup.
     """
     return _INLINE.sub(_inline_reference, _ENTITY_START.sub("&amp;", _normalize(text)))
+
+
+def escape_argument(text: str) -> str:
+    """Return `text` as a positional template argument shown literally (use `single_line` first)."""
+    return escape_inline(text).replace("=", "&#61;")
 
 
 # Characters that open or close markup somewhere in wikitext, HTML or attribute syntax.

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from bridge.core.mime import SIGNATURE_KINDS
 from bridge.core.model import Attachment, CalendarEvent, Message
 from bridge.core.msgid import normalize_id
-from bridge.core.render.escape import escape_attribute, escape_inline, escape_pre, single_line
+from bridge.core.render.escape import (
+    escape_argument,
+    escape_attribute,
+    escape_inline,
+    escape_pre,
+    single_line,
+)
 from bridge.core.render.html import WikitextWriter, html_to_blocks, html_to_text
 from bridge.core.render.labels import format_date, format_size, label
 from bridge.core.render.people import AddressDisplay, PeopleLinks, person_wikitext
@@ -26,7 +32,8 @@ from bridge.core.render.titles import NO_SUBJECT
 from bridge.core.subjects import heading_subject
 from bridge.errors import MessageError
 
-_PLAIN_STYLE = "white-space: pre-wrap; font-family: inherit; border: none; background: none; padding: 0;"
+# Written on every plain-text body and quote, so as short as CSS allows.
+_PLAIN_STYLE = "white-space:pre-wrap;font:inherit;border:0;background:none;padding:0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,12 +188,12 @@ class _MessageRenderer:
             if att.content_id and (ref := self.files.get(att.sha256)) and ref.title
         }
         body, folded, used_images = self.body(message, images)
-        parts.append(f'<div class="ewb-body">\n{body}\n</div>')
+        parts.append(body)
         if folded:
             parts.append(
                 '<div class="mw-collapsible mw-collapsed ewb-quoted">\n'
                 f"''{label(self.language, 'quoted')}''\n"
-                f'<div class="mw-collapsible-content">\n{folded}\n</div>\n</div>'
+                f"{folded}\n</div>"
             )
         parts.extend(self.event(event) for event in message.events)
         listed = [att for att in message.attachments if att.content_id not in used_images]
@@ -210,8 +217,8 @@ class _MessageRenderer:
         return "\n".join(parts)
 
     def field(self, name: str, value: str, *, escaped: bool = False) -> str:
-        text = value if escaped else escape_inline(single_line(value))
-        return f"{{{{{FIELD_TEMPLATE}|label={escape_inline(name)}|value={text}}}}}"
+        text = value if escaped else escape_argument(single_line(value))
+        return f"{{{{{FIELD_TEMPLATE}|{escape_argument(name)}|{text}}}}}"
 
     def header(self, message: Message) -> str:
         lines = [
@@ -233,7 +240,9 @@ class _MessageRenderer:
         return person_wikitext(name, address, self.options.show_addresses, self.language, self.options.people)
 
     def body(self, message: Message, images: Mapping[str, str]) -> tuple[str, str, set[str]]:
-        """Render the body: HTML through pandoc when it converts, plain text otherwise."""
+        """Render the body block (class `ewb-body`) and the folded quote's content block (class
+        `mw-collapsible-content`): HTML through pandoc when it converts, plain text otherwise,
+        where each is one `<pre>` that carries the class itself."""
         if message.body_html.strip():
             try:
                 blocks = html_to_blocks(message.body_html)
@@ -244,11 +253,15 @@ class _MessageRenderer:
             visible = writer.blocks(new)
             # An HTML part with no text and no inline image (a lone <br>) loses to the text part.
             if visible.strip() and (html_to_text(message.body_html).strip() or writer.used_images):
-                return visible, writer.blocks(quoted), writer.used_images
+                folded = writer.blocks(quoted)
+                if folded:
+                    folded = f'<div class="mw-collapsible-content">\n{folded}\n</div>'
+                return _body_block(visible), folded, writer.used_images
         new_text, quoted_text = split_plain(message.body_text)
         if not new_text.strip():
-            return f"''{label(self.language, 'empty')}''", "", set()
-        return _plain(new_text), _plain(quoted_text) if quoted_text else "", set()
+            return _body_block(f"''{label(self.language, 'empty')}''"), "", set()
+        folded = _plain(quoted_text, "ewb-text mw-collapsible-content") if quoted_text else ""
+        return _plain(new_text, "ewb-body ewb-text"), folded, set()
 
     def event(self, event: CalendarEvent) -> str:
         when = " – ".join(part for part in (event.start, event.end) if part)
@@ -276,7 +289,11 @@ class _MessageRenderer:
         return "\n".join(lines)
 
 
-def _plain(text: str) -> str:
+def _body_block(wikitext: str) -> str:
+    return f'<div class="ewb-body">\n{wikitext}\n</div>'
+
+
+def _plain(text: str, classes: str = "ewb-text") -> str:
     # <pre> keeps the mail's line breaks without wikitext's paragraph rules; the style makes it
     # read like text rather than code.
-    return f'<pre class="ewb-text" style="{_PLAIN_STYLE}">{escape_pre(text)}</pre>'
+    return f'<pre class="{classes}" style="{_PLAIN_STYLE}">{escape_pre(text)}</pre>'

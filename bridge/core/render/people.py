@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bridge.core.people import Person
-from bridge.core.render.escape import escape_inline, single_line
+from bridge.core.render.escape import escape_argument, single_line
 from bridge.core.render.labels import label
 
 AddressDisplay = Literal["full", "name", "none"]
@@ -62,8 +62,11 @@ def person_text(name: str, address: str, display: AddressDisplay, language: str)
 def person_wikitext(
     name: str, address: str, display: AddressDisplay, language: str, links: PeopleLinks
 ) -> str:
-    """A person as wikitext: the escaped text, linked to their account where they have one."""
-    return links.link(address, escape_inline(person_text(name, address, display, language)))
+    """A person as wikitext: the escaped text, linked to their account where they have one.
+
+    Escaped for a template's positional argument (`=` too), as the header fields are.
+    """
+    return links.link(address, escape_argument(person_text(name, address, display, language)))
 
 
 def _note_body(people: Sequence[Person], display: AddressDisplay, language: str, links: PeopleLinks) -> str:
@@ -71,10 +74,8 @@ def _note_body(people: Sequence[Person], display: AddressDisplay, language: str,
     outside = len(people) - len(inside)
     shown: AddressDisplay = "none" if display == "none" else "name"
     names = [
-        '<span class="ewb-person">'
-        + links.link(person.address, escape_inline(person_text(person.name, person.address, shown, language)))
-        + "</span>"
-        for person in inside[:MAX_LISTED]
+        f'<span class="ewb-person">{person_wikitext(p.name, p.address, shown, language, links)}</span>'
+        for p in inside[:MAX_LISTED]
     ]
     if len(inside) > MAX_LISTED:
         names.append(label(language, "participants_more", count=str(len(inside) - MAX_LISTED)))

@@ -6,16 +6,20 @@ still exactly a version it shipped itself.
 
 from __future__ import annotations
 
-FIELD_TEMPLATE = "Email-wiki-bridge field"
+# One header line of a message: `{{Ewb field|label|value}}`. Short and positional, as it is
+# written three or four times per message; values escape `=` (see `escape.escape_argument`).
+# Pages of earlier versions call `Email-wiki-bridge field` (named `label` and `value`), which
+# stays on the wikis they were written to.
+FIELD_TEMPLATE = "Ewb field"
 _VERSION_MARK = "<!-- email-wiki-bridge template v{version} -->"
 
 TEMPLATES: dict[str, tuple[int, str]] = {
     FIELD_TEMPLATE: (
         1,
         '<div class="ewb-field"><span class="ewb-field-label" style="font-weight: bold;">'
-        "{{{label}}}:</span> {{{value}}}</div>"
+        "{{{1}}}:</span> {{{2}}}</div>"
         "<noinclude>\nOne header line of a mail published by email-wiki-bridge "
-        "(parameters: label, value). Restyle freely; the bridge then leaves this page alone.\n"
+        "(parameters: 1 = label, 2 = value). Restyle freely; the bridge then leaves this page alone.\n"
         "</noinclude>",
     ),
 }
