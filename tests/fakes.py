@@ -28,6 +28,10 @@ SendFault = Literal["refused", "lost_before_data", "lost_after_data", "crash_aft
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _MESSAGE_ID_FIELD = re.compile(rb"^message-id:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*", re.IGNORECASE | re.MULTILINE)
+_THREAD_FIELDS = re.compile(
+    rb"^(?:message-id|in-reply-to|references|thread-index|date|subject|from):[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*",
+    re.IGNORECASE | re.MULTILINE,
+)
 _INTERNAL_DATE = datetime(2024, 1, 1, tzinfo=UTC)
 
 
@@ -36,6 +40,13 @@ def message_id_field(raw: bytes) -> str:
     header = _HEADER_END.split(raw, maxsplit=1)[0]
     lines = [match.group(0).rstrip(b"\r\n") for match in _MESSAGE_ID_FIELD.finditer(header)]
     return b"".join(line + b"\r\n" for line in lines).decode("ascii", "replace") + "\r\n"
+
+
+def thread_fields(raw: bytes) -> bytes:
+    """Return what `BODY.PEEK[HEADER.FIELDS (MESSAGE-ID IN-REPLY-TO …)]` returns: the threading lines."""
+    header = _HEADER_END.split(raw, maxsplit=1)[0]
+    lines = [match.group(0).rstrip(b"\r\n") for match in _THREAD_FIELDS.finditer(header)]
+    return b"".join(line + b"\r\n" for line in lines) + b"\r\n"
 
 
 class Crash(BaseException):
@@ -162,13 +173,13 @@ class FakeMailbox:
         )
 
     def message_id_headers(self, uids: Sequence[int]) -> dict[int, HeaderProbe]:
-        """Return the Message-ID header lines and size of each existing UID (absent UIDs are left out)."""
+        """Return the Message-ID lines, size and threading lines of each existing UID (absent: left out)."""
         box = self._box()
         self.header_fetches += 1
         return {
-            uid: HeaderProbe(message_id_field(box.mails[uid]), len(box.mails[uid]))
+            uid: HeaderProbe(message_id_field(raw), len(raw), thread_fields(raw))
             for uid in uids
-            if uid in box.mails
+            if (raw := box.mails.get(uid)) is not None
         }
 
     def fetch(self, folder: str, uids: Sequence[int]) -> Iterator[FetchedMail]:

@@ -32,7 +32,10 @@ Fault rates can be switched at run time (:meth:`FaultProxy.set_faults`); the cou
 :attr:`FaultProxy.stats` tell a test that its faults really happened. With ``record=True`` the
 proxy also keeps what each client sent (:attr:`FaultProxy.sent`, one entry per connection), so
 a test can count the commands or requests a client made; :meth:`FaultProxy.reset_all` drops
-every open connection at once, as a server restart or a NAT timeout does to idle sessions.
+every open connection at once, as a server restart or a NAT timeout does to idle sessions. A
+``tap`` sees every chunk as it is forwarded (connection number, direction, bytes; empty bytes
+when the server closes): the benchmarks count IMAP commands, wiki API requests and the wiki's
+time with it.
 """
 
 from __future__ import annotations
@@ -109,10 +112,17 @@ class _Plan:
     request_end: bytes = b""
 
 
+Tap = Callable[[int, Moment, bytes], None]
+"""Sees each forwarded chunk: the connection's number (from 1), REQUEST for client bytes or
+ANSWER for server bytes, and the bytes (empty: the server closed the connection). Called on the
+connection's thread, before forwarding."""
+
+
 @dataclass(slots=True)
 class _Flow:
     """The state of one proxied connection."""
 
+    number: int
     client: socket.socket
     server: socket.socket
     plan: _Plan
@@ -155,8 +165,10 @@ class FaultProxy:
         seed: int,
         faults: Faults | None = None,
         record: bool = False,
+        tap: Tap | None = None,
     ) -> None:
         self.target = (target_host, target_port)
+        self._tap = tap
         self._rng = random.Random(seed)  # noqa: S311 - reproducible fault schedule, not secrets
         self._lock = threading.Lock()
         self._faults = faults or Faults()
@@ -240,18 +252,20 @@ class FaultProxy:
                 return  # the listener was closed
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
-    def _plan(self) -> _Plan:
-        """Draw this connection's fault: one draw decides the mode, a second where a cut falls."""
+    def _plan(self) -> tuple[int, _Plan]:
+        """Number the connection and draw its fault: one draw decides the mode, a second where a
+        cut falls."""
         with self._lock:
             faults = self._faults
             self.stats.connections += 1
+            number = self.stats.connections
             draw = self._rng.random()
             cut_at = self._rng.randrange(faults.cut_within)
         if draw < faults.lose:
-            return _Plan(lose=True, request_end=faults.request_end)
+            return number, _Plan(lose=True, request_end=faults.request_end)
         if draw < faults.lose + faults.cut:
-            return _Plan(cut_at=cut_at, request_end=faults.request_end)
-        return _Plan(request_end=faults.request_end)
+            return number, _Plan(cut_at=cut_at, request_end=faults.request_end)
+        return number, _Plan(request_end=faults.request_end)
 
     def _serve(self, client: socket.socket) -> None:
         try:
@@ -259,7 +273,8 @@ class FaultProxy:
         except OSError:
             _reset(client)  # the real server is down: the client sees what it would see
             return
-        flow = _Flow(client=client, server=server, plan=self._plan())
+        number, plan = self._plan()
+        flow = _Flow(number=number, client=client, server=server, plan=plan)
         with self._lock:
             self._open.append(flow)
             if self._record:
@@ -288,21 +303,30 @@ class FaultProxy:
                 data = flow.client.recv(_CHUNK)
                 if not data:
                     flow.server.shutdown(socket.SHUT_WR)
-                    self._finish(flow.server, flow.client)
+                    self._finish(flow)
                     return
                 if not self._forward_request(flow, data):
                     return
             if flow.server in readable:
                 data = flow.server.recv(_CHUNK)
                 if not data:
+                    self._closed_by_server(flow)
                     return
                 if not self._forward_answer(flow, data):
                     return
 
-    def _finish(self, source: socket.socket, sink: socket.socket) -> None:
+    def _finish(self, flow: _Flow) -> None:
         """The client closed its side: pass the rest of the server's answer on, then stop."""
-        while data := source.recv(_CHUNK):
-            sink.sendall(data)
+        while data := flow.server.recv(_CHUNK):
+            if self._tap is not None:
+                self._tap(flow.number, Moment.ANSWER, data)
+            flow.client.sendall(data)
+        self._closed_by_server(flow)
+
+    def _closed_by_server(self, flow: _Flow) -> None:
+        """Tell the tap the server closed the connection (clients reading to EOF wait for this)."""
+        if self._tap is not None:
+            self._tap(flow.number, Moment.ANSWER, b"")
 
     def _forward_request(self, flow: _Flow, data: bytes) -> bool:
         """Forward client bytes; return False when the connection ends here."""
@@ -317,6 +341,8 @@ class FaultProxy:
         end = flow.plan.request_end
         flow.tail = (flow.tail + data)[-max(len(end), 1) :]
         flow.sent += data
+        if self._tap is not None:
+            self._tap(flow.number, Moment.REQUEST, data)
         return self._send_or_cut(flow, flow.server, data)
 
     def _forward_answer(self, flow: _Flow, data: bytes) -> bool:
@@ -334,6 +360,8 @@ class FaultProxy:
                 _reset(flow.client)
                 _drain(flow.server)
                 return False
+        if self._tap is not None:
+            self._tap(flow.number, Moment.ANSWER, data)
         return self._send_or_cut(flow, flow.client, data)
 
     def _send_or_cut(self, flow: _Flow, sink: socket.socket, data: bytes) -> bool:

@@ -762,6 +762,7 @@ class MediaWikiServer(_ThrowawayServer):
     tree: Path = MEDIAWIKI_TREE
     language: str = "en"  # the content language install.php was given
     owns_dir: bool = False
+    opcache: bool = False
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -820,6 +821,10 @@ class MediaWikiServer(_ThrowawayServer):
                 "post_max_size=110M",
                 "-d",
                 "memory_limit=512M",
+                # Off by default (the CLI's setting); the benchmarks switch it on, as every
+                # production PHP runs with it, so the wiki's own speed is not the compiler's.
+                "-d",
+                f"opcache.enable_cli={int(self.opcache)}",
                 "-S",
                 f"{LOOPBACK}:{self.port}",
                 "-t",
@@ -945,12 +950,13 @@ def _set_server_port(config_file: Path, port: int) -> None:
 
 
 def start_mediawiki(
-    base_dir: Path | None = None, *, timeout: float = 15.0, language: str = "en"
+    base_dir: Path | None = None, *, timeout: float = 15.0, opcache: bool = False, language: str = "en"
 ) -> MediaWikiServer:
     """Install a fresh MediaWiki on SQLite into ``base_dir``, serve it on a free port, return it.
 
     ``/usr/share/mediawiki`` is only read (M1): LocalSettings.php, the database, uploads and
     caches all live in ``base_dir`` (created when None, and removed by ``cleanup()``).
+    ``opcache`` serves it with PHP's opcode cache, as production PHP runs (the benchmarks).
     ``language`` is the wiki's content language (``de``: namespaces such as ``Benutzer:``).
     """
     _check_php()
@@ -977,6 +983,7 @@ def start_mediawiki(
         human_user="Alice",
         human_password="alice-secret-pass-1",
         owns_dir=owns_dir,
+        opcache=opcache,
         language=language,
     )
     try:

@@ -29,6 +29,8 @@ log = structlog.get_logger("bridge.adapters.imap")
 _THREAD_FIELDS = "MESSAGE-ID IN-REPLY-TO REFERENCES THREAD-INDEX DATE SUBJECT FROM"
 _HEADER_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
 _HEADER_KEY = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
+_THREAD_ITEM = f"BODY.PEEK[HEADER.FIELDS ({_THREAD_FIELDS})]"
+_THREAD_KEY = f"BODY[HEADER.FIELDS ({_THREAD_FIELDS})]".encode()
 # Errors of the wire and of the protocol; everything else is a bug and must surface as such.
 _IMAP_ERRORS = (imapclient.exceptions.IMAPClientError, OSError, socket.timeout, ssl.SSLError)
 # A connection that is gone (closed by the server, reset, timed out), as opposed to a refusal.
@@ -37,10 +39,12 @@ _LOST = (imapclient.exceptions.IMAPClientAbortError, OSError)
 
 @dataclass(frozen=True, slots=True)
 class HeaderProbe:
-    """What a cheap header fetch tells of a mail: its raw Message-ID header lines and its size."""
+    """What a cheap header fetch tells of a mail: its raw Message-ID header lines, its size, and
+    the raw header fields threading needs (ids, references, date, subject, sender)."""
 
     message_id_header: str
     size: int
+    threading: bytes = b""
 
     @property
     def message_id(self) -> str | None:
@@ -317,29 +321,24 @@ class ImapMailbox:
             raise self._fail(action, exc) from exc
 
     def message_id_headers(self, uids: Sequence[int]) -> dict[int, HeaderProbe]:
-        """Return the raw Message-ID header block and size of each UID: cheap, no bodies are transferred."""
+        """Return the raw Message-ID header block, the threading headers and the size of each UID.
+
+        One FETCH, no bodies: a pass plans whole threads and skips known copies from it.
+        """
         if not uids:
             return {}
         try:
-            response = self.client.fetch(list(uids), [_HEADER_ITEM, "RFC822.SIZE"])
+            response = self.client.fetch(list(uids), [_HEADER_ITEM, _THREAD_ITEM, "RFC822.SIZE"])
         except _IMAP_ERRORS as exc:
             raise self._fail("fetching headers", exc) from exc
         return {
             uid: HeaderProbe(
                 bytes(data.get(_HEADER_KEY, b"")).decode("utf-8", "replace"),
                 int(data.get(b"RFC822.SIZE", -1)),
+                bytes(data.get(_THREAD_KEY, b"")),
             )
             for uid, data in response.items()
         }
-
-    def thread_headers(self, uids: Sequence[int]) -> dict[int, bytes]:
-        """Return the headers threading needs (ids, references, date, subject, sender) per UID."""
-        if not uids:
-            return {}
-        item = f"BODY.PEEK[HEADER.FIELDS ({_THREAD_FIELDS})]"
-        response = self._run("fetching headers", lambda: self.client.fetch(list(uids), [item]))
-        key = f"BODY[HEADER.FIELDS ({_THREAD_FIELDS})]".encode()
-        return {uid: bytes(data.get(key, b"")) for uid, data in response.items()}
 
     def uids_between(self, since: date | None, before: date | None) -> list[int]:
         """Return the UIDs of mail received on or after `since` and before `before`, ascending."""

@@ -46,7 +46,8 @@ class WikiClient(WikiSession):
         edit = body.get("edit", {})
         if edit.get("result") != "Success":
             raise WikiRefusedError(f"the wiki did not save {title!r}: {edit}", "editfailed")
-        self.edits += 1
+        with self._gate:
+            self.edits += 1
         if edit.get("nochange"):
             return EditResult(title=str(edit.get("title", title)), revision=0, changed=False)
         return EditResult(title=str(edit.get("title", title)), revision=int(edit["newrevid"]))
@@ -186,7 +187,8 @@ class WikiClient(WikiSession):
             result = body.get("upload", {})
         if result.get("result") != "Success":
             raise WikiRefusedError(f"the wiki did not store {filename!r}: {result}", "uploadfailed")
-        self.edits += 1
+        with self._gate:
+            self.edits += 1
         return f"File:{result.get('filename', filename)}"
 
     def allowed_actions(self, title: str, actions: Sequence[str]) -> dict[str, bool]:

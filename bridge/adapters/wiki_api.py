@@ -4,10 +4,15 @@ Every write carries `assert=user` (a lost session fails instead of editing anony
 `maxlag`; lag, 5xx answers and dropped connections are retried with backoff, and what stays
 unavailable becomes `WikiUnavailableError`, so the pass stops and later passes resume. Error codes
 are sorted here into unavailable (retry later), refused (this content, for good) and other.
+
+With `[wiki] concurrency` above 1, several threads share one session: login and tokens are
+fetched once under a lock, `edits_per_minute` spaces the writes of all threads, and a lag or
+overload answer to one thread pauses the requests of all of them until its backoff is over.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -73,6 +78,11 @@ class WikiSession:
         self._user_namespace: str | None = None
         self._clock = time.monotonic
         self._last_write = float("-inf")
+        # The limiter all threads share: the next write's slot, and a pause after lag or overload.
+        self._gate = threading.Lock()
+        self._paused_until = float("-inf")
+        self._paused_by = 0
+        self._login_lock = threading.RLock()
         self.rights: frozenset[str] = frozenset()
         self.username = ""
         self.edits = 0
@@ -100,6 +110,7 @@ class WikiSession:
         retries = self._max_retries if repeatable else 0
         payload = {**params, "format": "json", "formatversion": "2", "maxlag": str(self._settings.maxlag)}
         for attempt in range(self._max_retries + 1):
+            self._wait_for_pause()
             try:
                 if method == "GET":
                     response = self._session.get(
@@ -134,9 +145,22 @@ class WikiSession:
         raise AssertionError("unreachable: the loop returns or raises")
 
     def _backoff(self, attempt: int, retry_after: str | None) -> None:
-        self.retries += 1
+        """Sleep before a retry; the other threads wait for the same pause (the wiki is lagging)."""
         delay = float(retry_after) if retry_after and retry_after.isdigit() else float(2**attempt)
-        self._sleep(min(delay, 30.0))
+        delay = min(delay, 30.0)
+        with self._gate:
+            self.retries += 1
+            self._paused_until = max(self._paused_until, self._clock() + delay)
+            self._paused_by = threading.get_ident()
+        self._sleep(delay)
+
+    def _wait_for_pause(self) -> None:
+        """Wait out a pause another thread's backoff set (the thread that set it slept it already)."""
+        with self._gate:
+            mine = self._paused_by == threading.get_ident()
+            wait = 0.0 if mine else self._paused_until - self._clock()
+        if wait > 0:
+            self._sleep(wait)
 
     def _json(self, response: requests.Response) -> dict[str, Any]:
         content_type = response.headers.get("Content-Type", "")
@@ -170,6 +194,10 @@ class WikiSession:
 
     def login(self) -> None:
         """Log in (bot password, or an OAuth 2.0 access token) and learn the account's rights."""
+        with self._login_lock:
+            self._login()
+
+    def _login(self) -> None:
         if self._settings.auth == "oauth2":
             # An owner-only OAuth 2.0 consumer: every request carries the token; nothing to log in.
             self._session.headers["Authorization"] = f"Bearer {self._settings.password.value}"
@@ -209,15 +237,17 @@ class WikiSession:
 
     def _ensure_login(self) -> None:
         # Lazy, so a pass with nothing to publish sends no request to the wiki at all.
-        if not self.username:
-            self.login()
+        with self._login_lock:
+            if not self.username:
+                self._login()
 
     def _token(self) -> str:
-        if self._csrf is None:
-            body = self._call("GET", {"action": "query", "meta": "tokens", "type": "csrf"})
-            self._raise_for(body, "hand out an edit token")
-            self._csrf = str(body["query"]["tokens"]["csrftoken"])
-        return self._csrf
+        with self._login_lock:
+            if self._csrf is None:
+                body = self._call("GET", {"action": "query", "meta": "tokens", "type": "csrf"})
+                self._raise_for(body, "hand out an edit token")
+                self._csrf = str(body["query"]["tokens"]["csrftoken"])
+            return self._csrf
 
     def _write(
         self, params: Mapping[str, Any], action: str, files: Mapping[str, Any] | None = None
@@ -237,11 +267,13 @@ class WikiSession:
         raise AssertionError("unreachable: the loop returns or raises")
 
     def _throttle(self) -> None:
-        """Keep to `edits_per_minute` (when set) by spacing writes evenly."""
+        """Keep to `edits_per_minute` (when set) by spacing the writes of all threads evenly."""
         per_minute = self._settings.edits_per_minute
         if per_minute <= 0:
             return
-        wait = self._last_write + 60.0 / per_minute - self._clock()
+        with self._gate:
+            slot = max(self._last_write + 60.0 / per_minute, self._clock())
+            self._last_write = slot
+        wait = slot - self._clock()
         if wait > 0:
             self._sleep(wait)
-        self._last_write = self._clock()

@@ -226,7 +226,9 @@ def _backfill(settings: Settings, state: BackfillState, args: argparse.Namespace
         signal.signal(signum, lambda *_: stop.set())
     try:
         guard_lost_state(mailbox, wiki, state)
-        result = backfill(mailbox, wiki, state, args.since, args.until, stop=stop.is_set)
+        result = backfill(
+            mailbox, wiki, state, args.since, args.until, stop=stop, concurrency=wiki_settings.concurrency
+        )
     except BridgeError as exc:
         print(
             f"email-wiki-bridge: backfill of {mailbox.name} stopped: {exc} (run it again to resume)",

@@ -10,7 +10,7 @@ from bridge.service.config import Settings
 from bridge.service.daemon import plan_pass
 from bridge.service.exitcodes import EXIT_FAILED, EXIT_OK
 from bridge.sync.actions import as_json, describe
-from bridge.sync.executor import PassResult
+from bridge.sync.results import PassResult
 
 
 def summary(result: PassResult) -> str:

@@ -31,8 +31,8 @@ def recent_senders(mailbox: MailboxSettings, count: int = RECENT_MAILS) -> set[s
         for folder in mailbox.account.folders:
             imap.select(folder)
             uids = imap.uids_after(0)[-count:]
-            for raw in imap.thread_headers(uids).values():
-                headers = parser.parsebytes(raw)
+            for probe in imap.message_id_headers(uids).values():
+                headers = parser.parsebytes(probe.threading)
                 found.update(address.lower() for _, address in addresses(headers.get_all("From") or []))
     return {address for address in found if "@" in address}
 

@@ -59,7 +59,15 @@ def run_pass(
         opener = sessions.open_mailbox if sessions is not None else open_imap
         people = people_pages(mailbox, settings, wiki, state)
         sync = MailboxSync(
-            mailbox, wiki, state, stop=stop, open_mailbox=opener, outbox=outbox, sender=mailer, people=people
+            mailbox,
+            wiki,
+            state,
+            stop=stop,
+            open_mailbox=opener,
+            outbox=outbox,
+            sender=mailer,
+            concurrency=settings.wiki.concurrency,
+            people=people,
         )
         result = sync.run()
         state.record_pass(mailbox.name, None, result.backlog)

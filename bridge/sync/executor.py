@@ -44,16 +44,17 @@ from bridge.sync.actions import (
     Source,
 )
 from bridge.sync.continuation import Placement, ThreadPages
+from bridge.sync.lanes import Lanes, pages_of
 from bridge.sync.outbox import Outbox
-from bridge.sync.passlog import FailureLog, PassResult
-from bridge.sync.people import PeoplePages
+from bridge.sync.people import NO_PEOPLE, PagePeople
 from bridge.sync.planner import describe_failure
 from bridge.sync.ports import Mailbox, Wiki
+from bridge.sync.results import FailureLog, PassResult
 
-__all__ = ["Executor", "FailureLog", "PassResult", "Regroup"]
 log = structlog.get_logger("bridge.sync.executor")
 
 
+Files = dict[str, FileRef]  # where each attachment went, by content hash
 # Plans one message again as its own group (its thread looked up afresh), for a refused group.
 Regroup = Callable[[Message, Source], list[Action]]
 
@@ -69,7 +70,8 @@ class Executor:
         outbox: Outbox | None,
         regroup: Regroup,
         stop: threading.Event,
-        people: PeoplePages | None = None,
+        concurrency: int = 1,
+        people: PagePeople = NO_PEOPLE,
     ) -> None:
         self.settings = settings
         self.wiki = wiki
@@ -77,6 +79,9 @@ class Executor:
         self.outbox = outbox
         self.regroup = regroup
         self.stop = stop
+        self.concurrency = concurrency
+        # Edits of different pages confirm on their own threads; one confirmation at a time.
+        self._confirming = threading.Lock()
         self.failures = FailureLog(settings, state)
         self.render_options = RenderOptions(
             mailbox=settings.name,
@@ -89,8 +94,22 @@ class Executor:
         self._log = log.bind(mailbox=settings.name)
 
     def run(self, imap: Mailbox | None, actions: Sequence[Action], result: PassResult) -> None:
-        """Carry out `actions` in order; once the pass is asked to stop, no further group is published."""
+        """Carry out `actions` in order; once the pass is asked to stop, no further group is published.
+
+        With `concurrency` above 1, groups on different pages are published at once (`Lanes`);
+        mail actions and merge notes wait until the groups before them are confirmed.
+        """
+        if self.concurrency <= 1:
+            self._run(imap, actions, result, None)
+            return
+        with Lanes(self.concurrency) as lanes:
+            self._run(imap, actions, result, lanes)
+
+    def _run(
+        self, imap: Mailbox | None, actions: Sequence[Action], result: PassResult, lanes: Lanes | None
+    ) -> None:
         skips: list[Skip] = []
+        outcome: list[bool] = []  # of the group last handed to a lane: published as planned?
         for action in actions:
             if isinstance(action, Skip):
                 skips.append(action)
@@ -111,12 +130,36 @@ class Executor:
                         self.outbox.draft_link_replies([action])
                 case MailAction(folder=folder):
                     assert imap is not None
+                    if lanes is not None:
+                        lanes.drain()
                     self.mail_actions(imap, folder)
                 case PublishGroup() if not self.stop.is_set():
-                    self._published = self.publish(action, result)
-                case MergeNote() if not self.stop.is_set() and self._published:
-                    self.write_merge_notes()
+                    if lanes is None:
+                        self._published = self.publish(action, result)
+                    else:
+                        outcome = self._publish_alongside(lanes, action, result)
+                case MergeNote() if not self.stop.is_set():
+                    if lanes is not None:
+                        lanes.drain()
+                        self._published = outcome == [True]
+                    if self._published:
+                        self.write_merge_notes()
         self._skip(skips, result)
+
+    def _publish_alongside(self, lanes: Lanes, action: PublishGroup, result: PassResult) -> list[bool]:
+        """Publish the group on a lane of its own; its counts join `result` when it is done.
+
+        Return where its outcome (published as planned) is put once it is done.
+        """
+        own = PassResult(mailbox=result.mailbox)
+        outcome: list[bool] = []
+
+        def done(published: bool) -> None:
+            result.add(own)
+            outcome.append(published)
+
+        lanes.submit(pages_of(action, self.state.merge_target), lambda: self.publish(action, own), done)
+        return outcome
 
     def _skip(self, skips: Sequence[Skip], result: PassResult) -> None:
         """Known mail: its failures are cleared, and pending mail actions follow it to its new UID."""
@@ -202,11 +245,7 @@ class Executor:
             linked = sorted({self.state.merge_target(t) for t in (thread_id, *also_linked)})
             thread_id, also_linked = linked[0], tuple(linked[1:])
         files = self._upload([a for m in group.messages for a in all_attachments(m)])
-        options, opening = (
-            self.people.prepare(self.render_options, group.messages)
-            if self.people
-            else (self.render_options, "")
-        )
+        options, opening = self.people.prepare(self.render_options, group.messages)
         sections: list[str] = []
         messages: list[Message] = []
         for message in group.messages:
@@ -243,10 +282,10 @@ class Executor:
         published: set[str] = set()
 
         def confirmed(placement: Placement) -> None:
-            self._confirmed(placement, group, sources, result)
+            with self._confirming:
+                self._confirmed(placement, group, sources, result)
             published.update(m.message_id for m in placement.messages)
-            if self.people is not None:
-                self.people.confirmed(placement, messages)
+            self.people.confirmed(placement, messages)
 
         try:
             self.pages.publish(thread_id, messages, sections, intents, confirmed, opening)
@@ -318,12 +357,7 @@ class Executor:
         return self.pages.fit(message, self._render(message, source, files, options), render, self._upload)
 
     def _render(
-        self,
-        message: Message,
-        source: Source,
-        files: dict[str, FileRef],
-        options: RenderOptions,
-        note: str = "",
+        self, message: Message, source: Source, files: Files, options: RenderOptions, note: str = ""
     ) -> str:
         """The message's section; a variant says which earlier message shares its Message-ID."""
         if source.variant_of is not None:

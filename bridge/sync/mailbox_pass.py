@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import TextIO
 
 import structlog
 
@@ -25,20 +26,17 @@ from bridge.core.model import FolderPosition, Message
 from bridge.core.threads import subject_keys_of, thread_ids_of
 from bridge.service.config import MailboxSettings
 from bridge.sync.actions import Action, PublishGroup, Quarantine, RecordFailure, Skip, Source
-from bridge.sync.executor import Executor, PassResult
-from bridge.sync.intake import BatchReader
+from bridge.sync.backlog import Prefetch, Progress, SharedMailbox, Watermark, read_probes, thread_batches
+from bridge.sync.executor import Executor
+from bridge.sync.intake import BatchReader, Loaded, load
 from bridge.sync.outbox import Outbox
-from bridge.sync.people import PeoplePages
+from bridge.sync.people import NO_PEOPLE, PagePeople
 from bridge.sync.planner import Batch, PlanSettings, plan_groups, plan_mail_action, plan_policy
 from bridge.sync.ports import Mailbox, OpenMailbox, Sender, Wiki
+from bridge.sync.results import PassResult
 
 __all__ = ["MailboxSync", "PassResult", "open_imap"]
 log = structlog.get_logger("bridge.sync.mailbox_pass")
-
-
-def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def tally(result: PassResult, actions: Sequence[Action]) -> PassResult:
@@ -65,7 +63,10 @@ def open_imap(settings: MailboxSettings) -> ImapMailbox:
 
 
 class MailboxSync:
-    """Runs passes for one mapping. `open_mailbox` is injectable so faults can be provoked."""
+    """Runs passes for one mapping. `open_mailbox` is injectable so faults can be provoked.
+
+    `concurrency` (`[wiki] concurrency`) is how many edits to different pages run at once.
+    """
 
     def __init__(
         self,
@@ -76,7 +77,8 @@ class MailboxSync:
         open_mailbox: OpenMailbox = open_imap,
         outbox: Outbox | None = None,
         sender: Sender | None = None,
-        people: PeoplePages | None = None,
+        concurrency: int = 1,
+        people: PagePeople = NO_PEOPLE,
     ) -> None:
         self.settings = settings
         self.wiki = wiki
@@ -93,7 +95,7 @@ class MailboxSync:
             own_addresses=outbox.rules.own_addresses if outbox is not None else frozenset(),
             insiders=outbox.insiders if outbox is not None else None,
         )
-        self.executor = Executor(settings, wiki, state, outbox, self._regroup, self.stop, people)
+        self.executor = Executor(settings, wiki, state, outbox, self._regroup, self.stop, concurrency, people)
 
     def run(self) -> PassResult:
         """Run one pass over every folder of the mapping; raise on mailbox- or wiki-wide failure."""
@@ -193,30 +195,75 @@ class MailboxSync:
             # Mail received before start_at is passed over, also when it turns up later.
             since = set(imap.uids_since(self.settings.polling.start_date))
             new_uids = [uid for uid in considered if uid in since]
-        for done, batch in enumerate(_chunks(retry + new_uids, self.settings.polling.batch_size)):
-            if not self.stop.is_set():
-                actions = self._plan_batch(imap, folder, status.uidvalidity, batch, result)
-                if plan is not None:
-                    plan.extend(actions)
-                else:
-                    self.executor.run(imap, actions, result)
-            if self.stop.is_set():
-                # The batch may have been cut short: it is read again next time (known mail is
-                # skipped), so the position stays before it.
-                result.backlog += len(retry) + len(new_uids) - done * self.settings.polling.batch_size
-                return
-            highest = max(batch)
-            if highest > last_uid:
+        watermark = Watermark(new_uids)
+
+        def handled(batch: Sequence[int]) -> None:
+            nonlocal last_uid
+            highest = watermark.handled(batch)
+            if highest is not None and highest > last_uid:
                 last_uid = highest
                 if plan is None:
-                    self.state.save_folder_position(
-                        name, folder, FolderPosition(status.uidvalidity, last_uid)
-                    )
+                    moved = FolderPosition(status.uidvalidity, last_uid)
+                    self.state.save_folder_position(name, folder, moved)
+
+        if not self.read_mail(imap, folder, status.uidvalidity, retry + new_uids, result, plan, handled):
+            # A batch may have been cut short: it is read again next time (known mail is
+            # skipped), so the position stays before it.
+            result.backlog += watermark.left
+            return
         if plan is None:
             self.executor.mail_actions(imap, folder)
             # Past mail deleted before it was read too, so the next quiet pass needs no search.
             last_uid = max(last_uid, status.uidnext - 1, *considered)
             self.state.save_folder_position(name, folder, FolderPosition(status.uidvalidity, last_uid))
+
+    def read_mail(
+        self,
+        imap: Mailbox,
+        folder: str,
+        uidvalidity: int,
+        uids: Sequence[int],
+        result: PassResult,
+        plan: list[Action] | None,
+        handled: Callable[[Sequence[int]], None],
+        out: TextIO | None = None,
+    ) -> bool:
+        """Read, plan and carry out (or only plan) `uids` of the selected folder in batches of whole threads.
+
+        `handled` hears of each batch fully handled; False when the pass was asked to stop first.
+        """
+        if not uids:
+            return True
+        probes = read_probes(imap, uids)
+        size = self.settings.polling.batch_size
+        batches = thread_batches(folder, uidvalidity, uids, probes, self.plan_groups, size)
+        triaged = [self.reader.triage(folder, uidvalidity, batch, probes) for batch in batches]
+        shared = SharedMailbox(imap) if len(batches) > 1 else imap
+        progress = Progress(len(uids), self.settings.name, out) if len(batches) > 1 else None
+
+        def read(item: tuple[list[int], list[Skip]]) -> Loaded:
+            return load(self.settings.name, shared, folder, uidvalidity, item[0], probes)
+
+        ahead = Prefetch(read, triaged)
+        try:
+            for batch, (_, skips), loaded in zip(batches, triaged, ahead, strict=True):
+                if self.stop.is_set():
+                    return False
+                actions = self._plan_batch(folder, skips, loaded, result)
+                if plan is not None:
+                    plan.extend(actions)
+                else:
+                    self.executor.run(shared, actions, result)
+                if self.stop.is_set():
+                    return False
+                handled(batch)
+                if progress is not None:
+                    progress.advance(len(batch))
+        finally:
+            ahead.close()
+            if progress is not None:
+                progress.finish()
+        return True
 
     def _starting_point(self, status: FolderStatus) -> int:
         """Where a folder read for the first time starts: `start_at = "now"` skips all mail there."""
@@ -243,11 +290,10 @@ class MailboxSync:
         uids.update(q.uid for q in released if q.message_id not in known)
         return sorted(uids)
 
-    def _plan_batch(
-        self, imap: Mailbox, folder: str, uidvalidity: int, uids: Sequence[int], result: PassResult
-    ) -> list[Action]:
-        """Read one batch and plan it: skips and failures, quarantines, thread groups, mail actions."""
-        actions, batch = self.reader.read(imap, folder, uidvalidity, uids, result)
+    def _plan_batch(self, folder: str, skips: list[Skip], loaded: Loaded, result: PassResult) -> list[Action]:
+        """Plan one read batch: skips and failures, quarantines, thread groups, mail actions."""
+        actions, batch = self.reader.identify(loaded, result)
+        actions = [*skips, *actions]
         statuses: dict[str, QuarantineStatus] = {}
         if self.settings.senders.allowed_senders or self.settings.senders.require_authenticated:
             statuses = self.state.quarantine_status(self.settings.name, batch.messages)

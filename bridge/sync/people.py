@@ -76,7 +76,21 @@ class ParticipantState(PeopleLedger, PartLookup, Protocol):
     def thread_page(self, thread_id: int) -> str | None: ...
 
 
-class PeoplePages:
+class PagePeople:
+    """People on a mapping's pages as they are without links or note: names as text."""
+
+    def prepare(self, options: RenderOptions, group: Sequence[Message]) -> tuple[RenderOptions, str]:
+        """A group's render options, and the note a new first page starts with ("": none)."""
+        return options, ""
+
+    def confirmed(self, placement: Placement, group: Sequence[Message]) -> None:
+        """What follows an edit that put `placement`'s messages on their page (nothing here)."""
+
+
+NO_PEOPLE = PagePeople()
+
+
+class PeoplePages(PagePeople):
     """Links and the participants note for one mapping's pages."""
 
     def __init__(

@@ -32,7 +32,7 @@ class MailReader(Protocol):
         ...
 
     def message_id_headers(self, uids: Sequence[int]) -> dict[int, HeaderProbe]:
-        """The raw Message-ID header lines and RFC822.SIZE of each existing UID."""
+        """The raw Message-ID header lines, RFC822.SIZE and threading headers of each existing UID."""
         ...
 
     def fetch(self, folder: str, uids: Sequence[int]) -> Iterator[FetchedMail]:
@@ -61,18 +61,6 @@ class Mailbox(MailReader, Protocol):
 
     def move(self, uids: Sequence[int], folder: str) -> None:
         """Move mail of the folder selected writable to `folder` (created when missing)."""
-        ...
-
-
-class HistoryMailbox(MailReader, Protocol):
-    """What a backfill reads: mail by date range and the threading headers of many mails."""
-
-    def uids_between(self, since: date | None, before: date | None) -> list[int]:
-        """The UIDs of mail received on or after `since` and before `before`, ascending."""
-        ...
-
-    def thread_headers(self, uids: Sequence[int]) -> dict[int, bytes]:
-        """The headers threading needs, raw, per UID."""
         ...
 
 

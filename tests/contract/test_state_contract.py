@@ -7,6 +7,7 @@ SQLite-only behaviour (file mode, damaged files, schema upgrades) stays in tests
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 from bridge.adapters.state.ports import StateStore
@@ -352,3 +353,31 @@ def test_held_mail_has_a_fingerprint_until_released(store: StateStore) -> None:
         "mb", thread, [IntendedMessage("q@x", (), "INBOX", 4, content_hash="h1", raw_size=300)]
     )
     assert store.fingerprints("mb", ["q@x"]) == {"q@x": Fingerprint("h1", 300)}
+
+
+# -- hostile text ------------------------------------------------------------------------------
+
+HOSTILE = "a\x00b\x1bc\u202e\U0001f600 {{x}} ' \" ; -- ? %s %(x)s"
+
+
+def _visible(text: str) -> str:
+    """Text as every backend keeps it: PostgreSQL's text cannot hold NUL, which becomes U+FFFD."""
+    return text.replace("\x00", "\ufffd")
+
+
+def test_text_from_hostile_mail_is_kept_and_found(store: StateStore) -> None:
+    """Subjects, senders, reasons and subject keys with NUL, escape, bidi and astral characters,
+    quotes and parameter markers are stored, shown and looked up like any other text."""
+    held = dataclasses.replace(_held("q@x"), sender=f"eve{HOSTILE}@x", subject=HOSTILE, reason=HOSTILE)
+    store.quarantine_mail(held)
+    [shown] = store.quarantined("mb")
+    assert (_visible(shown.sender), _visible(shown.subject), _visible(shown.reason)) == (
+        _visible(held.sender),
+        _visible(HOSTILE),
+        _visible(HOSTILE),
+    )
+    store.record_failure("mb", "INBOX", 10, 5, None, HOSTILE, POLICY)
+    assert _visible(store.failures("mb")[0].reason) == _visible(HOSTILE)
+    thread = published(store, "mb", "Mb/Mail/Hostile", "h@x")
+    store.record_subject("mb", HOSTILE, thread, datetime(2026, 11, 20, tzinfo=UTC))
+    assert store.known_subjects("mb", [HOSTILE])[HOSTILE].thread_id == thread

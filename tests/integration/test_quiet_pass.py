@@ -20,7 +20,7 @@ from bridge.adapters.state.store import SqliteStateStore
 from bridge.adapters.wiki import WikiClient
 from bridge.service.config import Settings
 from bridge.service.daemon import run_pass
-from bridge.service.sessions import MappingSessions
+from bridge.service.sessions import KEEP_SECONDS, MappingSessions
 from bridge.sync.wikisetup import install_templates
 from tests.faultproxy import FaultProxy
 from tests.integration.support import Space, make_mail, new_space, unique
@@ -160,3 +160,24 @@ def test_a_kept_session_the_network_dropped_is_replaced_and_the_pass_goes_on(map
     for mailbox in mappings.settings.mailboxes:
         status = mappings.state.mailbox_status(mailbox.name)
         assert status.last_error is None, status
+
+
+def test_sessions_unused_for_longer_than_they_are_kept_log_in_anew(mappings: Mappings) -> None:
+    """After `KEEP_SECONDS` without a pass, a mapping's sessions are replaced, not trusted."""
+    now = [1000.0]
+    mailbox = mappings.settings.mailboxes[0]
+    sessions = mappings.sessions[mailbox.name] = MappingSessions(
+        mailbox, mappings.settings.wiki, lambda: now[0]
+    )
+    assert sessions.fits(mailbox, mappings.settings.wiki)
+    assert run_pass(mailbox, mappings.settings, mappings.state, sessions=sessions) is not None
+    mappings.clear()
+    now[0] += KEEP_SECONDS - 1
+    assert run_pass(mailbox, mappings.settings, mappings.state, sessions=sessions) is not None
+    assert "LOGIN" not in imap_commands(mappings.imap)
+
+    now[0] += KEEP_SECONDS + 1
+    assert run_pass(mailbox, mappings.settings, mappings.state, sessions=sessions) is not None
+    commands = imap_commands(mappings.imap)
+    assert commands["LOGIN"] == 1
+    assert commands["LOGOUT"] == 1  # the stale session was closed, not left open

@@ -63,6 +63,7 @@ def test_minimal_config_loads_with_defaults(tmp_path: Path) -> None:
     assert settings.wiki.api_url == "https://wiki.example.org/w/api.php"
     assert settings.wiki.password.value == WIKI_SECRET
     assert settings.wiki.tls.verify is True
+    assert settings.wiki.concurrency == 1
     (mailbox,) = settings.mailboxes
     assert mailbox.account.password.value == IMAP_SECRET
     assert mailbox.polling.poll_interval == 60
@@ -360,6 +361,30 @@ username = "Bridge@bridge"
 password_file = "{tmp_path / "wiki.secret"}"
 """
     assert _has(_problems(_config(tmp_path, wiki=wiki)), "wiki.api_url: must be")
+
+
+def _wiki_with(tmp_path: Path, line: str) -> Path:
+    """A config whose [wiki] table has `line` besides the required keys."""
+    wiki = f"""
+[wiki]
+api_url = "https://wiki.example.org/w/api.php"
+username = "Bridge@bridge"
+password_file = "{tmp_path / "wiki.secret"}"
+{line}
+"""
+    return _config(tmp_path, wiki=wiki)
+
+
+@pytest.mark.parametrize("value", ["0", "17", '"4"', "true", "2.5"])
+def test_bad_wiki_concurrency_is_named(tmp_path: Path, value: str) -> None:
+    """`[wiki] concurrency` takes 1 to 16 edits at once; anything else stops start-up naming the key."""
+    problems = _problems(_wiki_with(tmp_path, f"concurrency = {value}"))
+    assert _has(problems, "wiki.concurrency: must be an integer between 1 and 16")
+
+
+def test_wiki_concurrency_is_read(tmp_path: Path) -> None:
+    """A valid concurrency is taken as written."""
+    assert load_settings(_wiki_with(tmp_path, "concurrency = 4"), environ={}).wiki.concurrency == 4
 
 
 def test_secret_repr_and_str_hide_the_value() -> None:

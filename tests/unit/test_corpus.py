@@ -46,9 +46,9 @@ from bridge.core.mime import SIGNATURE_KINDS, decode_text, parse_calendar, unflo
 from bridge.core.model import Attachment, CalendarEvent, Message
 from bridge.core.parsing import parse_message
 from bridge.core.render.escape import escape_inline, single_line
-from bridge.core.render.html import html_to_blocks
 from bridge.core.render.labels import format_size, label
 from bridge.core.render.page import FileRef, RenderOptions, marked_id, message_marker, render_message
+from bridge.core.render.pandoc import html_to_blocks
 from bridge.core.render.quotes import split_blocks, split_plain
 from bridge.core.render.templates import FIELD_TEMPLATE
 from bridge.errors import MessageError

@@ -16,8 +16,9 @@ from bridge.core.markers import read_markers
 from bridge.core.model import Message
 from bridge.core.msgid import SYNTHETIC_DOMAIN, extract_ids
 from bridge.core.parsing import parse_message
-from bridge.core.render.html import WikitextWriter, html_to_blocks
+from bridge.core.render.html import WikitextWriter
 from bridge.core.render.page import FileRef, RenderOptions, marked_id, message_marker, render_message
+from bridge.core.render.pandoc import html_to_blocks
 from bridge.errors import MessageError
 from tests.hostile import hostile_html, hostile_mail
 

@@ -13,9 +13,10 @@ import pytest
 
 from bridge.core.mime import decode_header_text
 from bridge.core.parsing import parse_message
-from bridge.core.render.html import WikitextWriter, html_to_blocks
+from bridge.core.render.html import WikitextWriter
 from bridge.core.render.labels import label
 from bridge.core.render.page import RenderOptions, render_message
+from bridge.core.render.pandoc import html_to_blocks
 from bridge.core.render.quotes import split_blocks, split_plain
 from bridge.core.subjects import heading_subject
 

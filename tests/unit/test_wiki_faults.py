@@ -8,6 +8,7 @@ is covered by the integration tests.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -327,3 +328,34 @@ def test_edits_per_minute_spaces_the_writes() -> None:
     client.create_page("Sales/Mail/X", "text", "summary")
     client.append_to_page("Sales/Mail/X", "more", "summary")
     assert len(sleeps) == 1 and 1.5 < sleeps[0] <= 2.0
+
+
+def test_threads_sharing_a_client_share_edits_per_minute() -> None:
+    """Two threads editing through one client (`[wiki] concurrency`): their writes are spaced as one
+    stream, two seconds apart at 30 a minute (the clock stands still; sleeps are recorded)."""
+    settings = SETTINGS.model_copy(update={"edits_per_minute": 30})
+    sleeps: list[float] = []
+    client = WikiClient(
+        settings, session=FakeSession({"edit": [_edit_ok(), _edit_ok()]}), sleep=sleeps.append
+    )
+    client._clock = lambda: 100.0
+    other = threading.Thread(target=client.create_page, args=("Sales/Mail/A", "text", "summary"))
+    other.start()
+    other.join()
+    client.create_page("Sales/Mail/B", "text", "summary")
+    assert sleeps == [2.0]
+
+
+def test_a_maxlag_pause_of_one_thread_holds_the_others() -> None:
+    """One thread told to wait for lag (Retry-After 3): another thread's next request waits for the same
+    pause instead of adding to the lag (the clock stands still; sleeps are recorded)."""
+    session = FakeSession({"siteinfo": [_maxlag("3"), _siteinfo(), _siteinfo()]})
+    client, sleeps = _client(session)
+    client._clock = lambda: 50.0
+    lagging = threading.Thread(target=client.site_name)
+    lagging.start()
+    lagging.join()
+    assert sleeps == [3.0]
+    client.site_name()
+    assert sleeps == [3.0, 3.0]
+    assert client.retries == 1

@@ -62,6 +62,11 @@ def _translate(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
+def _values(parameters: Sequence[object]) -> tuple[object, ...]:
+    """The parameters as PostgreSQL takes them: text without NUL (`POSTGRES.stored_text`)."""
+    return tuple(POSTGRES.stored_text(value) if isinstance(value, str) else value for value in parameters)
+
+
 class _PostgresTransaction:
     """The statements of one transaction on a pooled connection, in the store's `?` style."""
 
@@ -69,11 +74,11 @@ class _PostgresTransaction:
         self._connection = connection
 
     def execute(self, sql: str, parameters: Sequence[object] = (), /) -> Cursor:
-        return self._connection.execute(_translate(sql), tuple(parameters))
+        return self._connection.execute(_translate(sql), _values(parameters))
 
     def executemany(self, sql: str, rows: Iterable[Sequence[object]], /) -> Cursor:
         cursor = self._connection.cursor()
-        cursor.executemany(_translate(sql), [tuple(row) for row in rows])
+        cursor.executemany(_translate(sql), [_values(row) for row in rows])
         return cursor
 
 
@@ -118,7 +123,7 @@ class PostgresConnection(StateConnection):
 
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
         with self._faults(), self._pool.connection() as connection:
-            return list(connection.execute(_translate(sql), tuple(params)).fetchall())
+            return list(connection.execute(_translate(sql), _values(params)).fetchall())
 
     @contextmanager
     def _faults(self) -> Iterator[None]:

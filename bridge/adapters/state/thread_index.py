@@ -58,12 +58,13 @@ class ThreadIndexTables(StateConnection):
         """Return, per subject key, the newest thread with that subject and its last message's date."""
         found: dict[str, KnownSubject] = {}
         for chunk in chunks(keys):
+            asked = {self.dialect.stored_text(key): key for key in chunk}
             rows = self._query(
                 f"SELECT subject_key, thread_id, last_date FROM thread_subjects WHERE mailbox = ? AND subject_key IN ({placeholders(chunk)})",  # noqa: S608, E501 - only placeholders are interpolated
                 (mailbox, *chunk),
             )
             for key, thread, last_date in rows:
-                found[str(key)] = KnownSubject(
+                found[asked.get(str(key), str(key))] = KnownSubject(
                     self.merge_target(int(str(thread))), datetime.fromisoformat(str(last_date))
                 )
         return found

@@ -7,64 +7,27 @@ every piece of text goes through `escape_inline` (`escape_pre` in code blocks), 
 http, https and mailto targets (percent-encoded so they cannot carry markup), images appear only
 when they are inline parts of the mail (`cid:`) uploaded by the bridge, and raw HTML is dropped. Scripts,
 styles, remote images (tracking pixels included) and forms never reach the page. pandoc sees
-the HTML only after `tidy` made it well-formed and shallow, as it stalls on deep broken nesting.
+the HTML through `bridge.core.render.pandoc` (tidied, time-limited, converted in batches).
 Empty paragraphs go, runs of line breaks shrink to one blank line, and a linked image the page
 does not show becomes a link named by its alt text (or `image`), never an empty `[1]`.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from html.parser import HTMLParser
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-import pypandoc
-
 from bridge.core.render.escape import escape_inline, escape_pre
 from bridge.core.render.labels import label
-from bridge.core.render.tidy import tidy_html
-from bridge.errors import MessageError
+from bridge.core.render.pandoc import Block
 
-Block = dict[str, Any]
 _SAFE_SCHEMES = ("http://", "https://", "mailto:")
 # Characters a URL keeps as they are; everything else (markup characters, quotes, spaces, `!`
 # of table cells, `~` of signatures, non-ASCII) is percent-encoded, which URLs treat as equivalent.
 _URL_SAFE = "-.:/?#@$&()*+,;=%"
-_MAX_HTML_BYTES = 2_000_000
-# Tidied HTML converts in well under a second; this only stops a pandoc bug from stalling a pass.
-_PANDOC_SECONDS = 60
 _IMAGE_CONTENT = frozenset({"Image", "Space", "SoftBreak", "LineBreak"})
-
-
-def html_to_blocks(html: str) -> list[Block]:
-    """Parse HTML into pandoc's block list; raise `MessageError` saying why when it cannot."""
-    cleaned = tidy_html(html)
-    if len(cleaned.encode("utf-8", "replace")) > _MAX_HTML_BYTES:
-        raise MessageError("the HTML body is too large to convert (more than 2 MB)")
-    try:
-        converted = subprocess.run(
-            [pypandoc.get_pandoc_path(), "--sandbox", "--from=html", "--to=json"],
-            input=cleaned.encode("utf-8", "replace"),
-            capture_output=True,
-            timeout=_PANDOC_SECONDS,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise MessageError(f"pandoc did not convert the HTML body within {_PANDOC_SECONDS} seconds") from exc
-    except OSError as exc:
-        raise MessageError(f"pandoc could not be started to convert the HTML body: {exc}") from exc
-    if converted.returncode != 0:
-        reason = " ".join(converted.stderr.decode("utf-8", "replace").split())[:200]
-        raise MessageError(f"pandoc could not convert the HTML body: {reason or converted.returncode}")
-    try:
-        document = json.loads(converted.stdout)
-    except ValueError as exc:
-        raise MessageError("pandoc's conversion of the HTML body could not be read") from exc
-    blocks = document.get("blocks", []) if isinstance(document, dict) else []
-    return blocks if isinstance(blocks, list) else []
 
 
 def safe_url(url: str) -> str | None:

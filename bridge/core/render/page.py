@@ -23,8 +23,9 @@ from bridge.core.render.escape import (
     escape_pre,
     single_line,
 )
-from bridge.core.render.html import WikitextWriter, html_to_blocks, html_to_text
+from bridge.core.render.html import WikitextWriter, html_to_text
 from bridge.core.render.labels import format_date, format_size, label
+from bridge.core.render.pandoc import html_to_blocks
 from bridge.core.render.people import AddressDisplay, PeopleLinks, person_wikitext
 from bridge.core.render.quotes import split_blocks, split_plain
 from bridge.core.render.templates import FIELD_TEMPLATE

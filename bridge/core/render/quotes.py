@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from bridge.core.render.html import Block, block_text
+from bridge.core.render.html import block_text
+from bridge.core.render.pandoc import Block
 
 _ATTRIBUTION = re.compile(
     r"^\s*(?:on\b.{3,300}\bwrote|am\b.{3,300}\bschrieb(?:\s.{0,120})?|le\b.{3,300}\ba écrit)\s*:\s*$",

@@ -11,13 +11,13 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationInfo, field_validator
 
 from bridge.core.render.labels import Language
 from bridge.core.render.people import AddressDisplay
 from bridge.service.config.organisation import domain_patterns
+from bridge.service.config.reporting import MailboxReport, default_report_title
 from bridge.service.config.rules import (
     ISO_DATE,
     ConfigModel,
@@ -233,31 +233,6 @@ class MailboxPolling(ConfigModel):
         return date.fromisoformat(self.start_at) if ISO_DATE.match(self.start_at) else None
 
 
-class MailboxReport(ConfigModel):
-    """The adoption report on the wiki: whether, on which page, how often, in which time zone."""
-
-    report: _Flag = True
-    # None: `<page_prefix>/Report`, or `/Bericht` for German (see `MailboxSettings.report_title`).
-    report_page: Annotated[str | None, rule(title_path, "a legal page title such as 'Sales/Mail/Report'")] = (
-        None
-    )
-    report_interval: Annotated[
-        int, rule(integer(60, 86400 * 31), "seconds between 60 and 2678400 (31 days)")
-    ] = 86400
-    report_timezone: str = "Europe/Berlin"
-
-    @field_validator("report_timezone", mode="plain")
-    @classmethod
-    def _zone(cls, value: Any) -> str:
-        text = string(value)
-        try:
-            ZoneInfo(text or "")
-        except (ValueError, ZoneInfoNotFoundError):
-            raise problem("must be a time zone name such as 'Europe/Berlin' or 'UTC'") from None
-        assert text is not None, "ZoneInfo refuses an empty name"
-        return text
-
-
 class MailboxSettings(ConfigModel):
     """One mailbox-to-space mapping: which IMAP account and folders feed which wiki pages."""
 
@@ -275,9 +250,7 @@ class MailboxSettings(ConfigModel):
     @property
     def report_title(self) -> str:
         """The adoption report's page: `report_page`, else `Report`/`Bericht` under the prefix."""
-        if self.reporting.report_page:
-            return self.reporting.report_page
-        return f"{self.space.page_prefix}/{'Bericht' if self.space.language == 'de' else 'Report'}"
+        return self.reporting.report_page or default_report_title(self.space.page_prefix, self.space.language)
 
     @classmethod
     def prepare(cls, data: dict[str, Any], context: LoadContext | None) -> None:

@@ -59,6 +59,7 @@ class WikiSettings(ConfigModel):
     timeout: _Timeout = 30.0
     maxlag: Annotated[int, rule(integer(1, 60), "seconds between 1 and 60")] = 5
     edits_per_minute: Annotated[int, rule(integer(0, 10000), "an integer between 0 (no limit) and 10000")] = 0
+    concurrency: Annotated[int, rule(integer(1, 16), "an integer between 1 and 16 (edits at once)")] = 1
 
     @classmethod
     def prepare(cls, data: dict[str, Any], context: LoadContext | None) -> None:

@@ -1,4 +1,4 @@
-"""What one pass of a mailbox did (`PassResult`), and the log of mail that could not be published."""
+"""What a pass did (`PassResult`), and the failure log that records mail that cannot be published."""
 
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ from bridge.service.config import MailboxSettings
 from bridge.sync.actions import Source
 
 log = structlog.get_logger("bridge.sync.executor")
+_COUNTS = (
+    *("fetched", "published", "duplicates", "failed", "quarantined", "backlog"),
+    *("replies_sent", "replies_due", "replies_suppressed"),
+)
 
 
 @dataclass
@@ -30,6 +34,13 @@ class PassResult:
     backlog: int = 0
     pages_created: list[str] = field(default_factory=list)
     pages_extended: list[str] = field(default_factory=list)
+
+    def add(self, other: PassResult) -> None:
+        """Count what `other` (a part of this pass, done on another thread) did into this result."""
+        for name in _COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.pages_created += other.pages_created
+        self.pages_extended += other.pages_extended
 
 
 class FailureLog:

@@ -1,0 +1,1 @@
+"""Benchmarks of the bridge against real throwaway servers; `bench/run` is the main one."""

@@ -1,0 +1,277 @@
+"""`bench/run`: the bridge against the raw ceiling, measured side by side in one run.
+
+For each mailbox size (default 1,000 and 10,000 mails of `bench.corpus`) it runs `backfill` and
+a first `once` (each against a fresh wiki, state and prefix; `bench.migration`), each followed
+at once by the raw loops saving the same pages and files and fetching the same mails; then the
+daemon's IDLE latency and a quiet pass over many mapped mailboxes (`bench.live`). It prints one
+table (figure, measured, target, ok) and exits 1 when a target is missed.
+
+Run from the repository root: ``bench/run`` (``--quick`` for 200 and 1,000 mails, ``--json``,
+``--sizes``, ``--seed``; see bench/README.md). Needs what scripts/setup.sh installs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from contextlib import ExitStack
+from typing import Any
+
+from bench.corpus import build_corpus, deliver
+from bench.live import POLL_SECONDS, QuietPasses, idle_latency, quiet_passes
+from bench.migration import Migration, measure
+from bench.table import Figure, Target, missed, p95, plain, ratio, render_table, to_json
+from bench.wiring import PASSWORD, USER
+from tests.servers import make_temp_dir, start_dovecot, start_mediawiki
+
+WALL_RATIO = Target(1.10)
+EDITS_PER_PAGE = Target(1.02)
+FETCH_RATIO = Target(1.2)
+RSS_RATIO = Target(1.2)
+WIKITEXT_RATIO = Target(1.3)
+IDLE_MEDIAN = Target(0.4)
+IDLE_P95 = Target(0.8)
+QUIET_CHECKS = Target(1.0)
+ZERO = Target(0.0, "==")
+STATUS_COMMANDS = ("SELECT", "EXAMINE", "STATUS", "NOOP")
+FETCH_COMMANDS = ("FETCH", "UID FETCH")
+
+
+def label(size: int) -> str:
+    """1000 -> "1k", 10000 -> "10k", 200 -> "200"."""
+    return f"{size // 1000}k" if size % 1000 == 0 else str(size)
+
+
+def migration_figures(result: Migration) -> list[Figure]:
+    """The lines of one `backfill` or `once` run."""
+    name = f"{result.command} {label(result.size)}"
+    run = result.run
+    cpu = " / ".join(f"{run.cpu[key]:.1f}" for key in ("parse", "thread", "render", "state"))
+    fetches = result.imap_commands["UID FETCH"] + result.imap_commands["FETCH"]
+    edit_busy = result.wiki_busy.get("edit", 0.0)
+    upload_busy = result.wiki_busy.get("upload", 0.0)
+    other_busy = sum(result.wiki_busy.values()) - edit_busy - upload_busy
+    return [
+        Figure(
+            f"{name}: wall s, bridge vs raw",
+            run.wall,
+            text=f"{run.wall:.1f} vs {result.raw_wiki_seconds:.1f}",
+        ),
+        Figure(f"{name}: bridge / raw wall", ratio(run.wall, result.raw_wiki_seconds), target=WALL_RATIO),
+        Figure(f"{name}: edits / pages", result.edits, text=f"{result.edits:,} / {result.pages:,}"),
+        Figure(f"{name}: edits per page", ratio(result.edits, result.pages), target=EDITS_PER_PAGE, digits=3),
+        Figure(
+            f"{name}: uploads, API requests (raw)",
+            result.uploads,
+            text=f"{result.uploads:,}, {sum(result.wiki_actions.values()):,} ({result.raw_wiki_requests:,})",
+        ),
+        Figure(
+            f"{name}: wiki busy s: edit/upload/other (raw)",
+            sum(result.wiki_busy.values()),
+            text=f"{edit_busy:.1f} / {upload_busy:.1f} / {other_busy:.1f} ({result.raw_wiki_busy:.1f})",
+        ),
+        Figure(
+            f"{name}: IMAP round trips (FETCHes)",
+            sum(result.imap_commands.values()),
+            text=f"{sum(result.imap_commands.values()):,} ({fetches:,})",
+        ),
+        Figure(
+            f"{name}: IMAP bytes / raw fetch bytes",
+            ratio(result.imap_bytes, result.raw_imap_bytes),
+            target=FETCH_RATIO,
+            digits=3,
+        ),
+        Figure(
+            f"{name}: CPU s parse/thread/render/state + other",
+            run.cpu_total,
+            text=f"{cpu} + {run.cpu_other:.1f}",
+        ),
+        Figure(f"{name}: peak RSS", run.peak_rss_mb, unit="MB", digits=0),
+    ]
+
+
+def scaling_figures(results: Sequence[Migration]) -> list[Figure]:
+    """Peak RSS of the largest over the smallest mailbox, per command; page size per message."""
+    figures = []
+    for command in ("backfill", "once"):
+        runs = sorted((r for r in results if r.command == command), key=lambda r: r.size)
+        if len(runs) > 1:
+            small, large = runs[0], runs[-1]
+            figures.append(
+                Figure(
+                    f"{command}: peak RSS {label(large.size)} / {label(small.size)}",
+                    ratio(large.run.peak_rss_mb, small.run.peak_rss_mb),
+                    target=RSS_RATIO,
+                )
+            )
+    backfills = [r for r in results if r.command == "backfill"]
+    wikitext = sum(r.wikitext_bytes for r in backfills)
+    messages = sum(r.messages_on_pages for r in backfills)
+    figures.append(Figure("backfill: wikitext per message", ratio(wikitext, messages * 1024), unit="KB"))
+    figures.append(
+        Figure(
+            "backfill: wikitext / visible text bytes",
+            ratio(
+                sum(r.sample_wikitext_bytes for r in backfills),
+                sum(r.sample_visible_bytes for r in backfills),
+            ),
+            target=WIKITEXT_RATIO,
+        )
+    )
+    return figures
+
+
+def live_figures(latencies: Sequence[float], daemon: QuietPasses, once: QuietPasses) -> list[Figure]:
+    """IDLE latency and the quiet passes."""
+    grain = f"poll {POLL_SECONDS * 1000:.0f} ms"
+    commands = daemon.imap_commands
+    return [
+        Figure(
+            f"IDLE: median APPEND -> page, {len(latencies)} mails ({grain})",
+            statistics.median(latencies) if latencies else None,
+            unit="s",
+            target=IDLE_MEDIAN,
+        ),
+        Figure(f"IDLE: p95 APPEND -> page ({grain})", p95(latencies), unit="s", target=IDLE_P95),
+        Figure(
+            f"quiet daemon passes ({daemon.passes}): IMAP commands per pass",
+            ratio(sum(commands.values()), daemon.passes),
+            text=_counts(commands, daemon.passes),
+        ),
+        Figure(
+            "quiet daemon pass: status checks per mailbox",
+            ratio(sum(commands[name] for name in STATUS_COMMANDS), daemon.passes),
+            target=QUIET_CHECKS,
+        ),
+        Figure(
+            "quiet daemon passes: FETCH commands",
+            sum(commands[name] for name in FETCH_COMMANDS),
+            target=ZERO,
+            digits=0,
+        ),
+        Figure(
+            "quiet daemon passes: wiki requests",
+            sum(daemon.wiki_actions.values()),
+            target=ZERO,
+            digits=0,
+            text=_counts(daemon.wiki_actions, 1),
+        ),
+        Figure(
+            f"quiet once ({once.passes} mailboxes): IMAP commands per mailbox",
+            ratio(sum(once.imap_commands.values()), once.passes),
+            text=_counts(once.imap_commands, once.passes),
+        ),
+        Figure(
+            "quiet once: wiki requests",
+            sum(once.wiki_actions.values()),
+            text=_counts(once.wiki_actions, 1),
+        ),
+    ]
+
+
+def _counts(counts: Counter[str], per: int) -> str:
+    """``NAME n, …`` per `per` (mailbox), or "0" for nothing."""
+    return ", ".join(f"{name} {count / per:g}" for name, count in sorted(counts.items())) or "0"
+
+
+def machine() -> dict[str, Any]:
+    """The machine the figures come from."""
+    model = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:  # noqa: PTH123 - a stream
+            model = next(
+                (line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), ""
+            )
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "cpus": os.cpu_count(),
+        "ram_gb": round(memory, 1),
+        "cpu": model,
+        "python": platform.python_version(),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run every measurement; print the table (or JSON); exit 1 when a target is missed."""
+    parser = argparse.ArgumentParser(prog="bench/run", description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,10000", help="mailbox sizes (default 1000,10000)")
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run: sizes 200,1000")
+    parser.add_argument("--seed", type=int, default=4711, help="corpus seed (default 4711)")
+    parser.add_argument("--idle-mails", type=int, default=50, help="mails timed for IDLE (default 50)")
+    parser.add_argument(
+        "--mailboxes", type=int, default=50, help="mailboxes of the quiet passes (default 50)"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON (the table goes to stderr)")
+    parser.add_argument("--keep", action="store_true", help="keep the servers' directory (logs, state)")
+    args = parser.parse_args(argv)
+    sizes = [200, 1000] if args.quick else sorted(int(size) for size in args.sizes.split(","))
+
+    def say(text: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+    root = make_temp_dir("ewb-run-")
+    results: list[Migration] = []
+    with ExitStack() as servers:
+        servers.callback(
+            lambda: say(f"kept {root}") if args.keep else shutil.rmtree(root, ignore_errors=True)
+        )
+        dovecot = start_dovecot(root / "imap", {USER: PASSWORD})
+        servers.callback(dovecot.stop)
+        for size in sizes:
+            corpus = build_corpus(args.seed, size)
+            deliver(dovecot.host, dovecot.port, USER, PASSWORD, f"Corpus-{size}", corpus)
+            say(
+                f"delivered {size:,} mails ({corpus.size / 2**20:.1f} MB): {corpus.threads:,} threads, "
+                f"{corpus.long_threads} of 30+ mails, {corpus.html_mails:,} HTML, "
+                f"{corpus.attachment_mails:,} with attachments"
+            )
+        for size in sizes:
+            for command in ("backfill", "once"):
+                say(f"{command} over {size:,} mails, then the raw loops")
+                directory = root / f"{command}-{size}"
+                results.append(measure(command, size, f"Corpus-{size}", dovecot, directory, args.seed))
+        say(f"IDLE latency over {args.idle_mails} mails, quiet pass over {args.mailboxes} mailboxes")
+        live_wiki = start_mediawiki(root / "live-wiki", opcache=True)
+        servers.callback(live_wiki.stop)
+        (root / "idle").mkdir()
+        latencies = idle_latency(root / "idle", dovecot, live_wiki, args.idle_mails)
+        (root / "quiet").mkdir()
+        daemon, once = quiet_passes(root / "quiet", dovecot, live_wiki, args.mailboxes)
+    figures = [figure for result in results for figure in migration_figures(result)]
+    figures += scaling_figures(results) + live_figures(latencies, daemon, once)
+    details = {
+        "machine": machine(),
+        "sizes": sizes,
+        "seed": args.seed,
+        "poll_seconds": POLL_SECONDS,
+        "runs": plain(results),
+        "idle_latencies": latencies,
+        "quiet_daemon": plain(daemon),
+        "quiet_once": plain(once),
+    }
+    info = details["machine"]
+    table = sys.stderr if args.json else sys.stdout  # with --json, stdout is for the JSON only
+    print(
+        f"bench/run on {info['cpus']} CPUs ({info['cpu']}), {info['ram_gb']} GB RAM, seed {args.seed}",
+        file=table,
+    )
+    print(render_table(figures), file=table)
+    if args.json:
+        print(to_json(figures, details))
+    failed = missed(figures)
+    if failed:
+        print(f"{len(failed)} target(s) missed: " + "; ".join(figure.name for figure in failed), file=table)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

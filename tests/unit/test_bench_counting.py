@@ -1,0 +1,63 @@
+"""Counting IMAP commands and wiki API requests from proxied bytes (bench/counting.py)."""
+
+from __future__ import annotations
+
+from bench.counting import HttpTally, ImapTally, command_name, take_request
+from tests.faultproxy import Moment
+
+
+def test_command_names_of_tagged_lines_and_none_for_continuations() -> None:
+    assert command_name(b"A001 LOGIN user pass") == "LOGIN"
+    assert command_name(b"a7 uid fetch 1:5 (BODY.PEEK[])") == "UID FETCH"
+    assert command_name(b"A3 EXAMINE INBOX") == "EXAMINE"
+    assert command_name(b"DONE") is None
+    assert command_name(b"") is None
+
+
+def test_imap_commands_are_counted_across_chunks_and_literals_are_skipped() -> None:
+    tally = ImapTally()
+    # A literal that looks like commands must not count; a line split over two chunks counts once.
+    tally(1, Moment.REQUEST, b"A1 LOGIN {4}\r\n")
+    tally(1, Moment.REQUEST, b"user {12}\r\nA9 FETCH 1\r\n\r\nA2 SEL")
+    tally(1, Moment.REQUEST, b"ECT INBOX\r\nA3 IDLE\r\nDONE\r\n")
+    tally(2, Moment.REQUEST, b"B1 UID FETCH 1 BODY.PEEK[]\r\n")
+    tally(2, Moment.ANSWER, b"* 1 FETCH ...\r\n")
+    assert dict(tally.commands) == {"LOGIN": 1, "SELECT": 1, "IDLE": 1, "UID FETCH": 1}
+    assert tally.connections == 2
+    assert tally.round_trips == 4
+    assert tally.count("FETCH", "UID FETCH") == 1
+    assert tally.bytes_from_server == len(b"* 1 FETCH ...\r\n")
+
+
+def test_http_requests_are_read_whole_with_their_api_action() -> None:
+    get = b"GET /api.php?action=query&meta=tokens&format=json HTTP/1.1\r\nHost: x\r\n\r\n"
+    form = b"action=edit&title=A&text=x"
+    post = (
+        b"POST /api.php HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        + f"Content-Length: {len(form)}\r\n\r\n".encode()
+        + form
+    )
+    assert take_request(get) == ("query", b"")
+    assert take_request(post[:-3]) is None
+    assert take_request(post + get) == ("edit", get)
+
+
+def test_multipart_uploads_and_chunked_bodies_are_counted() -> None:
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="action"\r\n\r\nupload\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="x"\r\n\r\nDATA\r\n--b--\r\n'
+    )
+    upload = (
+        b"POST /api.php HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    chunked = b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+    tally = HttpTally()
+    tally(1, Moment.REQUEST, upload[:40])
+    tally(1, Moment.REQUEST, upload[40:])
+    tally(1, Moment.ANSWER, b"HTTP/1.1 200 OK\r\n\r\n{}")
+    tally(2, Moment.REQUEST, chunked)
+    assert dict(tally.actions) == {"upload": 1, "-": 1}
+    assert tally.requests == 2
+    assert set(tally.seconds()) == {"upload", "-"}
