@@ -22,69 +22,81 @@ _MULTIPART_ACTION = re.compile(rb'name="action"\r\n(?:[^\r\n]+\r\n)*\r\n([A-Za-z
 
 
 @dataclass
-class _ImapStream:
-    """One IMAP connection's client bytes not yet read as a whole line, and a literal to skip."""
+class _Lines:
+    """An IMAP byte stream read as lines; literals (``{n}`` at a line's end) are skipped whole."""
 
     pending: bytes = b""
     literal_left: int = 0
 
+    def feed(self, data: bytes) -> list[bytes]:
+        """Take more bytes; return the lines completed by them (without CRLF)."""
+        self.pending += data
+        lines: list[bytes] = []
+        while True:
+            if self.literal_left:
+                skipped = min(self.literal_left, len(self.pending))
+                self.literal_left -= skipped
+                self.pending = self.pending[skipped:]
+                if self.literal_left:
+                    return lines
+            line, found, rest = self.pending.partition(b"\r\n")
+            if not found:
+                return lines
+            self.pending = rest
+            lines.append(line)
+            literal = _LITERAL.search(line)
+            if literal is not None:
+                self.literal_left = int(literal.group(1))
+
+
+@dataclass
+class _ImapStream:
+    """One IMAP connection: both directions as lines, and the commands awaiting their answer."""
+
+    sent: _Lines = field(default_factory=_Lines)
+    received: _Lines = field(default_factory=_Lines)
+    waiting: dict[bytes, float] = field(default_factory=dict)
+
 
 @dataclass
 class ImapTally:
-    """Counts the tagged IMAP commands clients send (``UID FETCH`` counts as its own name)."""
+    """Counts the tagged IMAP commands clients send (``UID FETCH`` counts as its own name), and
+    the seconds from each command to its tagged answer (IDLE, which waits on purpose, aside)."""
 
     commands: Counter[str] = field(default_factory=Counter)
     connections: int = 0
     bytes_from_server: int = 0
     bytes_to_server: int = 0
+    seconds: float = 0.0
     _streams: defaultdict[int, _ImapStream] = field(default_factory=lambda: defaultdict(_ImapStream))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, connection: int, moment: Moment, data: bytes) -> None:
         """The proxy's tap: count what passes."""
+        now = time.monotonic()
         with self._lock:
-            if moment is Moment.ANSWER:
-                self.bytes_from_server += len(data)
-                return
-            self.bytes_to_server += len(data)
             if connection not in self._streams:
                 self.connections += 1
             stream = self._streams[connection]
-            stream.pending += data
-            self._read_lines(stream)
-
-    def _read_lines(self, stream: _ImapStream) -> None:
-        while True:
-            if stream.literal_left:
-                skipped = min(stream.literal_left, len(stream.pending))
-                stream.literal_left -= skipped
-                stream.pending = stream.pending[skipped:]
-                if stream.literal_left:
-                    return
-            line, found, rest = stream.pending.partition(b"\r\n")
-            if not found:
+            if moment is Moment.ANSWER:
+                self.bytes_from_server += len(data)
+                for line in stream.received.feed(data):
+                    started = stream.waiting.pop(line.split(b" ", 1)[0], None)
+                    if started is not None:
+                        self.seconds += now - started
                 return
-            stream.pending = rest
-            name = command_name(line)
-            if name is not None:
-                self.commands[name] += 1
-            literal = _LITERAL.search(line)
-            if literal is not None:
-                stream.literal_left = int(literal.group(1))
+            self.bytes_to_server += len(data)
+            for line in stream.sent.feed(data):
+                name = command_name(line)
+                if name is not None:
+                    self.commands[name] += 1
+                    if name != "IDLE":
+                        stream.waiting[line.split(b" ", 1)[0]] = now
 
     def snapshot(self) -> Counter[str]:
         """The commands counted so far (a copy)."""
         with self._lock:
             return Counter(self.commands)
-
-    @property
-    def round_trips(self) -> int:
-        """Tagged commands sent: each one waits for the server's tagged answer."""
-        return sum(self.commands.values())
-
-    def count(self, *names: str) -> int:
-        """How many commands of these names were sent."""
-        return sum(self.commands[name] for name in names)
 
 
 def command_name(line: bytes) -> str | None:

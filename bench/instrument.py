@@ -34,15 +34,20 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 
 CATEGORIES = ("parse", "thread", "render", "state")
-FUNCTIONS = {
-    "parse": [("bridge.core.parsing", "parse_message")],
-    "thread": [("bridge.core.threads", "group_messages")],
+# Per category, the entry points to meter; an entry lists where the function may live (the
+# first module that has it wins), so a function moving between modules is still found.
+FUNCTIONS: dict[str, list[tuple[tuple[str, str], ...]]] = {
+    "parse": [(("bridge.core.parsing", "parse_message"),)],
+    "thread": [(("bridge.core.threads", "group_messages"),)],
     "render": [
-        ("bridge.core.render.page", "render_message"),
-        ("bridge.core.render.page", "render_new_page"),
-        ("bridge.core.render.html", "html_to_blocks"),
+        (("bridge.core.render.page", "render_message"),),
+        (("bridge.core.render.page", "render_new_page"),),
+        (("bridge.core.render.pandoc", "html_to_blocks"), ("bridge.core.render.html", "html_to_blocks")),
     ],
 }
+# Metered where they exist, not missed where they do not: pandoc's batch conversion ahead of
+# rendering (on the pass's prefetching thread).
+OPTIONAL = {"render": [("bridge.core.render.pandoc", "prepare_html")]}
 STATE_CLASS = ("bridge.adapters.state.store", "SqliteStateStore")
 
 
@@ -85,13 +90,17 @@ def install(meters: Meters) -> None:
     metered function from the defining module, which is rebound too.
     """
     importlib.import_module("bridge.service.cli")
-    for category, names in FUNCTIONS.items():
-        for module_name, name in names:
-            original = getattr(importlib.import_module(module_name), name, None)
+    for category, entries in FUNCTIONS.items():
+        for places in entries:
+            original = next(filter(None, (_find(module, name) for module, name in places)), None)
             if original is None:
-                meters.missing.append(f"{module_name}.{name}")
+                meters.missing.append(" or ".join(f"{module}.{name}" for module, name in places))
                 continue
             _rebind(original, meters.wrap(category, original))
+    for category, optional in OPTIONAL.items():
+        for module_name, name in optional:
+            if (function := _find(module_name, name)) is not None:
+                _rebind(function, meters.wrap(category, function))
     store = getattr(importlib.import_module(STATE_CLASS[0]), STATE_CLASS[1], None)
     if store is None:
         meters.missing.append(".".join(STATE_CLASS))
@@ -99,6 +108,15 @@ def install(meters: Meters) -> None:
     for name, member in inspect.getmembers(store):
         if not name.startswith("_") and inspect.isfunction(inspect.getattr_static(store, name)):
             setattr(store, name, meters.wrap("state", member))
+
+
+def _find(module_name: str, name: str) -> Callable[..., Any] | None:
+    """The function `name` of `module_name`, or None when either does not exist."""
+    try:
+        function = getattr(importlib.import_module(module_name), name, None)
+    except ModuleNotFoundError:
+        return None
+    return function if callable(function) else None
 
 
 def _rebind(original: Callable[..., Any], metered: Callable[..., Any]) -> None:

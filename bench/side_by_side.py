@@ -78,9 +78,20 @@ def migration_figures(result: Migration) -> list[Figure]:
             text=f"{edit_busy:.1f} / {upload_busy:.1f} / {other_busy:.1f} ({result.raw_wiki_busy:.1f})",
         ),
         Figure(
+            f"{name}: wiki idle s (wall - busy), bridge vs raw",
+            run.wall - sum(result.wiki_busy.values()),
+            text=f"{run.wall - sum(result.wiki_busy.values()):.1f} vs "
+            f"{result.raw_wiki_seconds - result.raw_wiki_busy:.1f}",
+        ),
+        Figure(
             f"{name}: IMAP round trips (FETCHes)",
             sum(result.imap_commands.values()),
             text=f"{sum(result.imap_commands.values()):,} ({fetches:,})",
+        ),
+        Figure(
+            f"{name}: IMAP command s, bridge vs raw",
+            result.imap_seconds,
+            text=f"{result.imap_seconds:.2f} vs {result.raw_imap_seconds:.2f}",
         ),
         Figure(
             f"{name}: IMAP bytes / raw fetch bytes",
@@ -94,6 +105,11 @@ def migration_figures(result: Migration) -> list[Figure]:
             text=f"{cpu} + {run.cpu_other:.1f}",
         ),
         Figure(f"{name}: peak RSS", run.peak_rss_mb, unit="MB", digits=0),
+        *(
+            [Figure(f"{name}: CPU meters missing", None, text=", ".join(run.missing_meters))]
+            if run.missing_meters
+            else []
+        ),
     ]
 
 

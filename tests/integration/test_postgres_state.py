@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import string
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -138,3 +140,38 @@ def test_a_restarted_database_is_used_again_without_restarting_the_bridge() -> N
             store.close()
     finally:
         server.cleanup()
+
+
+def test_a_dry_run_on_a_database_without_tables_says_what_to_run(
+    space: Space, postgres: PostgresServer
+) -> None:
+    """A dry run opens the database read-only, so it cannot create the tables: it says how to."""
+    name = f"empty_{uuid.uuid4().hex[:12]}"
+    space.state_url = postgres.create_database(name)
+    space.write_config()
+    space.append(delivered(f"{unique('pg-dry')}@example.de", "Messestand", "Anna <anna@example.de>"))
+    try:
+        completed = space.cli("once", "--dry-run")
+        assert completed.returncode == 1
+        assert "holds no state tables yet; run `email-wiki-bridge check`" in completed.stderr
+        assert space.cli("check").stdout.count("ok    state: PostgreSQL") == 1
+        planned = space.cli("once", "--dry-run")
+        assert planned.returncode == 0 and "Messestand" in planned.stdout, planned.stdout + planned.stderr
+    finally:
+        postgres.drop_database(name)
+
+
+def test_a_value_too_long_for_an_index_is_named(postgres_state: StateSettings) -> None:
+    """PostgreSQL indexes hold at most a few kB per key (SQLite has no such bound): a Message-ID of
+    thousands of random characters stops the write with a sentence saying what to do."""
+    store = PostgresStateStore(postgres_state)
+    try:
+        thread = store.new_thread("sales", "Sales/Mail/Long")
+        # Random letters, so PostgreSQL cannot compress the key below its bound.
+        letters = random.Random(7).choices(string.ascii_letters, k=9000)  # noqa: S311 - test data
+        endless = "".join(letters) + "@example.de"
+        with pytest.raises(StateError, match=r"cannot index a value this long .* move that mail out"):
+            store.record_intent("sales", thread, [IntendedMessage(endless, (), "INBOX", 1)])
+        assert store.known_message_ids("sales", [endless]) == set()
+    finally:
+        store.close()

@@ -21,12 +21,14 @@ def test_imap_commands_are_counted_across_chunks_and_literals_are_skipped() -> N
     tally(1, Moment.REQUEST, b"user {12}\r\nA9 FETCH 1\r\n\r\nA2 SEL")
     tally(1, Moment.REQUEST, b"ECT INBOX\r\nA3 IDLE\r\nDONE\r\n")
     tally(2, Moment.REQUEST, b"B1 UID FETCH 1 BODY.PEEK[]\r\n")
-    tally(2, Moment.ANSWER, b"* 1 FETCH ...\r\n")
+    answer = b"* 1 FETCH (UID 1 BODY[] {12}\r\nB1 OK fake\r\n)\r\nB1 OK Fetch completed.\r\n"
+    tally(2, Moment.ANSWER, answer[:20])
+    assert tally.seconds == 0.0  # the tagged answer has not come yet (the literal is no answer)
+    tally(2, Moment.ANSWER, answer[20:])
     assert dict(tally.commands) == {"LOGIN": 1, "SELECT": 1, "IDLE": 1, "UID FETCH": 1}
     assert tally.connections == 2
-    assert tally.round_trips == 4
-    assert tally.count("FETCH", "UID FETCH") == 1
-    assert tally.bytes_from_server == len(b"* 1 FETCH ...\r\n")
+    assert tally.bytes_from_server == len(answer)
+    assert tally.seconds > 0.0
 
 
 def test_http_requests_are_read_whole_with_their_api_action() -> None:

@@ -138,6 +138,13 @@ class PostgresConnection(StateConnection):
                 f"no connection to the PostgreSQL state store {self.where} ([state] url) within "
                 f"{_CONNECT_TIMEOUT} s; the pass stopped and nothing was lost"
             ) from exc
+        except psycopg.errors.ProgramLimitExceeded as exc:
+            # SQLite has no such bound: only hostile mail carries ids or subjects this long.
+            raise StateError(
+                f"the PostgreSQL state store {self.where} cannot index a value this long "
+                f"({' '.join(str(exc).split())}): a mail's Message-ID, reference or subject runs to "
+                "thousands of characters; move that mail out of the mailbox's folders"
+            ) from exc
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             detail = " ".join(str(exc).split()) or type(exc).__name__
             log.warning("state.postgres_error", url=self.where, error=detail)

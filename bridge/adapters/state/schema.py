@@ -194,6 +194,12 @@ def stored_version(db: Transaction, dialect: Dialect) -> int | None:
 def check_current(db: Transaction, dialect: Dialect, where: str) -> None:
     """A store opened read-only (a dry run) cannot be migrated: refuse one of another version."""
     version = stored_version(db, dialect)
+    if version is None:
+        # A SQLite file that does not exist yet reads as empty; a database is created by its admin.
+        raise StateError(
+            f"the state store {where} holds no state tables yet; run `email-wiki-bridge check` or "
+            "`once` to create them before a dry run"
+        )
     if version != SCHEMA_VERSION:
         raise StateError(
             f"the state store {where} has schema version {version}, this bridge reads version "
