@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 import random
-import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -20,7 +19,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 
-from tests.mailgen import MailSpec, plan_mailbox, render_mail
+from tests.mailgen import MailSpec, plan_mailbox, png_image, render_mail
 
 HTML_SHARE = 1 / 3
 ATTACHMENT_SHARE = 1 / 10
@@ -144,7 +143,7 @@ def _attachments(rng: random.Random, index: int) -> list[bytes]:
     if kind == "pdf":
         parts = [_part(_pdf(rng), "application", "pdf", f"Angebot_{number}.pdf")]
     elif kind == "png":
-        parts = [_part(_png(rng, 48 + index % 64), "image", "png", f"Foto_{number}.png")]
+        parts = [_part(png_image(f"photo {index}", 48 + index % 64), "image", "png", f"Foto_{number}.png")]
     else:
         rows = "\n".join(
             f"{rng.randint(1, 999)};{rng.random():.4f};Pos. {row}" for row in range(rng.randint(20, 400))
@@ -166,24 +165,7 @@ def _pdf(rng: random.Random) -> bytes:
     )
 
 
-def _png(rng: random.Random | None, side: int) -> bytes:
-    """A valid RGB PNG of side × side pixels: seeded noise, or a flat colour without `rng`."""
-    rows = [rng.randbytes(side * 3) if rng else b"\x20\x60\xa0" * side for _ in range(side)]
-    raw = b"".join(b"\x00" + row for row in rows)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
-
-
-_LOGO = _png(None, 32)
+_LOGO = png_image("Team Vertrieb logo", 32)
 
 
 def deliver(host: str, port: int, user: str, password: str, folder: str, corpus: Corpus) -> None:

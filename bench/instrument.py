@@ -194,7 +194,12 @@ def run_bridge(config: Path, command: Sequence[str], directory: Path) -> BridgeR
             stdout=log,
             stderr=log,
         )
-        _, status, usage = os.wait4(process.pid, 0)
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        except BaseException:  # Ctrl-C: the bridge must not outlive the bench
+            process.kill()
+            process.wait()
+            raise
         process.returncode = os.waitstatus_to_exitcode(status)
     data = json.loads(report.read_text()) if report.exists() else {}
     started = float(data.get("started", spawned))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.instrument import BridgeRun, run_bridge
@@ -55,10 +55,10 @@ class Migration:
     wiki_actions: Counter[str]
     wiki_busy: dict[str, float]
     raw_wiki_seconds: float = 0.0
-    raw_wiki_busy: float = 0.0
+    raw_wiki_busy: dict[str, float] = field(default_factory=dict)
+    raw_wiki_actions: Counter[str] = field(default_factory=Counter)
     raw_imap_seconds: float = 0.0  # from each command to its answer, as for the bridge
     raw_imap_bytes: int = 0
-    raw_wiki_requests: int = 0
 
 
 def measure(
@@ -109,8 +109,8 @@ def measure(
             raw_imap(LOOPBACK, raw_tally.endpoints.imap_port, USER, PASSWORD, folder)
         result.raw_imap_seconds = raw_tally.imap.seconds
         result.raw_imap_bytes = raw_tally.imap.bytes_from_server
-        result.raw_wiki_requests = raw_tally.wiki.requests
-        result.raw_wiki_busy = sum(raw_tally.wiki.seconds().values())
+        result.raw_wiki_actions = Counter(raw_tally.wiki.actions)
+        result.raw_wiki_busy = raw_tally.wiki.seconds()
         return result
     finally:
         wiki.stop()

@@ -22,6 +22,8 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench.corpus import build_corpus, deliver
@@ -58,6 +60,9 @@ def migration_figures(result: Migration) -> list[Figure]:
     edit_busy = result.wiki_busy.get("edit", 0.0)
     upload_busy = result.wiki_busy.get("upload", 0.0)
     other_busy = sum(result.wiki_busy.values()) - edit_busy - upload_busy
+    raw_busy = sum(result.raw_wiki_busy.values())
+    per_edit = ratio(result.raw_wiki_busy.get("edit"), result.raw_wiki_actions["edit"])
+    per_upload = ratio(result.raw_wiki_busy.get("upload"), result.raw_wiki_actions["upload"])
     return [
         Figure(
             f"{name}: wall s, bridge vs raw",
@@ -70,18 +75,24 @@ def migration_figures(result: Migration) -> list[Figure]:
         Figure(
             f"{name}: uploads, API requests (raw)",
             result.uploads,
-            text=f"{result.uploads:,}, {sum(result.wiki_actions.values()):,} ({result.raw_wiki_requests:,})",
+            text=f"{result.uploads:,}, {sum(result.wiki_actions.values()):,} "
+            f"({sum(result.raw_wiki_actions.values()):,})",
         ),
         Figure(
             f"{name}: wiki busy s: edit/upload/other (raw)",
             sum(result.wiki_busy.values()),
-            text=f"{edit_busy:.1f} / {upload_busy:.1f} / {other_busy:.1f} ({result.raw_wiki_busy:.1f})",
+            text=f"{edit_busy:.1f} / {upload_busy:.1f} / {other_busy:.1f} ({raw_busy:.1f})",
+        ),
+        Figure(
+            f"{name}: wiki ms per edit / upload, raw loop",
+            per_edit,
+            text=f"{_ms(per_edit)} / {_ms(per_upload)}",
         ),
         Figure(
             f"{name}: wiki idle s (wall - busy), bridge vs raw",
             run.wall - sum(result.wiki_busy.values()),
             text=f"{run.wall - sum(result.wiki_busy.values()):.1f} vs "
-            f"{result.raw_wiki_seconds - result.raw_wiki_busy:.1f}",
+            f"{result.raw_wiki_seconds - raw_busy:.1f}",
         ),
         Figure(
             f"{name}: IMAP round trips (FETCHes)",
@@ -192,6 +203,11 @@ def live_figures(latencies: Sequence[float], daemon: QuietPasses, once: QuietPas
     ]
 
 
+def _ms(seconds: float | None) -> str:
+    """Seconds as whole milliseconds, or n/a."""
+    return "n/a" if seconds is None else f"{seconds * 1000:.0f}"
+
+
 def _counts(counts: Counter[str], per: int) -> str:
     """``NAME n, …`` per `per` (mailbox), or "0" for nothing."""
     return ", ".join(f"{name} {count / per:g}" for name, count in sorted(counts.items())) or "0"
@@ -216,6 +232,54 @@ def machine() -> dict[str, Any]:
     }
 
 
+@dataclass
+class Measured:
+    """What a run measured so far (an interrupted run reports this much)."""
+
+    results: list[Migration] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    quiet: tuple[QuietPasses, QuietPasses] | None = None
+    interrupted: bool = False
+
+
+def measure_all(args: argparse.Namespace, sizes: Sequence[int], root: Path, measured: Measured) -> None:
+    """Run the measurements: the smallest mailbox, then the live figures, then larger mailboxes
+    (so a run cut short by Ctrl-C has the quick figures); each migration's lines are printed to
+    stderr as soon as they are measured."""
+
+    def say(text: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+    with ExitStack() as servers:
+        dovecot = start_dovecot(root / "imap", {USER: PASSWORD})
+        servers.callback(dovecot.stop)
+        for index, size in enumerate(sizes):
+            corpus = build_corpus(args.seed, size)
+            deliver(dovecot.host, dovecot.port, USER, PASSWORD, f"Corpus-{size}", corpus)
+            say(
+                f"delivered {size:,} mails ({corpus.size / 2**20:.1f} MB): {corpus.threads:,} threads, "
+                f"{corpus.long_threads} of 30+ mails, {corpus.html_mails:,} HTML, "
+                f"{corpus.attachment_mails:,} with attachments"
+            )
+            for command in ("backfill", "once"):
+                say(f"{command} over {size:,} mails, then the raw loops")
+                directory = root / f"{command}-{size}"
+                result = measure(command, size, f"Corpus-{size}", dovecot, directory, args.seed)
+                measured.results.append(result)
+                print(render_table(migration_figures(result)), file=sys.stderr, flush=True)
+            if index == 0:
+                say(
+                    f"IDLE latency over {args.idle_mails} mails, quiet passes over {args.mailboxes} mailboxes"
+                )
+                live_wiki = start_mediawiki(root / "live-wiki", opcache=True)
+                servers.callback(live_wiki.stop)
+                (root / "idle").mkdir()
+                measured.latencies = idle_latency(root / "idle", dovecot, live_wiki, args.idle_mails)
+                (root / "quiet").mkdir()
+                measured.quiet = quiet_passes(root / "quiet", dovecot, live_wiki, args.mailboxes)
+                print(render_table(live_figures(measured.latencies, *measured.quiet)), file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run every measurement; print the table (or JSON); exit 1 when a target is missed."""
     parser = argparse.ArgumentParser(prog="bench/run", description=(__doc__ or "").split("\n\n")[0])
@@ -230,49 +294,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the servers' directory (logs, state)")
     args = parser.parse_args(argv)
     sizes = [200, 1000] if args.quick else sorted(int(size) for size in args.sizes.split(","))
-
-    def say(text: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
-
     root = make_temp_dir("ewb-run-")
-    results: list[Migration] = []
-    with ExitStack() as servers:
-        servers.callback(
-            lambda: say(f"kept {root}") if args.keep else shutil.rmtree(root, ignore_errors=True)
-        )
-        dovecot = start_dovecot(root / "imap", {USER: PASSWORD})
-        servers.callback(dovecot.stop)
-        for size in sizes:
-            corpus = build_corpus(args.seed, size)
-            deliver(dovecot.host, dovecot.port, USER, PASSWORD, f"Corpus-{size}", corpus)
-            say(
-                f"delivered {size:,} mails ({corpus.size / 2**20:.1f} MB): {corpus.threads:,} threads, "
-                f"{corpus.long_threads} of 30+ mails, {corpus.html_mails:,} HTML, "
-                f"{corpus.attachment_mails:,} with attachments"
-            )
-        for size in sizes:
-            for command in ("backfill", "once"):
-                say(f"{command} over {size:,} mails, then the raw loops")
-                directory = root / f"{command}-{size}"
-                results.append(measure(command, size, f"Corpus-{size}", dovecot, directory, args.seed))
-        say(f"IDLE latency over {args.idle_mails} mails, quiet pass over {args.mailboxes} mailboxes")
-        live_wiki = start_mediawiki(root / "live-wiki", opcache=True)
-        servers.callback(live_wiki.stop)
-        (root / "idle").mkdir()
-        latencies = idle_latency(root / "idle", dovecot, live_wiki, args.idle_mails)
-        (root / "quiet").mkdir()
-        daemon, once = quiet_passes(root / "quiet", dovecot, live_wiki, args.mailboxes)
-    figures = [figure for result in results for figure in migration_figures(result)]
-    figures += scaling_figures(results) + live_figures(latencies, daemon, once)
+    measured = Measured()
+    try:
+        measure_all(args, sizes, root, measured)
+    except KeyboardInterrupt:
+        measured.interrupted = True
+    finally:
+        if args.keep:
+            print(f"kept {root}", file=sys.stderr)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    figures = [figure for result in measured.results for figure in migration_figures(result)]
+    figures += scaling_figures(measured.results)
+    if measured.quiet is not None:
+        figures += live_figures(measured.latencies, *measured.quiet)
     details = {
         "machine": machine(),
         "sizes": sizes,
         "seed": args.seed,
         "poll_seconds": POLL_SECONDS,
-        "runs": plain(results),
-        "idle_latencies": latencies,
-        "quiet_daemon": plain(daemon),
-        "quiet_once": plain(once),
+        "interrupted": measured.interrupted,
+        "runs": plain(measured.results),
+        "idle_latencies": measured.latencies,
+        "quiet_daemon": plain(measured.quiet[0]) if measured.quiet else None,
+        "quiet_once": plain(measured.quiet[1]) if measured.quiet else None,
     }
     info = details["machine"]
     table = sys.stderr if args.json else sys.stdout  # with --json, stdout is for the JSON only
@@ -286,7 +332,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = missed(figures)
     if failed:
         print(f"{len(failed)} target(s) missed: " + "; ".join(figure.name for figure in failed), file=table)
-    return 1 if failed else 0
+    if measured.interrupted:
+        print("interrupted: the figures above are what was measured before Ctrl-C", file=table)
+    return 1 if failed or measured.interrupted else 0
 
 
 if __name__ == "__main__":

@@ -33,8 +33,11 @@ bridge, so the truth it produces is independent of the code under test.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import random
+import struct
+import zlib
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -50,6 +53,7 @@ __all__ = [
     "new_conversation",
     "normalize",
     "plan_mailbox",
+    "png_image",
     "render_mail",
     "reply_to",
 ]
@@ -613,3 +617,22 @@ def render_mail(spec: MailSpec) -> bytes:
     extra = "\r\n".join(ids).encode("ascii").split(b"\r\n")
     lines[date_at + 1 : date_at + 1] = extra
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def png_image(marker: str, size: int = 24) -> bytes:
+    """Return a valid RGB PNG whose colour and text chunk depend on `marker`."""
+    digest = hashlib.sha256(marker.encode()).digest()
+    row = b"\x00" + bytes(digest[:3]) * size
+    raw = row * size
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"tEXt", b"Comment\x00" + marker.encode())
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )

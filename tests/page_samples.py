@@ -21,7 +21,8 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from tests.integration.support import WikiReader, new_space
-from tests.integration.test_attachments import pdf_document, png_image
+from tests.integration.test_attachments import pdf_document
+from tests.mailgen import png_image
 from tests.servers import DovecotServer, MediaWikiServer
 
 MAILBOX = "team-sales@example.de"

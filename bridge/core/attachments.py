@@ -56,6 +56,12 @@ def wiki_file_name(attachment: Attachment) -> str:
 def refusal_reason(attachment: Attachment, limits: UploadLimits, max_bytes: int, language: str) -> str | None:
     """Return why an attachment will not be uploaded, or None when it will."""
     german = language == "de"
+    if attachment.withheld:
+        return (
+            "aus Datenschutzgründen nicht veröffentlicht (Dateityp)"
+            if german
+            else "withheld for data protection (file type)"
+        )
     if not attachment.data:
         return "leere Datei" if german else "the file is empty"
     if attachment.content_type in TNEF_TYPES or attachment.filename.lower() == "winmail.dat":

@@ -16,6 +16,8 @@ class Attachment:
     data: bytes = field(repr=False)
     content_id: str | None = None
     inline: bool = False
+    # Listed on the page but never uploaded (a type the mapping's redaction withholds).
+    withheld: bool = False
 
     @property
     def sha256(self) -> str:
@@ -76,6 +78,9 @@ class Message:
     body_html: str = ""
     to: tuple[tuple[str, str], ...] = ()
     cc: tuple[tuple[str, str], ...] = ()
+    # The receiving server's own record of the recipient (Delivered-To, X-Original-To), for routing.
+    delivered_to: tuple[str, ...] = ()
+    original_to: tuple[str, ...] = ()
     attachments: tuple[Attachment, ...] = ()
     forwarded: tuple[Message, ...] = ()
     events: tuple[CalendarEvent, ...] = ()

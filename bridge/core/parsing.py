@@ -92,6 +92,8 @@ def _message(
         body_html=content.html,
         to=addresses(headers.get_all("To") or [], charset),
         cc=addresses(headers.get_all("Cc") or [], charset),
+        delivered_to=_bare(headers.get_all("Delivered-To") or []),
+        original_to=_bare(headers.get_all("X-Original-To") or []),
         attachments=tuple(content.attachments),
         forwarded=forwarded,
         events=tuple(content.events),
@@ -99,6 +101,11 @@ def _message(
         original_id=original_id(headers.get("Message-ID")) if has_own_id else "",
         original_references=original_references(headers.get_all("References") or []),
     )
+
+
+def _bare(values: Sequence[object]) -> tuple[str, ...]:
+    """The addresses of trace headers that name a recipient (no display names there)."""
+    return tuple(address for _, address in addresses(values) if address)
 
 
 def _automation(headers: email.message.Message) -> AutomationHeaders:

@@ -205,11 +205,13 @@ _REFUSAL_REASONS: dict[str, dict[str, str]] = {
     "en": {
         "no_address": "the mail has no sender address",
         "not_allowed": "only approved senders may post to this part of the wiki",
+        "no_route": "the address you wrote to is not connected to a part of the wiki",
         "not_authenticated": "the sender is not authenticated (your domain's DKIM/DMARC check did not pass)",
     },
     "de": {
         "no_address": "die Mail hat keine Absenderadresse",
         "not_allowed": "in diesen Bereich des Wikis dürfen nur freigegebene Absender schreiben",
+        "no_route": "die Adresse, an die Sie geschrieben haben, gehört zu keinem Bereich des Wikis",
         "not_authenticated": "der Absender ist nicht bestätigt "
         "(die DKIM/DMARC-Prüfung Ihrer Domain schlug fehl)",
     },

@@ -16,7 +16,7 @@ from typing import Literal
 
 from bridge.core.model import Message
 
-RefusalCode = Literal["no_address", "not_allowed", "not_authenticated"]
+RefusalCode = Literal["no_address", "not_allowed", "not_authenticated", "no_route"]
 _RESULT = re.compile(r"\b(dmarc|dkim)\s*=\s*(\w+)((?:\s+[\w.-]+\s*=\s*[^\s;]+)*)", re.IGNORECASE)
 _COMMENT = re.compile(r"\([^()]*\)")
 _PROPERTY = re.compile(r"([\w.-]+)\s*=\s*([^\s;]+)")
@@ -63,7 +63,7 @@ def authenticated(message: Message, trusted_authserv_ids: Sequence[str]) -> bool
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """Why the sender policy keeps a mail off the wiki: a rule (`code`) and the admin's sentence."""
+    """Why the sender policy or routing keeps a mail off the wiki: a rule (`code`), a sentence."""
 
     code: RefusalCode
     detail: str

@@ -319,6 +319,16 @@ def _check(settings: Settings) -> int:
             print(
                 f"ok    mailbox {mailbox.name}: logged in as {account.username}; folders {', '.join(counts)}"
             )
+            for route in mailbox.routes:
+                print(
+                    f"ok    mailbox {mailbox.name}: route {route.name!r}: {', '.join(route.recipients)} "
+                    f"-> {route.page_prefix}/"
+                )
+            if mailbox.routes:
+                unrouted = (
+                    "quarantined" if mailbox.unrouted == "quarantine" else f"to {mailbox.space.page_prefix}/"
+                )
+                print(f"ok    mailbox {mailbox.name}: mail no route takes is {unrouted}")
         except BridgeError as exc:
             failures += 1
             print(f"FAIL  {exc}")
@@ -370,17 +380,17 @@ def _check_wiki(settings: Settings, wiki: WikiClient) -> int:
             f"WARN  wiki: the account has rights it never needs: {', '.join(excess)}; use a bot password "
             "with only the grants the README lists"
         )
-    for mailbox in settings.mailboxes:
-        prefix = mailbox.space.page_prefix
+    spaces = [(mailbox.name, prefix) for mailbox in settings.mailboxes for prefix in mailbox.page_prefixes]
+    for name, prefix in spaces:
         probe = f"{prefix}/Email-wiki-bridge rights check"
         allowed = wiki.allowed_actions(probe, ("edit", "create"))
         if all(allowed.values()):
-            print(f"ok    wiki: may create and edit pages under {prefix}/ (mailbox {mailbox.name})")
+            print(f"ok    wiki: may create and edit pages under {prefix}/ (mailbox {name})")
         else:
             failures += 1
             missing = ", ".join(action for action, ok in allowed.items() if not ok)
             print(
-                f"FAIL  wiki: may not {missing} pages under {prefix}/ (mailbox {mailbox.name}); "
+                f"FAIL  wiki: may not {missing} pages under {prefix}/ (mailbox {name}); "
                 "check the namespace's protection and $wgNamespaceProtection"
             )
     return failures

@@ -34,7 +34,7 @@ def state_command(settings: Settings, state: LedgerImport, args: argparse.Namesp
         wiki.close()
     print(
         f"{mailbox.name}: {result.on_wiki} messages on {result.pages} "
-        f"pages under {mailbox.space.page_prefix}/, "
+        f"pages under {', '.join(prefix + '/' for prefix in mailbox.page_prefixes)}, "
         f"{result.added} of them new to the state ({result.in_mailbox} found in the mailbox with their "
         "threading headers); the next pass publishes only mail that is not on the wiki"
     )

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from bridge.adapters.state.ports import FailureDesk, StatusReader
 from bridge.adapters.state.store import Failure, MailboxStatus, ReplyCounts
 from bridge.core.render.escape import single_line
-from bridge.service.config import Settings
+from bridge.core.routing import route_of_title
+from bridge.service.config import MailboxSettings, Settings
 from bridge.service.exitcodes import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 
 
@@ -38,6 +39,15 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(line[column]) for line in table) for column in range(len(header))]
     for line in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+
+
+def route_counts(mailbox: MailboxSettings, state: StatusReader) -> dict[str, int]:
+    """Published mail per route of `mailbox` (by the prefix of its page), "" for the mailbox's own space."""
+    counts = dict.fromkeys(["", *(route.name for route in mailbox.routes)], 0)
+    for title, count in state.published_per_page(mailbox.name).items():
+        route = route_of_title(title, mailbox.route_rules) or ""
+        counts[route] += count
+    return counts
 
 
 STATUS_HEADER = (
@@ -81,8 +91,12 @@ def status_rows(rows: Sequence[MailboxStatus], replies: Sequence[ReplyCounts]) -
 
 
 def status(settings: Settings, state: StatusReader, as_json: bool) -> int:
-    """Print per mailbox: health, last pass and error, backlog, pages, mail and replies, held, failed."""
+    """Print per mailbox: health, last pass and error, backlog, pages, and mail published, held, failed.
+
+    Mailboxes with routes get a second table: the mail published per route.
+    """
     rows = [state.mailbox_status(mailbox.name) for mailbox in settings.mailboxes]
+    routes = {m.name: route_counts(m, state) for m in settings.mailboxes if m.routes}
     replies = [state.reply_counts(mailbox.name) for mailbox in settings.mailboxes]
     if as_json:
         print(
@@ -91,6 +105,7 @@ def status(settings: Settings, state: StatusReader, as_json: bool) -> int:
                     {
                         **dataclasses.asdict(row),
                         "failing": failing(row),
+                        "routes": routes.get(row.mailbox, {}),
                         "replies": dataclasses.asdict(counts),
                     }
                     for row, counts in zip(rows, replies, strict=True)
@@ -100,6 +115,16 @@ def status(settings: Settings, state: StatusReader, as_json: bool) -> int:
         )
         return EXIT_OK
     print_table(STATUS_HEADER, status_rows(rows, replies))
+    if routes:
+        print()
+        print_table(
+            ("MAILBOX", "ROUTE", "PUBLISHED"),
+            [
+                (name, route or "(own page_prefix)", str(count))
+                for name, counts in routes.items()
+                for route, count in counts.items()
+            ],
+        )
     return EXIT_OK
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import signal
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,8 +20,9 @@ from bridge.adapters.smtp import Mailer
 from bridge.adapters.state.ports import PassState, Releaser, StateStore, StatusReader
 from bridge.adapters.state.store import MailboxStatus, QuarantinedMail
 from bridge.adapters.wiki import WikiClient
+from bridge.core.render.labels import Language
 from bridge.errors import BridgeError, ConfigError, StateError
-from bridge.service.config import MailboxSettings, Settings, load_settings
+from bridge.service.config import MailboxSettings, ReplyMode, Settings, load_settings
 from bridge.service.idle import IdleWatcher
 from bridge.service.metrics import Metrics, serve
 from bridge.service.notify import Notifier
@@ -132,8 +133,19 @@ def _outbox(mailbox: MailboxSettings, settings: Settings, state: PassState, wiki
         state,
         settings.own_addresses(),
         wiki.page_url,
+        page_replies=_page_replies(mailbox) if mailbox.routes else None,
         insiders=settings.insiders(mailbox),
     )
+
+
+def _page_replies(mailbox: MailboxSettings) -> Callable[[str], tuple[ReplyMode, Language]]:
+    """The reply mode and language of the route a page of `mailbox` belongs to."""
+
+    def replies(page_title: str) -> tuple[ReplyMode, Language]:
+        routed = mailbox.for_page(page_title)
+        return routed.replies.reply, routed.space.language
+
+    return replies
 
 
 def _failure(mailbox: MailboxSettings, exc: Exception) -> str:

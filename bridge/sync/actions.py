@@ -90,7 +90,8 @@ class PublishGroup:
     """Publish one thread group with one edit per page: on `page` (known), else as `new_title`.
 
     `sources` is aligned with `group.messages`; `replies` are the link replies drafted before
-    the edit and due once it is confirmed.
+    the edit and due once it is confirmed. `route` names the mapping's route the group is
+    published in (None: the mapping's own space).
     """
 
     group: ThreadGroup
@@ -98,6 +99,7 @@ class PublishGroup:
     page: str | None
     new_title: str
     replies: tuple[Reply, ...] = ()
+    route: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +200,7 @@ def as_json(action: Action) -> dict[str, Any]:
                 "page": page,
                 "new_title": None if page else new_title,
                 "thread_id": group.thread_id,
+                "route": action.route,
                 "message_ids": [m.message_id for m in group.messages],
                 "uids": [s.uid for s in sources],
                 "replies": [_reply_json(reply) for reply in replies],

@@ -22,7 +22,6 @@ from bridge.core.model import Attachment, Message
 from bridge.core.render.escape import single_line
 from bridge.core.render.page import (
     FileRef,
-    RenderOptions,
     merge_marker,
     render_merge_note,
     render_message,
@@ -43,20 +42,21 @@ from bridge.sync.actions import (
     Skip,
     Source,
 )
-from bridge.sync.continuation import Placement, ThreadPages
+from bridge.sync.continuation import Placement
 from bridge.sync.lanes import Lanes, pages_of
 from bridge.sync.outbox import Outbox
 from bridge.sync.people import NO_PEOPLE, PagePeople
 from bridge.sync.planner import describe_failure
 from bridge.sync.ports import Mailbox, Wiki
 from bridge.sync.results import FailureLog, PassResult
+from bridge.sync.spaces import Space, Spaces
 
 log = structlog.get_logger("bridge.sync.executor")
 
 
-Files = dict[str, FileRef]  # where each attachment went, by content hash
-# Plans one message again as its own group (its thread looked up afresh), for a refused group.
-Regroup = Callable[[Message, Source], list[Action]]
+# Plans one message again as its own group (its thread looked up afresh, in the group's route),
+# for a refused group.
+Regroup = Callable[[Message, Source, str | None], list[Action]]
 
 
 class Executor:
@@ -83,12 +83,8 @@ class Executor:
         # Edits of different pages confirm on their own threads; one confirmation at a time.
         self._confirming = threading.Lock()
         self.failures = FailureLog(settings, state)
-        self.render_options = RenderOptions(
-            mailbox=settings.name,
-            language=settings.space.language,
-            show_addresses=settings.space.show_addresses,
-        )
-        self.pages = ThreadPages(settings.name, settings.space, wiki, state, self.render_options)
+        self.spaces = Spaces(settings, wiki, state)
+        self.pages = self.spaces[None].pages
         self.people = people  # colleagues linked to their wiki accounts, the participants note
         self._published = False
         self._log = log.bind(mailbox=settings.name)
@@ -237,20 +233,22 @@ class Executor:
 
         Return whether the group is on the wiki as planned (its merge note may follow).
         """
-        group = action.group
+        space = self.spaces[action.route]
+        # Redacted before anything of it is rendered, named or uploaded.
+        group = space.redacted(action.group)
         sources = {m.message_id: s for m, s in zip(group.messages, action.sources, strict=True)}
         thread_id, also_linked = group.thread_id, group.also_linked
         if thread_id is not None:
             # An earlier group of the same batch may have merged one of these threads meanwhile.
             linked = sorted({self.state.merge_target(t) for t in (thread_id, *also_linked)})
             thread_id, also_linked = linked[0], tuple(linked[1:])
-        files = self._upload([a for m in group.messages for a in all_attachments(m)])
-        options, opening = self.people.prepare(self.render_options, group.messages)
+        files = self._upload([a for m in group.messages for a in all_attachments(m)], space)
+        space, opening = self.people.prepare(space, group.messages)
         sections: list[str] = []
         messages: list[Message] = []
         for message in group.messages:
             try:
-                sections.append(self._fitted(message, sources[message.message_id], files, options))
+                sections.append(self._fitted(message, sources[message.message_id], files, space))
             except Exception as exc:  # one mail must never stop the mailbox
                 self._log.warning("message.unrenderable", message_id=message.message_id, exc_info=True)
                 reason = describe_failure("rendering the mail", exc)
@@ -288,7 +286,7 @@ class Executor:
             self.people.confirmed(placement, messages)
 
         try:
-            self.pages.publish(thread_id, messages, sections, intents, confirmed, opening)
+            space.pages.publish(thread_id, messages, sections, intents, confirmed, opening)
         except WikiRefusedError as exc:
             # Parts confirmed before the refusal stay published.
             messages = [m for m in messages if m.message_id not in published]
@@ -300,7 +298,7 @@ class Executor:
             # One of them may be what the wiki refuses: publish them one by one, so only that one fails.
             self._log.info("group.refused_split", messages=len(messages), reason=str(exc))
             for message in messages:
-                for single in self.regroup(message, sources[message.message_id]):
+                for single in self.regroup(message, sources[message.message_id], action.route):
                     if isinstance(single, PublishGroup):
                         self._published = self.publish(single, result)
                     elif self._published:
@@ -346,38 +344,39 @@ class Executor:
             )
         result.published += len(messages)
 
-    def _fitted(
-        self, message: Message, source: Source, files: dict[str, FileRef], options: RenderOptions
-    ) -> str:
+    def _fitted(self, message: Message, source: Source, files: dict[str, FileRef], space: Space) -> str:
         """The message's section; a mail larger than a whole page is shortened, its full text a file."""
 
         def render(shortened: Message, note: str) -> str:
-            return self._render(shortened, source, files, options, note)
+            return self._render(shortened, source, files, space, note)
 
-        return self.pages.fit(message, self._render(message, source, files, options), render, self._upload)
+        def upload(attachments: Sequence[Attachment]) -> dict[str, FileRef]:
+            return self._upload(attachments, space)
+
+        return space.pages.fit(message, self._render(message, source, files, space), render, upload)
 
     def _render(
-        self, message: Message, source: Source, files: Files, options: RenderOptions, note: str = ""
+        self, message: Message, source: Source, files: dict[str, FileRef], space: Space, note: str = ""
     ) -> str:
         """The message's section; a variant says which earlier message shares its Message-ID."""
         if source.variant_of is not None:
             threads = self.state.threads_for_ids(self.settings.name, [source.variant_of])
             thread_id = threads.get(source.variant_of)
             page = self.state.thread_page(thread_id) if thread_id is not None else None
-            note = render_variant_note(source.variant_of, page, self.settings.space.language) + note
-        return render_message(message, options, files, note)
+            note = render_variant_note(source.variant_of, page, space.options.language) + note
+        return render_message(message, space.options, files, note)
 
-    def _upload(self, attachments: Sequence[Attachment]) -> dict[str, FileRef]:
+    def _upload(self, attachments: Sequence[Attachment], space: Space) -> dict[str, FileRef]:
         """Upload files (or find them on the wiki by content); say why where the wiki will not take one."""
         files: dict[str, FileRef] = {}
         if not attachments:
             return files
         limits = self.wiki.upload_limits()
-        max_bytes = self.settings.space.max_attachment_mb * 1024 * 1024
+        max_bytes = space.settings.space.max_attachment_mb * 1024 * 1024
         for attachment in attachments:
             if attachment.sha256 in files:
                 continue
-            reason = refusal_reason(attachment, limits, max_bytes, self.settings.space.language)
+            reason = refusal_reason(attachment, limits, max_bytes, space.options.language)
             if reason is None:
                 try:
                     sha1 = hashlib.sha1(attachment.data).hexdigest()  # noqa: S324 - MediaWiki's own file key

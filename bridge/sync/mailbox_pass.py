@@ -31,7 +31,15 @@ from bridge.sync.executor import Executor
 from bridge.sync.intake import BatchReader, Loaded, load
 from bridge.sync.outbox import Outbox
 from bridge.sync.people import NO_PEOPLE, PagePeople
-from bridge.sync.planner import Batch, PlanSettings, plan_groups, plan_mail_action, plan_policy
+from bridge.sync.planner import (
+    Batch,
+    PlanSettings,
+    Routing,
+    plan_groups,
+    plan_mail_action,
+    plan_policy,
+    plan_routes,
+)
 from bridge.sync.ports import Mailbox, OpenMailbox, Sender, Wiki
 from bridge.sync.results import PassResult
 
@@ -168,10 +176,11 @@ class MailboxSync:
     def _sync_folder(self, imap: Mailbox, folder: str, result: PassResult, plan: list[Action] | None) -> None:
         """Read, plan and carry out (or with `plan`, only plan) the new mail of one folder."""
         name = self.settings.name
-        policy = bool(self.settings.senders.allowed_senders or self.settings.senders.require_authenticated)
         # Read-only unless mail may be flagged or moved: a read-only folder silently ignores
         # the \\Deleted of a COPY-based move on servers without MOVE.
-        writable = plan is None and (self.settings.mail_actions.after_publish != "keep" or policy)
+        writable = plan is None and (
+            self.settings.mail_actions.after_publish != "keep" or self.settings.may_quarantine
+        )
         status = imap.select(folder, writable=writable)
         position = self.state.folder_position(name, folder)
         last_uid = 0
@@ -295,26 +304,55 @@ class MailboxSync:
         actions, batch = self.reader.identify(loaded, result)
         actions = [*skips, *actions]
         statuses: dict[str, QuarantineStatus] = {}
-        if self.settings.senders.allowed_senders or self.settings.senders.require_authenticated:
+        if self.settings.may_quarantine:
             statuses = self.state.quarantine_status(self.settings.name, batch.messages)
-        batch, refused = plan_policy(batch, statuses, self.plan_settings)
+        released = [mid for mid, status in statuses.items() if status == QuarantineStatus.RELEASED]
+        routing = self.route(batch, released)
+        batch, refused = plan_policy(batch, statuses, self.plan_settings, routing)
         actions += refused
-        actions += self.plan_groups(batch)
+        actions += self.plan_groups(batch, routing=routing)
         if self.settings.mail_actions.after_publish != "keep":
             pending = self.state.pending_mail_actions(self.settings.name, folder)
             mail = plan_mail_action(self.settings, folder, pending, actions)
             actions += [mail] if mail is not None else []
         return actions
 
-    def plan_groups(self, batch: Batch, by_subject: bool | None = None) -> list[Action]:
+    def _known(self, messages: Sequence[Message]) -> tuple[dict[str, int], dict[int, str]]:
+        """The known threads `messages` link to, and the pages of those threads."""
+        known_threads = self.state.threads_for_ids(self.settings.name, thread_ids_of(messages))
+        pages = {t: p for t in set(known_threads.values()) if (p := self.state.thread_page(t)) is not None}
+        return known_threads, pages
+
+    def route(self, batch: Batch, released: Sequence[str] = ()) -> Routing:
+        """Route a batch's mail by its recipients; mail of a thread with a page keeps that page's route.
+
+        Unrouted mail `released` from quarantine goes to the mapping's own space.
+        """
+        if not self.settings.routes:
+            return Routing()
+        messages = list(batch.messages.values())
+        routing = plan_routes(messages, *self._known(messages), self.settings, released)
+        for message_id, elsewhere in routing.followed.items():
+            self._log.info(
+                "message.route_follows_thread",
+                message_id=message_id,
+                route=routing.routes[message_id],
+                recipients_route=elsewhere,
+            )
+        return routing
+
+    def plan_groups(
+        self, batch: Batch, by_subject: bool | None = None, routing: Routing | None = None
+    ) -> list[Action]:
         """Plan a batch's thread groups, joining threads known from earlier passes (and by subject).
 
-        `by_subject` overrides the mapping's `thread_by_subject` (history is threaded by references).
+        `by_subject` overrides the mapping's `thread_by_subject` (history is threaded by references);
+        `routing` (from `route`) puts each group in its route; without it (cutting the backlog into
+        batches of whole threads) every group is planned in the mapping's own space.
         """
         name = self.settings.name
         messages: list[Message] = list(batch.messages.values())
-        known_threads = self.state.threads_for_ids(name, thread_ids_of(messages))
-        pages = {t: p for t in set(known_threads.values()) if (p := self.state.thread_page(t)) is not None}
+        known_threads, pages = self._known(messages)
         subjects = None
         if self.settings.space.thread_by_subject if by_subject is None else by_subject:
             subjects = self.state.known_subjects(name, subject_keys_of(messages))
@@ -323,8 +361,9 @@ class MailboxSync:
                 for s in subjects.values()
                 if (p := self.state.thread_page(s.thread_id)) is not None
             }
-        return plan_groups(batch, known_threads, pages, self.plan_settings, subjects)
+        return plan_groups(batch, known_threads, pages, self.plan_settings, subjects, routing)
 
-    def _regroup(self, message: Message, source: Source) -> list[Action]:
-        """Plan one message of a refused group again as its own group."""
-        return self.plan_groups(Batch({message.message_id: message}, {message.message_id: source}))
+    def _regroup(self, message: Message, source: Source, route: str | None) -> list[Action]:
+        """Plan one message of a refused group again as its own group, in the group's route."""
+        batch = Batch({message.message_id: message}, {message.message_id: source})
+        return self.plan_groups(batch, routing=Routing({message.message_id: route}))

@@ -37,7 +37,7 @@ from bridge.core.replies import (
     suppression_reason,
 )
 from bridge.errors import MailError, MailUncertainError
-from bridge.service.config import MailboxReplies, SmtpSettings
+from bridge.service.config import MailboxReplies, ReplyMode, SmtpSettings
 from bridge.sync.actions import Reply
 from bridge.sync.ports import Sender
 
@@ -57,8 +57,10 @@ class Outbox:
         own_addresses: frozenset[str],
         page_url: Callable[[str], str],
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        page_replies: Callable[[str], tuple[ReplyMode, Language]] | None = None,
         insiders: Insiders | None = None,
     ) -> None:
+        """`page_replies` gives the reply mode and language of a page's route (a mapping with routes)."""
         self.mailbox = mailbox
         self.replies = replies
         self.language = language
@@ -72,6 +74,8 @@ class Outbox:
             per_sender_per_hour=smtp.max_replies_per_sender_per_hour if smtp else 0,
         )
         self.texts = ReplyTexts.load(language, replies.reply_templates)
+        self.page_replies = page_replies
+        self._texts = {language: self.texts}
         # Who is inside the company (the planner replies with links only to them); None: everyone.
         self.insiders = insiders
         self.suppressed = 0
@@ -80,7 +84,7 @@ class Outbox:
     @property
     def enabled(self) -> bool:
         """Whether this mapping sends link replies at all."""
-        return self.smtp is not None and self.replies.reply != "never"
+        return self.smtp is not None and (self.replies.reply != "never" or self.page_replies is not None)
 
     def _recent(self, recipient: str) -> int:
         """How many replies `recipient` got or is due within the last hour (over all mailboxes)."""
@@ -133,24 +137,35 @@ class Outbox:
             seed = ReplySeed.from_json(draft.seed)
             # Replies count per conversation: the continuation parts of a thread are one.
             conversation = self.state.thread_part(confirmed.thread_id).first_id
-            reason = draft.reason or self._not_now(seed, draft.recipient, conversation)
+            mode, language = self._page(confirmed.page_title)
+            reason = draft.reason or self._not_now(seed, draft.recipient, conversation, mode)
             payload = None
             if reason is None and seed.acknowledge:
-                payload = compose_acknowledgement(seed, self._unlinked(), self.texts, self.now()).as_bytes()
+                texts = self._texts_in(language)
+                payload = compose_acknowledgement(seed, self._unlinked(), texts, self.now()).as_bytes()
             elif reason is None:
                 context = self._context(confirmed.page_title, seed.message_id)
-                payload = compose_reply(seed, context, self.texts, self.now()).as_bytes()
+                payload = compose_reply(seed, context, self._texts_in(language), self.now()).as_bytes()
             new = self.state.promote_reply_draft(
                 self.mailbox, draft.message_id, conversation, reason, payload
             )
             self._count_suppressed(new, draft.message_id, ReplyKind.LINK, reason)
 
-    def _not_now(self, seed: ReplySeed, recipient: str, thread_id: int) -> str | None:
+    def _page(self, page_title: str) -> tuple[ReplyMode, Language]:
+        """The reply mode and language of the route the page belongs to (the mapping's without routes)."""
+        return self.page_replies(page_title) if self.page_replies else (self.replies.reply, self.language)
+
+    def _texts_in(self, language: Language) -> ReplyTexts:
+        if language not in self._texts:
+            self._texts[language] = ReplyTexts.load(language, self.replies.reply_templates)
+        return self._texts[language]
+
+    def _not_now(self, seed: ReplySeed, recipient: str, thread_id: int, mode: ReplyMode) -> str | None:
         """What forbids the reply at the time of confirmation: settings, the limits, `reply = "first"`."""
-        if not self.enabled:
+        if not self.enabled or mode == "never":
             return "link replies are switched off"
         reason = limit_reason(seed.date, self.rules, self.now(), self._recent(recipient))
-        first = self.replies.reply == "first"
+        first = mode == "first"
         if reason is None and first and self.state.replied_in_thread(self.mailbox, thread_id, recipient):
             reason = "already told about this thread (reply = first)"
         return reason

@@ -21,12 +21,12 @@ from bridge.adapters.state.parts import PartLookup
 from bridge.adapters.state.people import AccountCache, PeopleLedger
 from bridge.core.model import Message
 from bridge.core.people import AccountRules, Insiders, Person, people_of_all, wiki_user_name
-from bridge.core.render.page import RenderOptions
 from bridge.core.render.people import PeopleLinks, render_participants, replace_participants
 from bridge.errors import WikiError, WikiUnavailableError
 from bridge.service.config import MailboxSettings, OrganisationSettings, Settings
 from bridge.sync.continuation import Placement
 from bridge.sync.ports import AccountWiki, PeopleWiki
+from bridge.sync.spaces import Space
 
 log = structlog.get_logger("bridge.sync.people")
 
@@ -79,9 +79,9 @@ class ParticipantState(PeopleLedger, PartLookup, Protocol):
 class PagePeople:
     """People on a mapping's pages as they are without links or note: names as text."""
 
-    def prepare(self, options: RenderOptions, group: Sequence[Message]) -> tuple[RenderOptions, str]:
-        """A group's render options, and the note a new first page starts with ("": none)."""
-        return options, ""
+    def prepare(self, space: Space, group: Sequence[Message]) -> tuple[Space, str]:
+        """The space a group is rendered in, and the note a new first page starts with ("": none)."""
+        return space, ""
 
     def confirmed(self, placement: Placement, group: Sequence[Message]) -> None:
         """What follows an edit that put `placement`'s messages on their page (nothing here)."""
@@ -103,8 +103,7 @@ class PeoplePages(PagePeople):
         state: ParticipantState,
     ) -> None:
         self.mailbox = settings.name
-        self.display = settings.space.show_addresses
-        self.language = settings.space.language
+        self.settings = settings
         self.insiders = insiders
         self.own_addresses = own_addresses
         self.directory = directory
@@ -126,15 +125,13 @@ class PeoplePages(PagePeople):
             self._namespace = self.wiki.user_namespace()
         return PeopleLinks(self._namespace, accounts)
 
-    def note(self, people: Sequence[Person], links: PeopleLinks) -> str:
-        """The participants note of a page whose conversation has `people`."""
-        return render_participants(people, self.display, self.language, links)
-
-    def prepare(self, options: RenderOptions, group: Sequence[Message]) -> tuple[RenderOptions, str]:
-        """A group's render options with its colleagues' links, and the note for a new first page."""
+    def prepare(self, space: Space, group: Sequence[Message]) -> tuple[Space, str]:
+        """The space rendering the group with its colleagues' links, and the note for a new first page."""
         people = self.people(group)
         links = self.links(people)
-        return dataclasses.replace(options, people=links), self.note(people, links)
+        options = space.options
+        note = render_participants(people, options.show_addresses, options.language, links)
+        return dataclasses.replace(space, options=dataclasses.replace(options, people=links)), note
 
     def confirmed(self, placement: Placement, group: Sequence[Message]) -> None:
         """Remember who took part; when people joined an existing conversation, update its note."""
@@ -152,7 +149,9 @@ class PeoplePages(PagePeople):
         if title is None or page is None:
             return
         people = self.state.thread_people(conversation)
-        text = replace_participants(page.text, self.note(people, self.links(people)))
+        space = self.settings.for_page(title).space  # a route's page: its language and look
+        note = render_participants(people, space.show_addresses, space.language, self.links(people))
+        text = replace_participants(page.text, note)
         if text is None:
             return
         summary = f"Participants of the conversation ({self.mailbox} mailbox)"

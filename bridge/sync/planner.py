@@ -9,7 +9,7 @@ which the executor carries out, or `once --dry-run` prints.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -17,8 +17,10 @@ from bridge.adapters.state.statuses import QuarantineStatus
 from bridge.adapters.state.store import Fingerprint
 from bridge.core.model import Message
 from bridge.core.people import EXTERNAL_SENDER, Insiders
+from bridge.core.redact import redact_text
 from bridge.core.render.titles import page_title
 from bridge.core.replies import loop_reason
+from bridge.core.routing import match_route, route_of_title, unrouted_reason
 from bridge.core.senders import Refusal, policy_refusal
 from bridge.core.threads import KnownSubject, ThreadGroup, group_messages
 from bridge.core.variants import as_variant, variant_id
@@ -58,6 +60,19 @@ class PlanSettings:
     def refusal_replies(self) -> bool:
         """Whether quarantined mail gets a reply saying why."""
         return self.can_mail and self.mailbox.replies.reply_unpublished
+
+
+@dataclass
+class Routing:
+    """Which route each mail of a batch takes (None: the mapping's own space), and which none takes.
+
+    `followed` names the mails that follow their thread's page although their recipients chose
+    another route (the pass logs them).
+    """
+
+    routes: dict[str, str | None] = field(default_factory=dict)
+    unrouted: dict[str, str] = field(default_factory=dict)
+    followed: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -151,24 +166,72 @@ def plan_identities(
     return batch, copies
 
 
+def plan_routes(
+    messages: Sequence[Message],
+    known_threads: Mapping[str, int],
+    pages: Mapping[int, str],
+    mailbox: MailboxSettings,
+    released: Collection[str] = (),
+) -> Routing:
+    """Route a batch: a thread with a page keeps its route; a new thread takes its first mail's route.
+
+    A mail no route takes (and nothing of its thread has one) is unrouted: quarantined with the
+    reason "no route for …", or with `unrouted = "default"` published in the mapping's own space,
+    as is unrouted mail `released` from quarantine.
+    """
+    routing = Routing()
+    rules = mailbox.route_rules
+    if not rules:
+        return routing
+    for group in group_messages(messages, known_threads):
+        page = pages.get(group.thread_id) if group.thread_id is not None else None
+        own = {m.message_id: match_route(m, rules) for m in group.messages}
+        first = next((match for match in own.values() if match is not None), None)
+        route = route_of_title(page, rules) if page is not None else first.route if first else None
+        for message in group.messages:
+            mine = own[message.message_id]
+            held = message.message_id not in released and mailbox.unrouted == "quarantine"
+            if page is None and first is None and held:
+                routing.unrouted[message.message_id] = unrouted_reason(message)
+                continue
+            routing.routes[message.message_id] = route
+            if page is not None and mine is not None and mine.route != route:
+                routing.followed[message.message_id] = mine.route
+    return routing
+
+
 def plan_policy(
-    batch: Batch, statuses: Mapping[str, QuarantineStatus], settings: PlanSettings
+    batch: Batch,
+    statuses: Mapping[str, QuarantineStatus],
+    settings: PlanSettings,
+    routing: Routing | None = None,
 ) -> tuple[Batch, list[Action]]:
-    """Keep mail that fails the sender policy off the wiki: quarantine it, and reply where set up."""
-    mailbox = settings.mailbox
-    if not mailbox.senders.allowed_senders and not mailbox.senders.require_authenticated:
-        return batch, []
+    """Keep unrouted mail and mail that fails its route's sender policy off the wiki: quarantine it.
+
+    A sender whose mail is quarantined gets a reply saying why, where set up; released mail is
+    published (unrouted mail then in the mapping's own space).
+    """
+    routing = routing or Routing()
     kept = Batch(dict(batch.messages), dict(batch.sources))
     actions: list[Action] = []
     for message_id, message in batch.messages.items():
         if statuses.get(message_id) == QuarantineStatus.RELEASED:
             continue
+        senders = settings.mailbox.for_route(routing.routes.get(message_id)).senders
+        if message_id not in routing.unrouted and not (
+            senders.allowed_senders or senders.require_authenticated
+        ):
+            continue
         try:
-            refusal = policy_refusal(
-                message,
-                mailbox.senders.allowed_senders,
-                mailbox.senders.require_authenticated,
-                mailbox.senders.trusted_authserv_ids,
+            refusal = (
+                Refusal("no_route", routing.unrouted[message_id])
+                if message_id in routing.unrouted
+                else policy_refusal(
+                    message,
+                    senders.allowed_senders,
+                    senders.require_authenticated,
+                    senders.trusted_authserv_ids,
+                )
             )
         except Exception as exc:  # one mail must never stop the mailbox
             source = kept.sources.pop(message_id)
@@ -179,13 +242,16 @@ def plan_policy(
             continue
         source = kept.sources.pop(message_id)
         del kept.messages[message_id]
-        if mailbox.senders.quarantine == "flag":
-            actions.append(Quarantine(source, message, refusal, "flag", mailbox.senders.quarantine_flag))
+        if senders.quarantine == "flag":
+            actions.append(Quarantine(source, message, refusal, "flag", senders.quarantine_flag))
         else:
-            actions.append(Quarantine(source, message, refusal, "move", mailbox.senders.quarantine_folder))
+            actions.append(Quarantine(source, message, refusal, "move", senders.quarantine_folder))
         recipient = message.sender_address.lower()
         if settings.refusal_replies and recipient:
-            actions.append(_reply("refusal", message, settings, refusal))
+            routed = dataclasses.replace(
+                settings, mailbox=settings.mailbox.for_route(routing.routes.get(message_id))
+            )
+            actions.append(_reply("refusal", message, routed, refusal))
     return kept, actions
 
 
@@ -197,7 +263,11 @@ def _reply(
     forbidden = loop_reason(message, settings.own_addresses)
     # What matters is where the reply goes: to a colleague's mailbox it tells no outsider anything,
     # even when the From was forged (and an unauthenticated colleague still learns why a mail was held).
-    if settings.insiders is None or settings.insiders.address_inside(recipient):
+    # A route's own `internal_domains` (settings.mailbox is the route's) replace the mapping's.
+    insiders, domains = settings.insiders, settings.mailbox.senders.internal_domains
+    if insiders is not None and domains is not None:
+        insiders = dataclasses.replace(insiders, domains=domains)
+    if insiders is None or insiders.address_inside(recipient):
         return Reply(kind, message, recipient, forbidden, refusal)
     if settings.mailbox.replies.external_reply == "acknowledge":
         return Reply(kind, message, recipient, forbidden, refusal, acknowledge=True)
@@ -216,31 +286,51 @@ def plan_groups(
     pages: Mapping[int, str],
     settings: PlanSettings,
     known_subjects: Mapping[str, KnownSubject] | None = None,
+    routing: Routing | None = None,
 ) -> list[Action]:
     """Group the batch into threads (joining known ones, and by subject with `known_subjects`).
 
-    Each group becomes one `PublishGroup` (on its thread's page when `pages` knows it), followed
-    by a `MergeNote` when it joins threads published apart.
+    Each group becomes one `PublishGroup` (on its thread's page when `pages` knows it, in the
+    route `routing` gives its first mail), followed by a `MergeNote` when it joins threads
+    published apart.
     """
+    routing = routing or Routing()
     messages = list(batch.messages.values())
     if known_subjects is None:
         groups = group_messages(messages, known_threads)
     else:
         window = timedelta(days=settings.mailbox.space.subject_window_days)
         groups = group_messages(messages, known_threads, window, known_subjects)
-    return [action for group in groups for action in plan_group(group, batch.sources, pages, settings)]
+    return [
+        action
+        for group in groups
+        for action in plan_group(
+            group, batch.sources, pages, settings, routing.routes.get(group.first.message_id)
+        )
+    ]
 
 
 def plan_group(
-    group: ThreadGroup, sources: Mapping[str, Source], pages: Mapping[int, str], settings: PlanSettings
+    group: ThreadGroup,
+    sources: Mapping[str, Source],
+    pages: Mapping[int, str],
+    settings: PlanSettings,
+    route: str | None = None,
 ) -> list[Action]:
-    """One thread group's publish action (and its merge note)."""
+    """One thread group's publish action (and its merge note); a known page decides the route."""
+    page = pages.get(group.thread_id) if group.thread_id is not None else None
+    if page is not None:
+        route = route_of_title(page, settings.mailbox.route_rules)
+    routed = dataclasses.replace(settings, mailbox=settings.mailbox.for_route(route))
+    space = routed.mailbox.space
+    subject = redact_text(group.first.subject, routed.mailbox.redaction.rules(space.language))
     publish = PublishGroup(
         group=group,
         sources=tuple(sources[m.message_id] for m in group.messages),
-        page=pages.get(group.thread_id) if group.thread_id is not None else None,
-        new_title=page_title(settings.mailbox.space.page_prefix, group.first.subject),
-        replies=_link_replies(group.messages, settings),
+        page=page,
+        new_title=page_title(space.page_prefix, subject),
+        replies=_link_replies(group.messages, routed),
+        route=route,
     )
     if group.thread_id is None or not group.also_linked:
         return [publish]

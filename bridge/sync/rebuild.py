@@ -45,13 +45,16 @@ def guard_lost_state(
     name, prefix = mailbox.name, mailbox.space.page_prefix
     if state.has_ledger(name) or state.wiki_checked(name, prefix):
         return
-    for page in wiki.pages_under(prefix, limit=GUARD_PAGES):
+    # A mapping with routes publishes under each route's prefix as well.
+    pages = (page for each in mailbox.page_prefixes for page in wiki.pages_under(each, limit=GUARD_PAGES))
+    for page in pages:
         ids = read_markers(page.text).message_ids
         # Ids the store knows for another mapping sharing the prefix are not a sign of loss.
         if set(ids) - state.known_anywhere(ids):
             raise StateError(
                 f"the state store has no record of mailbox {name}, but the wiki already holds its "
-                f"pages under {prefix}/ (e.g. {page.title!r}): the state was lost or replaced, and "
+                f"pages under {page.title.rpartition('/')[0]}/ (e.g. {page.title!r}): the state was lost "
+                "or replaced, and "
                 f"publishing now would put that mail on the wiki again. Run `email-wiki-bridge state "
                 f"rebuild --mailbox {name}` to rebuild the state from the wiki, or restore the state "
                 "file from a backup"
@@ -96,7 +99,8 @@ def rebuild_state(
     """
     pages = [
         (page, markers)
-        for page in wiki.pages_under(mailbox.space.page_prefix)
+        for prefix in mailbox.page_prefixes
+        for page in wiki.pages_under(prefix)
         if _is_thread_page(markers := read_markers(page.text))
     ]
     wanted = {message_id for _, markers in pages for message_id in markers.message_ids}

@@ -298,6 +298,16 @@ def test_mailbox_status_counts_pages_published_held_and_failed(store: StateStore
     assert (other.pages, other.published, other.quarantined, other.failed) == (0, 0, 0, 0)
 
 
+def test_published_per_page_counts_confirmed_messages_by_page(store: StateStore) -> None:
+    """`status` counts routes by the pages their mail is on: confirmed messages only, per mailbox."""
+    published(store, "mb", "Sales/Mail/one", "a@x", "b@x")
+    published(store, "mb", "Buy/Mail/two", "c@x")
+    pending = store.new_thread("mb", "Buy/Mail/three")
+    store.record_intent("mb", pending, [intent("d@x")])
+    assert store.published_per_page("mb") == {"Sales/Mail/one": 2, "Buy/Mail/two": 1}
+    assert store.published_per_page("other") == {}
+
+
 # -- quarantine ------------------------------------------------------------------------------
 
 

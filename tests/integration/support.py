@@ -138,7 +138,8 @@ class Space:
     ) -> Path:
         """Write a config for this space (plus optional further mailboxes) and return its path.
 
-        ``smtp`` becomes the ``[smtp]`` section (see :func:`smtp_section`). The metrics endpoint
+        ``smtp`` becomes the ``[smtp]`` section (see :func:`smtp_section`); a mailbox's ``routes``
+        (a list of tables) its ``[[mailboxes.routes]]``. The metrics endpoint
         is off, so daemons started by tests do not compete for its default port.
         """
         secrets = self.directory / "secrets"
@@ -165,7 +166,10 @@ class Space:
             lines.extend(f"{key} = {json.dumps(value)}" for key, value in smtp.items())
         for entry in [mailbox, *(extra_mailboxes or [])]:
             lines.append("[[mailboxes]]")
-            lines.extend(f"{key} = {json.dumps(value)}" for key, value in entry.items())
+            lines.extend(f"{key} = {json.dumps(value)}" for key, value in entry.items() if key != "routes")
+            for route in entry.get("routes", []):
+                lines.append("[[mailboxes.routes]]")
+                lines.extend(f"{key} = {json.dumps(value)}" for key, value in route.items())
         self.config_path.write_text("\n".join(lines) + "\n")
         return self.config_path
 

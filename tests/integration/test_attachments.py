@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import struct
-import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -23,6 +22,7 @@ import requests
 
 from bridge.core.render.labels import format_size
 from tests.integration.support import Space, WikiReader, new_space, unique
+from tests.mailgen import png_image
 from tests.servers import DovecotServer, MediaWikiServer
 
 BOT_USER = "Bridgebot"
@@ -37,25 +37,6 @@ def space(dovecot: DovecotServer, mediawiki: MediaWikiServer, tmp_path: Path) ->
 
 
 # -- files built at test time --------------------------------------------------------------------
-
-
-def png_image(marker: str, size: int = 24) -> bytes:
-    """Return a valid RGB PNG whose colour and text chunk depend on `marker`."""
-    digest = hashlib.sha256(marker.encode()).digest()
-    row = b"\x00" + bytes(digest[:3]) * size
-    raw = row * size
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"tEXt", b"Comment\x00" + marker.encode())
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
 
 
 def pdf_document(marker: str) -> bytes:

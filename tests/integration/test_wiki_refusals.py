@@ -18,7 +18,7 @@ import pytest
 
 from bridge.core.render.page import message_marker
 from tests.integration.support import Space, WikiReader, new_space, unique
-from tests.integration.test_attachments import png_image
+from tests.mailgen import png_image
 from tests.servers import DovecotServer, MediaWikiServer
 
 

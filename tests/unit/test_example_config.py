@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from bridge.service.config import (
+    MailboxRoute,
     MailboxSettings,
     OrganisationSettings,
     SmtpSettings,
@@ -34,12 +35,16 @@ def test_example_config_loads(tmp_path: Path) -> None:
 
 
 def test_every_setting_is_documented_in_the_example_and_the_readme() -> None:
-    """Each key of [wiki], [smtp] and [[mailboxes]] appears in the example config and the README."""
+    """Each key of [wiki], [smtp], [[mailboxes]] and routes appears in the example config and the README."""
     example = EXAMPLE.read_text(encoding="utf-8")
     readme = README.read_text(encoding="utf-8")
-    for settings_class in (WikiSettings, SmtpSettings, MailboxSettings, OrganisationSettings):
+    for settings_class in (WikiSettings, SmtpSettings, MailboxSettings, MailboxRoute, OrganisationSettings):
         for key in toml_keys(settings_class):
             if key in DOCUMENTED_WITH_PASSWORD_FILE:
+                continue
+            if key == "routes":  # written as [[mailboxes.routes]] tables
+                key = "mailboxes.routes"
+                assert "# [[mailboxes.routes]]" in example and "[[mailboxes.routes]]" in readme
                 continue
             assert re.search(rf"^#?\s*{key} =", example, re.MULTILINE), (
                 f"{key} missing in config/example.toml"

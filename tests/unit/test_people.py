@@ -305,3 +305,28 @@ def test_forgetting_a_colleague_takes_them_out_of_the_note_and_the_fields() -> N
     assert replace_participants(rewritten, render_participants(PEOPLE[1:], "full", "en", LINKS)) is None
     alone = render_participants(PEOPLE[:1], "full", "en", LINKS)
     assert "in this conversation: –" in forget_participants(alone, lambda name: name == "Anna Schmidt")
+
+
+def test_a_route_may_set_its_own_colleagues_and_outsiders_reply() -> None:
+    """A route's `internal_domains` and `external_reply` replace the mapping's for its mail."""
+    mapping = mailbox_settings(
+        address="vertrieb@firma.de",
+        reply="every",
+        routes=(
+            {
+                "recipients": ("partner-wiki@firma.de",),
+                "page_prefix": "Partner/Mail",
+                "reply": "every",
+                "internal_domains": ("partner.example",),
+                "external_reply": "acknowledge",
+            },
+        ),
+    )
+    settings = PlanSettings(mapping, can_mail=True, insiders=FIRMA)
+    colleague, partner = mail(), mail("p@partner.example", "Partner")
+    sources = {m.message_id: Source("INBOX", 1, 1) for m in (colleague, partner)}
+    [own] = plan_group(group_of(colleague, partner), sources, {}, settings)
+    [routed] = plan_group(group_of(colleague, partner), sources, {}, settings, "Partner/Mail")
+    assert isinstance(own, PublishGroup) and isinstance(routed, PublishGroup)
+    assert [(r.forbidden, r.acknowledge) for r in own.replies] == [(None, False), (EXTERNAL_SENDER, False)]
+    assert [(r.forbidden, r.acknowledge) for r in routed.replies] == [(None, True), (None, False)]

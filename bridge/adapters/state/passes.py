@@ -204,3 +204,13 @@ class PassTables(StateConnection):
             failed=int(str(counts[3])),
             parked=int(str(counts[4])),
         )
+
+    def published_per_page(self, mailbox: str) -> dict[str, int]:
+        """How many messages of `mailbox` each page shows (confirmed ones): `status` counts routes by them."""
+        rows = self._query(
+            "SELECT t.page_title, COUNT(*) FROM messages m JOIN threads t ON t.id = m.thread_id "  # noqa: S608 - constant SQL
+            f"WHERE m.mailbox = ? AND m.status = '{MessageStatus.DONE}' AND t.page_title IS NOT NULL "
+            "GROUP BY t.page_title",
+            (mailbox,),
+        )
+        return {str(title): int(str(count)) for title, count in rows}

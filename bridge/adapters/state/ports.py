@@ -167,6 +167,7 @@ class StatusReader(ReplyCounter, Protocol):
     """What `status` and the metrics read."""
 
     def mailbox_status(self, mailbox: str) -> MailboxStatus: ...
+    def published_per_page(self, mailbox: str) -> dict[str, int]: ...
 
 
 class ReportRuns(Protocol):

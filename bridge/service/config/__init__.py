@@ -8,7 +8,6 @@ settings, `secrets` reads passwords, `rules` the shared checks.
 from bridge.service.config.loading import load_settings
 from bridge.service.config.mailbox import (
     AfterPublish,
-    ExternalReply,
     MailAction,
     MailboxAccount,
     MailboxActions,
@@ -18,7 +17,6 @@ from bridge.service.config.mailbox import (
     MailboxSenders,
     MailboxSettings,
     MailboxSpace,
-    ReplyMode,
     Security,
 )
 from bridge.service.config.models import (
@@ -32,6 +30,7 @@ from bridge.service.config.models import (
     WikiSettings,
 )
 from bridge.service.config.organisation import OrganisationSettings, PeopleFile
+from bridge.service.config.routes import ExternalReply, MailboxRedaction, MailboxRoute, ReplyMode, Unrouted
 from bridge.service.config.rules import Secret, toml_keys
 from bridge.service.config.tls import TlsSettings
 
@@ -45,7 +44,9 @@ __all__ = [
     "MailboxActions",
     "MailboxAuth",
     "MailboxPolling",
+    "MailboxRedaction",
     "MailboxReplies",
+    "MailboxRoute",
     "MailboxSenders",
     "MailboxSettings",
     "MailboxSpace",
@@ -59,6 +60,7 @@ __all__ = [
     "SmtpSettings",
     "StateSettings",
     "TlsSettings",
+    "Unrouted",
     "WikiAuth",
     "WikiSettings",
     "load_settings",

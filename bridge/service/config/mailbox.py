@@ -14,10 +14,21 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from bridge.core.render.labels import Language
-from bridge.core.render.people import AddressDisplay
-from bridge.service.config.organisation import domain_patterns
+from bridge.core.routing import RouteRule, route_of_title
 from bridge.service.config.reporting import MailboxReport, default_report_title
+from bridge.service.config.routes import (
+    AddressSetting,
+    Categories,
+    ExternalReplySetting,
+    InternalDomains,
+    LanguageSetting,
+    MailboxRedaction,
+    MailboxRoute,
+    PagePrefix,
+    ReplyMode,
+    SenderPatterns,
+    Unrouted,
+)
 from bridge.service.config.rules import (
     ISO_DATE,
     ConfigModel,
@@ -27,7 +38,6 @@ from bridge.service.config.rules import (
     Missing,
     Secret,
     boolean,
-    category_list,
     choice,
     context_of,
     email_address,
@@ -35,21 +45,17 @@ from bridge.service.config.rules import (
     keyword,
     mailbox_name,
     nonempty_string_list,
-    patterns,
     problem,
     rule,
     seconds,
     start_point,
     string,
     string_list,
-    title_path,
 )
 from bridge.service.config.secrets import read_secret
 from bridge.service.config.tls import TlsSettings
 
 Security = Literal["none", "starttls", "tls"]
-ReplyMode = Literal["first", "every", "never"]
-ExternalReply = Literal["none", "acknowledge"]
 MailAction = Literal["flag", "move"]
 AfterPublish = Literal["keep", "flag", "move"]
 MailboxAuth = Literal["password", "xoauth2"]
@@ -105,19 +111,10 @@ class MailboxAccount(ConfigModel):
 class MailboxSpace(ConfigModel):
     """Where the thread pages go and how they look."""
 
-    page_prefix: Annotated[
-        str,
-        rule(
-            title_path,
-            "a legal page title such as 'Sales/Mail' (no #<>[]|{}, no leading or "
-            "trailing '/', no '..' parts, at most 150 bytes)",
-        ),
-    ]
-    categories: Annotated[tuple[str, ...], rule(category_list, "a list of category names")] = ()
-    language: Annotated[Language, rule(choice("en", "de"), "en or de")] = "en"
-    show_addresses: Annotated[AddressDisplay, rule(choice("full", "name", "none"), "full, name or none")] = (
-        "full"
-    )
+    page_prefix: PagePrefix
+    categories: Categories = ()
+    language: LanguageSetting = "en"
+    show_addresses: AddressSetting = "full"
     max_attachment_mb: Annotated[int, rule(integer(1, 2048), "megabytes between 1 and 2048")] = 25
     thread_by_subject: _Flag = False
     subject_window_days: Annotated[int, rule(integer(1, 3650), "days between 1 and 3650")] = 30
@@ -131,9 +128,7 @@ class MailboxReplies(ConfigModel):
     reply_templates: Path | None = None
     reply_max_age_days: Annotated[int, rule(integer(0, 3650), "days between 0 and 3650")] = 7
     reply_unpublished: _Flag = False
-    external_reply: Annotated[ExternalReply, rule(choice("none", "acknowledge"), "none or acknowledge")] = (
-        "none"
-    )
+    external_reply: ExternalReplySetting = "none"
 
     @field_validator("reply", mode="plain")
     @classmethod
@@ -188,9 +183,7 @@ def _check_templates(directory: Path) -> None:
 class MailboxSenders(ConfigModel):
     """Who may publish, and what happens to mail from anyone else."""
 
-    allowed_senders: Annotated[
-        tuple[str, ...], rule(patterns, "a list of addresses or '*@domain' patterns")
-    ] = ()
+    allowed_senders: SenderPatterns = ()
     require_authenticated: _Flag = False
     trusted_authserv_ids: Annotated[tuple[str, ...], rule(string_list, "a list of host names")] = ()
     quarantine: Annotated[MailAction, rule(choice("flag", "move"), "flag or move")] = "flag"
@@ -199,10 +192,7 @@ class MailboxSenders(ConfigModel):
         "$WikiQuarantine"
     )
     # None: the [organisation] domains, else the domain of the mapping's address.
-    internal_domains: Annotated[
-        tuple[str, ...] | None,
-        rule(domain_patterns, "a list of mail domains such as 'firma.de' or '*.firma.de'"),
-    ] = None
+    internal_domains: InternalDomains = None
 
 
 class MailboxActions(ConfigModel):
@@ -236,7 +226,7 @@ class MailboxPolling(ConfigModel):
 class MailboxSettings(ConfigModel):
     """One mailbox-to-space mapping: which IMAP account and folders feed which wiki pages."""
 
-    parts = ("account", "space", "replies", "senders", "mail_actions", "polling", "reporting")
+    parts = ("account", "space", "replies", "senders", "mail_actions", "polling", "reporting", "redaction")
 
     name: str
     account: MailboxAccount
@@ -246,6 +236,77 @@ class MailboxSettings(ConfigModel):
     mail_actions: MailboxActions = MailboxActions()
     polling: MailboxPolling = MailboxPolling()
     reporting: MailboxReport = MailboxReport()
+    redaction: MailboxRedaction = MailboxRedaction()
+    routes: tuple[MailboxRoute, ...] = ()
+    unrouted: Annotated[Unrouted, rule(choice("quarantine", "default"), "quarantine or default")] = (
+        "quarantine"
+    )
+
+    @property
+    def route_rules(self) -> tuple[RouteRule, ...]:
+        """The routes as the core matches them, in the file's order."""
+        return tuple(route.matcher for route in self.routes)
+
+    @property
+    def page_prefixes(self) -> tuple[str, ...]:
+        """The prefixes this mapping publishes under: its own, then each route's."""
+        return (self.space.page_prefix, *(route.page_prefix for route in self.routes))
+
+    @property
+    def may_quarantine(self) -> bool:
+        """Whether mail may be quarantined: a sender policy (the mapping's or a route's), or routes at all."""
+        senders = self.senders
+        return bool(senders.allowed_senders or senders.require_authenticated or self.routes)
+
+    def for_route(self, name: str | None) -> MailboxSettings:
+        """The settings a route's mail is published with (None, or an unknown name: the mapping's own)."""
+        route = next((r for r in self.routes if r.name == name), None)
+        if route is None:
+            return self
+        space = self.space.model_copy(
+            update=route.overrides(self.space, ("page_prefix", "categories", "language", "show_addresses"))
+        )
+        kinds = ("redact", "redact_patterns", "redact_attachment_types")
+        redaction = self.redaction.model_copy(
+            update={k: getattr(route.redaction, k) for k in kinds if k in route.redaction.model_fields_set}
+        )
+        return self.model_copy(
+            update={
+                "space": space,
+                "senders": self.senders.model_copy(
+                    update=route.overrides(self.senders, ("allowed_senders", "internal_domains"))
+                ),
+                "replies": self.replies.model_copy(
+                    update=route.overrides(self.replies, ("reply", "external_reply"))
+                ),
+                "redaction": redaction,
+            }
+        )
+
+    def for_page(self, title: str) -> MailboxSettings:
+        """The settings of the route whose space holds the page `title` (see `for_route`)."""
+        return self.for_route(route_of_title(title, self.route_rules))
+
+    @field_validator("routes", mode="after")
+    @classmethod
+    def _distinct_routes(
+        cls, routes: tuple[MailboxRoute, ...], info: ValidationInfo
+    ) -> tuple[MailboxRoute, ...]:
+        space = info.data.get("space")
+        taken = {space.page_prefix: "the mailbox itself"} if isinstance(space, MailboxSpace) else {}
+        names: set[str] = set()
+        for index, route in enumerate(routes):
+            if route.name in names:
+                raise problem(f"{route.name!r} names another route too", f"routes[{index}].name")
+            names.add(route.name)
+            if route.page_prefix in taken:
+                raise problem(
+                    f"{route.page_prefix!r} is the prefix of {taken[route.page_prefix]}: each route needs "
+                    "its own (a page tells its route by its prefix)",
+                    f"routes[{index}].page_prefix",
+                )
+            taken[route.page_prefix] = f"route {route.name!r}"
+        return routes
 
     @property
     def report_title(self) -> str:
