@@ -23,6 +23,7 @@ from bench.wiring import (
     Mapping,
     bridge_command,
     counted,
+    process_cpu,
     visible_text,
     wiki_files,
     write_config,
@@ -52,9 +53,11 @@ class Migration:
     imap_commands: Counter[str]
     imap_bytes: int
     imap_seconds: float
+    wiki_cpu: float
     wiki_actions: Counter[str]
     wiki_busy: dict[str, float]
     raw_wiki_seconds: float = 0.0
+    raw_wiki_cpu: float = 0.0
     raw_wiki_busy: dict[str, float] = field(default_factory=dict)
     raw_wiki_actions: Counter[str] = field(default_factory=Counter)
     raw_imap_seconds: float = 0.0  # from each command to its answer, as for the bridge
@@ -74,7 +77,9 @@ def measure(
         with counted(dovecot, wiki) as tally:
             config = write_config(directory / "run", tally.endpoints, wiki, [mapping])
             arguments = ["backfill", "--mailbox", mapping.name] if command == "backfill" else ["once"]
+            wiki_cpu = process_cpu(wiki.pid)
             run = run_bridge(config, arguments, config.parent)
+            wiki_cpu = process_cpu(wiki.pid) - wiki_cpu
         if run.exit_code != 0:
             log = (config.parent / "bridge.log").read_text(errors="replace")[-3000:]
             raise SystemExit(f"{command} over {size} mails failed (exit {run.exit_code}):\n{log}")
@@ -97,15 +102,18 @@ def measure(
             imap_commands=Counter(tally.imap.commands),
             imap_bytes=tally.imap.bytes_from_server,
             imap_seconds=tally.imap.seconds,
+            wiki_cpu=wiki_cpu,
             wiki_actions=Counter(tally.wiki.actions),
             wiki_busy=tally.wiki.seconds(),
         )
         pages = [(f"Raw/{command}{title[len(prefix) :]}", text) for title, text in sorted(texts.items())]
         renamed = [(f"Raw-{command}-{name}", data) for name, data in files]
         with counted(dovecot, wiki) as raw_tally:
+            raw_cpu = process_cpu(wiki.pid)
             result.raw_wiki_seconds = raw_wiki(
                 raw_tally.endpoints.api_url, wiki.bot_login, wiki.bot_password, pages, renamed
             ).seconds
+            result.raw_wiki_cpu = process_cpu(wiki.pid) - raw_cpu
             raw_imap(LOOPBACK, raw_tally.endpoints.imap_port, USER, PASSWORD, folder)
         result.raw_imap_seconds = raw_tally.imap.seconds
         result.raw_imap_bytes = raw_tally.imap.bytes_from_server

@@ -74,6 +74,23 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator
 
 
+def at_raw_speed(
+    bridge_wall: float, bridge_busy: float, bridge_writes: float, raw_wall: float, raw_writes: float
+) -> float | None:
+    """Bridge / raw wall time as if the wiki had been as fast for the bridge as for the raw loop.
+
+    Both saved the same pages and files, so the wiki's time for those writes differs only by
+    what else ran on the machine meanwhile. The bridge's time with the wiki (`bridge_busy`,
+    its other requests included) is scaled by raw writes / bridge writes (seconds the wiki spent
+    on the writes in each run); the time the wiki waited for the bridge (wall - busy) is kept
+    as it was. None when a figure is missing.
+    """
+    scale = ratio(raw_writes, bridge_writes)
+    if scale is None:
+        return None
+    return ratio(bridge_wall - bridge_busy + bridge_busy * scale, raw_wall)
+
+
 def p95(values: Sequence[float]) -> float | None:
     """The 95th percentile (inclusive method: within the measured range), None without values."""
     if not values:

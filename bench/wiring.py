@@ -166,3 +166,18 @@ def page_exists(wiki: MediaWikiServer, title: str) -> bool:
     except sqlite3.OperationalError:  # the wiki is writing right now; ask again at the next poll
         return False
     return row is not None
+
+
+def process_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) a process used so far, from /proc (0.0 when unknown).
+
+    The wiki is one ``php -S`` process, so this is all the work it did: unlike wall time, hardly
+    changed by other jobs sharing the machine.
+    """
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -21,6 +21,7 @@ _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 _ADDRESS = re.compile(r"[^\s<>(),;:\"\\\[\]@]+@[^\s<>(),;:\"\\\[\]@]+")
 _BRACKETED = re.compile(r"<([^<>]+)>")
 _PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+")
+_MAX_ADDRESS = 254
 
 
 def addresses(values: Sequence[object], charset: str | None = None) -> tuple[tuple[str, str], ...]:
@@ -36,8 +37,16 @@ def addresses(values: Sequence[object], charset: str | None = None) -> tuple[tup
         # The standard parser recurses once per nested group (`a:`) or comment (`(`): a header of
         # thousands of them exhausts the stack. The addresses in it are still worth keeping.
         pairs = [("", found) for text in texts for found in _ADDRESS.findall(text)]
-    decoded = ((decode_header_text(name).strip(), address.strip()) for name, address in pairs)
+    decoded = (_deliverable(decode_header_text(name).strip(), address.strip()) for name, address in pairs)
     return tuple((name, address) for name, address in decoded if name or address)
+
+
+def _deliverable(name: str, address: str) -> tuple[str, str]:
+    # SMTP takes addresses of at most 254 characters (RFC 5321); a longer one is hostile and
+    # nobody's: it is shown, shortened, as the name and never answered or stored as an address.
+    if len(address) <= _MAX_ADDRESS:
+        return name, address
+    return name or f"{address[:60]}…", ""
 
 
 def mail_date(value: object, fallback: datetime | None) -> datetime:

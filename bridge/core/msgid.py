@@ -18,6 +18,10 @@ _FOLDING = re.compile(r"[ \t\r\n]+")
 _NOT_PRINTABLE = re.compile(r"[^\x21-\x7e]+")
 _ALNUM = re.compile(r"[A-Za-z0-9]")
 SYNTHETIC_DOMAIN = "email-wiki-bridge.invalid"
+OVERLONG_DOMAIN = "overlong-id.invalid"
+# Real ids stay far below this; a longer one is hostile, and a database index cannot hold it
+# (PostgreSQL's btree takes a few kB per key): it is stored as a digest of itself.
+MAX_ID_LENGTH = 500
 THREAD_INDEX_DOMAIN = "thread-index.invalid"
 # Outlook's Thread-Index starts with a 22-byte header (6 bytes of time, a 16-byte GUID) shared by
 # every message of a conversation; each reply appends a 5-byte block.
@@ -31,7 +35,8 @@ def normalize_id(raw: str) -> str | None:
     Each run of 8-bit or control characters becomes one `?`: the same raw bytes arrive decoded
     as UTF-8, as Windows-1252 or with replacement characters (the header-only IMAP fetch), and
     must still give one id. An id with no letter or digit left on either side of the `@` is
-    none at all (a mail without one gets a synthesized id instead).
+    none at all (a mail without one gets a synthesized id instead). An id longer than
+    `MAX_ID_LENGTH` becomes `<digest>@overlong-id.invalid`, the same for every spelling of it.
     """
     text = _NOT_PRINTABLE.sub("?", _FOLDING.sub("", raw)).strip("<>")
     if not text or "@" not in text:
@@ -39,7 +44,10 @@ def normalize_id(raw: str) -> str | None:
     local, _, domain = text.rpartition("@")
     if not _ALNUM.search(local) or not _ALNUM.search(domain):
         return None
-    return f"{local}@{domain.lower()}"
+    canonical = f"{local}@{domain.lower()}"
+    if len(canonical) > MAX_ID_LENGTH:
+        return f"{hashlib.sha256(canonical.encode()).hexdigest()[:40]}@{OVERLONG_DOMAIN}"
+    return canonical
 
 
 def extract_ids(header_value: str | None) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from bridge.core.render.escape import single_line
@@ -76,9 +77,20 @@ def heading_subject(subject: str) -> str:
     return f"{prefixes} {text[match.end() :]}".strip()
 
 
+# Characters of a subject key; PostgreSQL indexes hold a few kB per key (4 bytes a character at most).
+_MAX_KEY = 300
+
+
 def subject_key(subject: str) -> str:
-    """Return the form under which two subjects count as the same conversation."""
-    return " ".join(base_subject(subject).casefold().split())
+    """Return the form under which two subjects count as the same conversation.
+
+    A key longer than `_MAX_KEY` (only hostile mail has one) keeps its start and a digest of the
+    rest, so it still tells subjects apart and fits a database index.
+    """
+    key = " ".join(base_subject(subject).casefold().split())
+    if len(key) <= _MAX_KEY:
+        return key
+    return f"{key[: _MAX_KEY - 18]} #{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
 def is_generic(key: str) -> bool:

@@ -8,7 +8,6 @@ rendered, or that the wiki refuses, fails alone.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Callable, Sequence
 
@@ -220,8 +219,10 @@ class Executor:
             page = self.wiki.page_content(note.page_title)
             if page is not None and merge_marker(note.into_title) not in page.text:
                 summary = f"Conversation continues on [[{note.into_title}]] ({self.settings.name} mailbox)"
+                # In the language of the page's route.
+                language = self.settings.for_page(note.page_title).space.language
                 self.wiki.append_to_page(
-                    note.page_title, render_merge_note(note.into_title, self.settings.space.language), summary
+                    note.page_title, render_merge_note(note.into_title, language), summary
                 )
             self.state.merge_note_done(note.thread_id)
             self._log.info("thread.merged", page=note.page_title, into=note.into_title)
@@ -379,8 +380,10 @@ class Executor:
             reason = refusal_reason(attachment, limits, max_bytes, space.options.language)
             if reason is None:
                 try:
-                    sha1 = hashlib.sha1(attachment.data).hexdigest()  # noqa: S324 - MediaWiki's own file key
-                    title = self.wiki.file_with_sha1(sha1) or self.wiki.upload(
+                    # No look-up first: the name carries the content hash, and the wiki's warning
+                    # about an existing file (a lost answer, the same content elsewhere) makes
+                    # `upload` return that file, so a new file costs one request, not two.
+                    title = self.wiki.upload(
                         wiki_file_name(attachment),
                         attachment.data,
                         f"Attachment from the {self.settings.name} mailbox",

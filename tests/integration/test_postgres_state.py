@@ -161,6 +161,30 @@ def test_a_dry_run_on_a_database_without_tables_says_what_to_run(
         postgres.drop_database(name)
 
 
+def test_a_mail_of_endless_ids_subject_and_address_is_published_on_postgresql(
+    space: Space, reader: WikiReader, smtp_sink: SmtpSink, postgres_state: StateSettings
+) -> None:
+    """Ids, subjects and addresses of thousands of characters (past any index) are capped in the
+    core: the hostile mail and the mail after it are published, and a reply goes where it may."""
+    assert postgres_state.url is not None
+    space.state_url = postgres_state.url
+    space.write_config(smtp=smtp_section(smtp_sink), address=TEAM_ADDRESS, reply="every")
+    noise = "".join(random.Random(11).choices(string.ascii_letters, k=9000))  # noqa: S311 - test data
+    hostile = (
+        f"Return-Path: <x@example.de>\r\nFrom: Endless <{noise}@example.de>\r\nTo: {TEAM_ADDRESS}\r\n"
+        f"Subject: {noise[:6000]}\r\nMessage-ID: <{noise}@example.de>\r\nReferences: <{noise[::-1]}@x.de>\r\n"
+        "Date: Mon, 30 Nov 2026 09:00:00 +0000\r\n\r\nHallo.\r\n"
+    ).encode()
+    space.append(hostile)
+    normal = f"{unique('pg-after')}@example.de"
+    space.append(delivered(normal, "Danach", "Anna Schmidt <anna@example.de>"))
+    done = space.cli("once")
+    assert done.returncode == 0 and "2 published" in done.stdout, done.stdout + done.stderr
+    assert len(reader.titles(space.prefix)) == 2
+    again = space.cli("once")
+    assert again.returncode == 0 and "0 published" in again.stdout, again.stdout + again.stderr
+
+
 def test_a_value_too_long_for_an_index_is_named(postgres_state: StateSettings) -> None:
     """PostgreSQL indexes hold at most a few kB per key (SQLite has no such bound): a Message-ID of
     thousands of random characters stops the write with a sentence saying what to do."""

@@ -7,7 +7,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
-from bench.table import Figure, Target, missed, p95, plain, ratio, render_table, to_json
+from bench.table import Figure, Target, at_raw_speed, missed, p95, plain, ratio, render_table, to_json
 
 
 def test_a_bound_is_met_up_to_and_including_its_limit() -> None:
@@ -82,3 +82,11 @@ def test_plain_turns_nested_dataclasses_and_counters_into_json_data() -> None:
             "figure": {"name": "x", "value": 1.0, "unit": "", "target": None, "digits": 2, "text": ""},
         }
     ]
+
+
+def test_at_raw_speed_takes_out_a_slower_wiki_but_keeps_the_wait_for_the_bridge() -> None:
+    # The wiki was twice as slow during the bridge's run: 80 s of writes there, 40 s in the raw loop.
+    assert at_raw_speed(100.0, 90.0, 80.0, 42.0, 40.0) == (10.0 + 45.0) / 42.0
+    # Same speed: the plain ratio.
+    assert at_raw_speed(50.0, 45.0, 40.0, 42.0, 40.0) == 50.0 / 42.0
+    assert at_raw_speed(50.0, 45.0, 0.0, 42.0, 40.0) is None

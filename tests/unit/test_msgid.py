@@ -115,3 +115,12 @@ def test_extract_ids_yields_unique_canonical_ids(header: str) -> None:
         assert not any(char in message_id for char in " \r\n\t")
         assert not message_id.startswith("<")
         assert not message_id.endswith(">")
+
+
+def test_an_overlong_id_becomes_one_short_digest_for_every_spelling() -> None:
+    endless = "a" * 5000
+    short = normalize_id(f"<{endless}@Example.COM>")
+    assert short is not None and short.endswith("@overlong-id.invalid") and len(short) < 80
+    assert normalize_id(f" {endless}@example.com ") == short
+    assert normalize_id(f"<{endless}b@example.com>") != short
+    assert normalize_id("<" + "a" * 480 + "@example.com>") == "a" * 480 + "@example.com"

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bridge.adapters.state.store import SqliteStateStore
 from bridge.core.model import Message
 from bridge.core.parsing import parse_message
+from bridge.core.render.page import render_merge_note
 from bridge.core.routing import RouteRule, canonical_address, match_route, route_of_title, unrouted_reason
 from bridge.sync.actions import PublishGroup, Quarantine, Source
+from bridge.sync.executor import Executor
 from bridge.sync.planner import Batch, PlanSettings, plan_groups, plan_policy, plan_routes
+from tests.contract.state_backends import published
+from tests.fakes import FakeWiki
 from tests.hostile_headers import TEXTS
 from tests.settings import mailbox_settings
 from tests.unit.test_config import _config, _problems
@@ -330,3 +336,21 @@ def test_a_routes_sender_policy_and_redacted_title() -> None:
     [publish] = plan_groups(kept, {}, {}, PlanSettings(mailbox), routing=routing)
     assert isinstance(publish, PublishGroup)
     assert publish.new_title == "Vertrieb/Mail/IBAN IBAN entfernt"
+
+
+def test_a_merge_note_is_written_in_the_language_of_its_pages_route(tmp_path: Path) -> None:
+    """Threads of a German route merged: the note on their page is German, in an English mailbox."""
+    mailbox = mailbox_settings(routes=(*ROUTES[:1], {**ROUTES[1], "language": "de"}))
+    state = SqliteStateStore(tmp_path / "state.sqlite3")
+    wiki = FakeWiki()
+    try:
+        older = published(state, "team", "Einkauf/Mail/Angebot", "a@k")
+        newer = published(state, "team", "Einkauf/Mail/Re Angebot", "b@k")
+        for title in ("Einkauf/Mail/Angebot", "Einkauf/Mail/Re Angebot"):
+            wiki.put_page(title, "text")
+        state.mark_merged(newer, into=older)
+        Executor(mailbox, wiki, state, None, lambda *_: [], threading.Event()).write_merge_notes()
+    finally:
+        state.close()
+    note = wiki.pages["Einkauf/Mail/Re Angebot"].text
+    assert render_merge_note("Einkauf/Mail/Angebot", "de").strip() in note
