@@ -78,13 +78,12 @@ class Executor:
         self.outbox = outbox
         self.regroup = regroup
         self.stop = stop
-        self.concurrency = concurrency
+        self.concurrency, self.people = concurrency, people  # people: account links, participants note
         # Edits of different pages confirm on their own threads; one confirmation at a time.
         self._confirming = threading.Lock()
         self.failures = FailureLog(settings, state)
         self.spaces = Spaces(settings, wiki, state)
         self.pages = self.spaces[None].pages
-        self.people = people  # colleagues linked to their wiki accounts, the participants note
         self._published = False
         self._log = log.bind(mailbox=settings.name)
 
