@@ -27,6 +27,7 @@ from bridge.errors import BridgeError, ConfigError, LeaseLostError
 from bridge.service.cli_dryrun import dry_run as dry_run_pass
 from bridge.service.cli_dryrun import summary
 from bridge.service.cli_forget import add_forget_parser, check_forget_rights, forget_command
+from bridge.service.cli_people import check_people
 from bridge.service.cli_quarantine import quarantine
 from bridge.service.cli_report import report_command
 from bridge.service.cli_state import check_state, migrate_command, state_command
@@ -308,6 +309,7 @@ def _check(settings: Settings) -> int:
         except BridgeError as exc:
             failures += 1
             print(f"FAIL  {exc}")
+    failures += check_people(settings)
     return EXIT_FAILED if failures else EXIT_OK
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bridge.adapters.state.ports import FailureDesk, LeaseReader, StatusReader
-from bridge.adapters.state.store import Failure, LeaseRow, MailboxStatus
+from bridge.adapters.state.store import Failure, LeaseRow, MailboxStatus, ReplyCounts
 from bridge.core.render.escape import single_line
 from bridge.core.routing import route_of_title
 from bridge.service.config import MailboxSettings, Settings
@@ -60,14 +60,19 @@ STATUS_HEADER = (
     "BACKLOG",
     "PAGES",
     "PUBLISHED",
+    "REPLIED",
+    "SUPPRESSED(EXTERNAL)",
     "QUARANTINED",
     "FAILED",
     "PARKED",
 )
 
 
-def status_rows(rows: Sequence[MailboxStatus]) -> list[tuple[str, ...]]:
-    """The cells of the `status` table (also shown on the status page), one row per mailbox."""
+def status_rows(rows: Sequence[MailboxStatus], replies: Sequence[ReplyCounts]) -> list[tuple[str, ...]]:
+    """The cells of the `status` table (also shown on the status page), one row per mailbox.
+
+    `replies` are the mailboxes' reply counts: sent, suppressed (external ones in brackets).
+    """
     return [
         (
             row.mailbox,
@@ -77,11 +82,13 @@ def status_rows(rows: Sequence[MailboxStatus]) -> list[tuple[str, ...]]:
             "?" if row.backlog is None else str(row.backlog),
             str(row.pages),
             str(row.published),
+            str(counts.sent),
+            f"{counts.suppressed}({counts.external})",
             str(row.quarantined),
             str(row.failed),
             str(row.parked),
         )
-        for row in rows
+        for row, counts in zip(rows, replies, strict=True)
     ]
 
 
@@ -122,6 +129,7 @@ def status(settings: Settings, state: StatusDesk, as_json: bool) -> int:
     rows = [state.mailbox_status(mailbox.name) for mailbox in settings.mailboxes]
     leases = {lease.mailbox: lease for lease in state.leases()}
     routes = {m.name: route_counts(m, state) for m in settings.mailboxes if m.routes}
+    replies = [state.reply_counts(mailbox.name) for mailbox in settings.mailboxes]
     if as_json:
         print(
             json.dumps(
@@ -131,14 +139,15 @@ def status(settings: Settings, state: StatusDesk, as_json: bool) -> int:
                         "failing": failing(row),
                         "lease": _lease_json(leases.get(row.mailbox)),
                         "routes": routes.get(row.mailbox, {}),
+                        "replies": dataclasses.asdict(counts),
                     }
-                    for row in rows
+                    for row, counts in zip(rows, replies, strict=True)
                 ],
                 indent=2,
             )
         )
         return EXIT_OK
-    cells = status_rows(rows)
+    cells = status_rows(rows, replies)
     print_table(
         (*STATUS_HEADER[:2], "HOLDER", "LEASED SINCE", *STATUS_HEADER[2:]),
         [

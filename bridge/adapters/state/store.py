@@ -17,6 +17,7 @@ from bridge.adapters.state.leases import Lease, LeaseRow, LeaseTables
 from bridge.adapters.state.ledger import Fingerprint, IntendedMessage, MessageLedgerTables, PendingMessage
 from bridge.adapters.state.parts import PendingPartLink, ThreadPart, ThreadPartTables
 from bridge.adapters.state.passes import Failure, MailboxStatus, PassTables
+from bridge.adapters.state.people import PeopleTables, ReplyCounts
 from bridge.adapters.state.ports import StateStore
 from bridge.adapters.state.postgres import PostgresConnection
 from bridge.adapters.state.privacy import AuditEntry, ForgottenRows, PrivacyTables
@@ -47,6 +48,7 @@ __all__ = [
     "PendingPartLink",
     "PostgresStateStore",
     "QuarantinedMail",
+    "ReplyCounts",
     "ReplyDraft",
     "ReplyIntent",
     "SqliteStateStore",
@@ -67,6 +69,7 @@ class StateTables(
     RecoveryTables,
     ReplyTables,
     ThreadPartTables,
+    PeopleTables,
     ReportTables,
     PrivacyTables,
     LeaseTables,
