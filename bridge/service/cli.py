@@ -38,6 +38,7 @@ from bridge.service.exitcodes import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from bridge.service.leasing import holding, own_id
 from bridge.service.logs import configure_logging
 from bridge.sync.backfill import backfill
+from bridge.sync.people import people_pages
 from bridge.sync.rebuild import guard_lost_state
 from bridge.sync.wikisetup import install_templates
 
@@ -238,8 +239,10 @@ def _backfill(settings: Settings, state: BackfillState, args: argparse.Namespace
         signal.signal(signum, lambda *_: stop.set())
     try:
         guard_lost_state(mailbox, wiki, state)
+        people = people_pages(mailbox, settings, wiki, state)
+        concurrency = wiki_settings.concurrency
         result = backfill(
-            mailbox, wiki, state, args.since, args.until, stop=stop, concurrency=wiki_settings.concurrency
+            mailbox, wiki, state, args.since, args.until, stop, concurrency=concurrency, people=people
         )
     except BridgeError as exc:
         print(

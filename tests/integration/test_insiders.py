@@ -21,10 +21,10 @@ from bridge.adapters.wiki import WikiClient
 from bridge.core.render.escape import single_line
 from bridge.core.render.templates import FIELD_TEMPLATE
 from bridge.sync.people import Directory
-from tests.integration.support import Space, WikiReader, new_space, unique
+from tests.integration.support import Space, WikiReader, human_edit, new_space, unique
 from tests.integration.test_injection import PAYLOADS
 from tests.integration.test_replies import body_of, configure, delivered, run
-from tests.servers import DovecotServer, MediaWikiServer, SmtpSink, start_mediawiki, wiki_login
+from tests.servers import DovecotServer, MediaWikiServer, SmtpSink, start_mediawiki
 
 ANNA = "Anna Schmidt <a.schmidt@example.de>"  # account A.schmidt, found by the rule
 BERND = "Bernd Meier <b.meier@example.de>"  # account "Bernd Meier", named by the people file
@@ -157,23 +157,8 @@ def test_the_participants_note_keeps_what_a_person_wrote_there(
     run(space)
     assert len(reader.revisions(title)) == 2  # the append only: the same people, no note edit
 
-    session = wiki_login(mediawiki, mediawiki.human_user, mediawiki.human_password)
-    token = session.get(
-        mediawiki.api_url, params={"action": "query", "meta": "tokens", "format": "json"}, timeout=30
-    )
     edited = reader.text(title).replace("Colleagues in this conversation:", "Zuständig: Anna; dabei:")
-    answer = session.post(
-        mediawiki.api_url,
-        data={
-            "action": "edit",
-            "title": title,
-            "text": edited,
-            "token": token.json()["query"]["tokens"]["csrftoken"],
-            "format": "json",
-        },
-        timeout=30,
-    ).json()
-    assert answer["edit"]["result"] == "Success"
+    human_edit(mediawiki, title, edited)
     _, raw_kunde = mail("note-kunde", KUNDE, "AW: Messeplanung Hannover", parent=again)
     space.append(raw_kunde)
     run(space)
@@ -334,3 +319,22 @@ def test_check_reports_how_many_recent_colleagues_have_an_account(
         "ok    people sales: 2 of 3 recent internal senders map to an existing wiki account "
         "(1 external); without one: c.ohne@example.de"
     )
+
+
+def test_a_backfill_links_colleagues_and_writes_the_note_as_a_pass_does(
+    space: Space, reader: WikiReader, accounts: tuple[str, ...]
+) -> None:
+    """History imported by `backfill` gets the account links and the participants note too."""
+    root, raw = mail("history", KUNDE, "Rahmenvertrag 2025", cc=BERND)
+    space.append(raw)
+    space.append(mail("history-anna", ANNA, "AW: Rahmenvertrag 2025", parent=root)[1])
+    space.write_config(address="team-sales@example.de")
+    organise(space)
+
+    completed = space.cli("backfill", "--mailbox", "sales")
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    text = re.sub(r"</?span[^>]*>", "", reader.text(the_title(reader, space)))
+    [note] = [line for line in text.splitlines() if "in this conversation:" in line]
+    assert "[[User:Bernd Meier|Bernd Meier]]" in note and "[[User:A.schmidt|Anna Schmidt]]" in note
+    assert "people from outside the company: 1" in text
