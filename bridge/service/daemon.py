@@ -274,7 +274,9 @@ class Daemon:
             if m.polling.idle and m.name in held
             for folder in m.account.folders
         }
-        with self._watch_lock:  # the lease thread and the main loop both restart them
+        with self._watch_lock:  # the lease thread, the passes and the main loop restart them
+            if self.stop.is_set():
+                return
             for key in list(self._watchers):
                 if key not in wanted or wanted[key] != self._watchers[key].settings:
                     self._watchers.pop(key).stop()
@@ -369,12 +371,13 @@ class Daemon:
                 self._reload.clear()
                 self.reload()
         self.notifier.stopping()
-        for watcher in self._watchers.values():
-            watcher.stop()
+        leases.join()
+        with self._watch_lock:  # a pass losing its lease meanwhile restarts none (stop is set)
+            for watcher in self._watchers.values():
+                watcher.stop()
         # wait=True lets the pass in flight finish its current thread edit; the stop event makes
         # it return at the next message boundary.
         self._scheduler.shutdown(wait=True)
-        leases.join()
         self.keeper.stop()
         for name in list(self._sessions):
             self._drop_sessions(name)
