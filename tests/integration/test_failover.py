@@ -79,7 +79,7 @@ class Post:
         for _ in range(count):
             number = next(self._ids)
             message_id = f"failover-{number}@example.de"
-            customer = f"kunde{number % 11}@example.org"
+            customer = f"kunde{number % 11}@example.de"  # colleagues: external senders get no link reply
             parent = self.rng.choice(known) if known and self.rng.random() < 0.5 else None
             subject = f"Re: {self.subjects[parent]}" if parent else f"Anfrage {number}"
             self.subjects[message_id] = subject.removeprefix("Re: ")
