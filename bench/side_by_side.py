@@ -194,6 +194,11 @@ def live_figures(latencies: Sequence[float], daemon: QuietPasses, once: QuietPas
         ),
         Figure(f"IDLE: p95 APPEND -> page ({grain})", p95(latencies), unit="s", target=IDLE_P95),
         Figure(
+            "IDLE: min (Dovecot tells IDLE of new mail after 0.5 s)",
+            min(latencies) if latencies else None,
+            unit="s",
+        ),
+        Figure(
             f"quiet daemon passes ({daemon.passes}): IMAP commands per pass",
             ratio(sum(commands.values()), daemon.passes),
             text=_counts(commands, daemon.passes),
