@@ -1,7 +1,8 @@
 """`email-wiki-bridge report [--mailbox NAME] [--print]`: the adoption report on demand.
 
-Without `--print` each mapping's report page and chart are brought up to date now (edited only
-when they changed); with it the report is printed as tables and nothing is written to the wiki.
+Without `--print` each mapping's report pages (its own and one per route) and charts are brought
+up to date now (edited only when they changed); with it the reports are printed as tables and
+nothing is written to the wiki.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from bridge.core.render.escape import single_line
 from bridge.core.render.report_page import headline, text, trend_sentence, week_cells, week_header
 from bridge.errors import BridgeError
 from bridge.service.cli_status import print_table
-from bridge.service.config import MailboxSettings, Settings
+from bridge.service.config import Settings
 from bridge.service.exitcodes import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
-from bridge.service.report import gather, publish_report
+from bridge.service.report import ReportSpace, gather, publish_report
 
 
 def _print_pages(title: str, pages: tuple[PageCount, ...], language: str, mails_key: str) -> None:
@@ -31,11 +32,11 @@ def _print_pages(title: str, pages: tuple[PageCount, ...], language: str, mails_
     print_table(header, [(single_line(p.title), str(p.mails), str(p.human_edits)) for p in pages])
 
 
-def print_report(mailbox: MailboxSettings, report: Report) -> None:
-    """Print a mapping's report: headline and trend, the weeks (newest first), top pages, nudges."""
-    language = mailbox.space.language
+def print_report(space: ReportSpace, report: Report) -> None:
+    """Print one report: headline and trend, the weeks (newest first), top pages, nudges."""
+    language = space.settings.space.language
     # The page's wiki markup for bold is of no use on a terminal.
-    print(f"{mailbox.name}: {headline(report, language).replace(chr(39) * 3, '')}")
+    print(f"{space.label}: {headline(report, language).replace(chr(39) * 3, '')}")
     print(trend_sentence(report, language))
     print()
     print_table(week_header(language), [week_cells(week, language) for week in reversed(report.weeks)])
@@ -57,19 +58,23 @@ def report_command(settings: Settings, state: ReportLedger, args: argparse.Names
     if not mailboxes:
         print("no mapping keeps a report (report = false everywhere); name one with --mailbox")
     exit_code = EXIT_OK
-    for position, mailbox in enumerate(mailboxes):
+    position = 0  # reports printed so far, to separate them
+    for mailbox in mailboxes:
         wiki = ReportWiki(settings.wiki)
         try:
             if args.print:
-                if position:
-                    print()
-                print_report(mailbox, gather(mailbox, state, wiki, datetime.now(UTC)))
+                for space, report in gather(mailbox, state, wiki, datetime.now(UTC)):
+                    if position:
+                        print()
+                    position += 1
+                    print_report(space, report)
                 continue
-            outcome = publish_report(mailbox, state, wiki, force=True)
-            assert outcome is not None, "a forced report always runs"
-            page = "updated" if outcome.page_edited else "unchanged"
-            chart = "new version" if outcome.chart_uploaded else "unchanged"
-            print(f"{mailbox.name}: report {mailbox.report_title} {page}, chart {chart}")
+            outcomes = publish_report(mailbox, state, wiki, force=True)
+            assert outcomes is not None, "a forced report always runs"
+            for outcome in outcomes:
+                page = "updated" if outcome.page_edited else "unchanged"
+                chart = "new version" if outcome.chart_uploaded else "unchanged"
+                print(f"{outcome.space.label}: report {outcome.space.title} {page}, chart {chart}")
         except BridgeError as exc:
             print(f"email-wiki-bridge: the report of {mailbox.name} failed: {exc}", file=sys.stderr)
             exit_code = EXIT_FAILED

@@ -8,7 +8,6 @@ rendered, or that the wiki refuses, fails alone.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Callable, Sequence
 
@@ -376,8 +375,10 @@ class Executor:
             reason = refusal_reason(attachment, limits, max_bytes, space.options.language)
             if reason is None:
                 try:
-                    sha1 = hashlib.sha1(attachment.data).hexdigest()  # noqa: S324 - MediaWiki's own file key
-                    title = self.wiki.file_with_sha1(sha1) or self.wiki.upload(
+                    # No look-up first: the name carries the content hash, and the wiki's warning
+                    # about an existing file (a lost answer, the same content elsewhere) makes
+                    # `upload` return that file, so a new file costs one request, not two.
+                    title = self.wiki.upload(
                         wiki_file_name(attachment),
                         attachment.data,
                         f"Attachment from the {self.settings.name} mailbox",

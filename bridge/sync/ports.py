@@ -100,12 +100,9 @@ class Wiki(WikiPages, Protocol):
         """The file extensions and the largest upload the wiki accepts."""
         ...
 
-    def file_with_sha1(self, sha1: str) -> str | None:
-        """The title (`File:…`) of a file with this content, if there is one."""
-        ...
-
     def upload(self, filename: str, data: bytes, comment: str) -> str:
-        """Upload a file and return its title; an identical existing file is success."""
+        """Upload a file and return its title; an existing file of this content (by this name or
+        another) is success, and is what is returned."""
         ...
 
 

@@ -198,6 +198,34 @@ def test_german_report_page_is_called_bericht(space: Space, reader: WikiReader) 
     assert top[1:] == [["Angebot", "1", "0"]]
 
 
+def test_each_route_gets_a_report_of_its_own_threads_under_its_prefix(
+    space: Space, reader: WikiReader
+) -> None:
+    base = space.prefix.rpartition("/")[0]
+    route = {
+        "name": "einkauf",
+        "recipients": ["einkauf-wiki@example.de"],
+        "page_prefix": f"{base}/Einkauf",
+        "language": "de",
+    }
+    space.write_config(routes=[route], unrouted="default")
+    space.append(mail("own@example.de", "Allgemeines"))
+    to_route = [("Delivered-To", "einkauf-wiki@example.de")]
+    for key, subject in (("order", "Bestellung"), ("delivery", "Lieferung")):
+        space.append(make_mail(f"{key}@example.de", subject, to="einkauf-wiki@example.de", headers=to_route))
+    assert space.bridge_pass() is not None
+    done = space.cli("report")
+    assert done.returncode == 0, done.stderr[-3000:]
+    own, routed = f"{space.prefix}/Report", f"{base}/Einkauf/Bericht"
+    assert f"sales: report {own} updated, chart new version" in done.stdout
+    assert f"sales/einkauf: report {routed} updated, chart new version" in done.stdout
+    assert tables(reader, own)[1][1:] == [["Allgemeines", "1", "0"]]
+    weekly, top = tables(reader, routed)
+    assert weekly[0][0] == "Woche ab" and weekly[1][1:3] == ["2", "2"]
+    assert top[1:] == [["Bestellung", "1", "0"], ["Lieferung", "1", "0"]]
+    assert "sales/einkauf" in reader.text(routed)
+
+
 def test_a_thread_page_of_the_report_title_is_never_overwritten(space: Space, reader: WikiReader) -> None:
     """A mail titled like the report makes the thread page first: the report refuses to replace it."""
     space.write_config()
