@@ -760,6 +760,7 @@ class MediaWikiServer(_ThrowawayServer):
     human_password: str
     bot_grants: tuple[str, ...] = BOT_GRANTS
     tree: Path = MEDIAWIKI_TREE
+    language: str = "en"  # the content language install.php was given
     owns_dir: bool = False
     opcache: bool = False
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
@@ -904,6 +905,10 @@ class MediaWikiServer(_ThrowawayServer):
         else:
             path.write_text(value, encoding="utf-8")  # read verbatim, e.g. as readonlyreason
 
+    def create_user(self, name: str, password: str) -> None:
+        """Create a plain user account ``name`` (an existing one is an error of the maintenance script)."""
+        self.run_maintenance("createAndPromote", name, password)
+
     def run_maintenance(
         self, script: str, *args: str, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
@@ -945,13 +950,14 @@ def _set_server_port(config_file: Path, port: int) -> None:
 
 
 def start_mediawiki(
-    base_dir: Path | None = None, *, timeout: float = 15.0, opcache: bool = False
+    base_dir: Path | None = None, *, timeout: float = 15.0, opcache: bool = False, language: str = "en"
 ) -> MediaWikiServer:
     """Install a fresh MediaWiki on SQLite into ``base_dir``, serve it on a free port, return it.
 
     ``/usr/share/mediawiki`` is only read (M1): LocalSettings.php, the database, uploads and
     caches all live in ``base_dir`` (created when None, and removed by ``cleanup()``).
     ``opcache`` serves it with PHP's opcode cache, as production PHP runs (the benchmarks).
+    ``language`` is the wiki's content language (``de``: namespaces such as ``Benutzer:``).
     """
     _check_php()
     owns_dir = base_dir is None
@@ -978,6 +984,7 @@ def start_mediawiki(
         human_password="alice-secret-pass-1",
         owns_dir=owns_dir,
         opcache=opcache,
+        language=language,
     )
     try:
         _install_wiki(server)
@@ -1019,7 +1026,7 @@ def _install_wiki(server: MediaWikiServer) -> None:
         "--scriptpath",
         "",
         "--lang",
-        "en",
+        server.language,
         "--pass",
         server.admin_password,
         "--confpath",

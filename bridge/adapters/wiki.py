@@ -12,6 +12,9 @@ from bridge.adapters.wiki_api import WikiSession
 from bridge.core.attachments import UploadLimits
 from bridge.errors import WikiError, WikiRefusedError, WikiUnavailableError
 
+# `list=users` takes at most this many names per request (more for accounts with `apihighlimits`).
+USERS_PER_REQUEST = 50
+
 
 @dataclass(frozen=True, slots=True)
 class EditResult:
@@ -243,6 +246,33 @@ class WikiClient(WikiSession):
             if limit is not None or "continue" not in body:
                 return
             params = {**params, **body["continue"]}
+
+    def user_accounts(self, names: Sequence[str]) -> dict[str, bool]:
+        """Tell for each user name (as the wiki writes it) whether the account exists (`list=users`).
+
+        Asked 50 names per request, the API's limit for ordinary accounts; the answer's names
+        are the wiki's own spelling (first letter upper case, blanks for underscores).
+        """
+        self._ensure_login()
+        found: dict[str, bool] = {}
+        wanted = list(dict.fromkeys(names))
+        for start in range(0, len(wanted), USERS_PER_REQUEST):
+            batch = wanted[start : start + USERS_PER_REQUEST]
+            body = self._call("GET", {"action": "query", "list": "users", "ususers": "|".join(batch)})
+            self._raise_for(body, "look up user accounts")
+            for user in body.get("query", {}).get("users", []):
+                exists = not user.get("missing") and not user.get("invalid") and "userid" in user
+                found[str(user.get("name", ""))] = exists
+        return {name: found.get(name, False) for name in wanted}
+
+    def user_namespace(self) -> str:
+        """Return the local name of the user namespace (2): `User`, `Benutzer` … (asked once)."""
+        if self._user_namespace is None:
+            self._ensure_login()
+            body = self._call("GET", {"action": "query", "meta": "siteinfo", "siprop": "namespaces"})
+            self._raise_for(body, "name its namespaces")
+            self._user_namespace = str(body["query"]["namespaces"]["2"]["name"])
+        return self._user_namespace
 
     def page_url(self, title: str) -> str:
         """Return the reader's URL of a page (derived from api_url; index.php sits beside api.php)."""

@@ -75,6 +75,7 @@ class WikiSession:
         self._csrf: str | None = None
         self._limits: UploadLimits | None = None
         self._max_article_size: int | None = None
+        self._user_namespace: str | None = None
         self._clock = time.monotonic
         self._last_write = float("-inf")
         # The limiter all threads share: the next write's slot, and a pause after lag or overload.

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from bridge.core.msgid import normalize_id
 from bridge.core.render.escape import escape_inline
 from bridge.core.render.page import message_marker
+from bridge.core.render.people import forget_participants, shown_name
 from bridge.errors import ForgetError
 
 _MARKER = re.compile(r'\bdata-message-id="([^"]*)"')
@@ -28,7 +29,7 @@ _HEADING = re.compile(r"^(=+)[^\n]*\1[ \t]*$")
 # A header line: `{{Ewb field|label|value}}`, or on pages of earlier versions
 # `{{Email-wiki-bridge field|label=…|value=…}}`; group 1 is everything before the value.
 _FIELD = re.compile(r"\{\{((?:Email-wiki-bridge field\|label=|Ewb field\|)[^|}]*\|(?:value=)?)([^}]*)\}\}")
-_ENTRY_ADDRESS = re.compile(r"<([^<>\s]+@[^<>\s]+)>\s*$")
+_ENTRY_ADDRESS = re.compile(r"<([^<>\s]+@[^<>\s]+)>\s*(?:\]\])?\s*$")  # `]]`: the end of an account link
 _MEDIA_LINK = re.compile(r"\[\[\s*Media:([^|\]\n]+)", re.IGNORECASE)
 _GALLERY = re.compile(r"<gallery\b[^>]*>(.*?)</gallery>", re.IGNORECASE | re.DOTALL)
 FORGOTTEN_CLASS = "ewb-forgotten"
@@ -129,7 +130,7 @@ def names_of(text: str, addresses: frozenset[str]) -> set[str]:
     """Return the display names shown next to `addresses` in the page's header fields."""
     names: set[str] = set()
     for match in _FIELD.finditer(text):
-        for entry in html.unescape(match.group(2)).split(_SEPARATOR):
+        for entry in map(shown_name, html.unescape(match.group(2)).split(_SEPARATOR)):
             address = _ENTRY_ADDRESS.search(entry)
             if address and address.group(1).lower() in addresses:
                 name = entry[: address.start()].strip()
@@ -161,7 +162,16 @@ def forget_on_page(text: str, request: ForgetRequest, language: str, today: str)
             pieces.append(cleaned)
         position = block.end
     pieces.append(text[position:])
-    return PageRewrite("".join(pieces), tuple(forgotten), scrubbed, frozenset(files))
+    rewritten = forget_participants("".join(pieces), lambda name: _named(name, request))
+    return PageRewrite(rewritten, tuple(forgotten), scrubbed, frozenset(files))
+
+
+def _named(name: str, request: ForgetRequest) -> bool:
+    """Whether the participants note's `name` is the request's person (by name, address or its local part)."""
+    shown = name.strip()
+    return shown in request.names or any(
+        shown.lower() in (address, address.partition("@")[0]) for address in request.addresses
+    )
 
 
 def file_names(text: str) -> set[str]:
@@ -204,6 +214,7 @@ def _is_theirs(block: MessageBlock, original: str, request: ForgetRequest) -> bo
 
 
 def _entry_matches(entry: str, request: ForgetRequest) -> bool:
+    entry = shown_name(entry)  # a colleague's entry may link to their wiki account
     address = _ENTRY_ADDRESS.search(entry)
     if address:
         return address.group(1).lower() in request.addresses

@@ -172,7 +172,11 @@ def _card(found: re.Match[str], replacement: str) -> str:
 
 # -- phone numbers ---------------------------------------------------------------------------
 
-_PHONE = re.compile(r"(?<![\w+/,-])(?<!\d\.)(?:\+|\b00)?\(?\d[\d \u00a0\u202f()/-]{4,26}\d(?![\w]|[.,:]\d)")
+# Not glued to a `+` and a digit on the right either: `2+2`-like text is arithmetic, and the
+# right-hand side, once the left was replaced, would count as a number of its own.
+_PHONE = re.compile(
+    r"(?<![\w+/,-])(?<!\d\.)(?:\+|\b00)?\(?\d[\d \u00a0\u202f()/-]{4,26}\d(?![\w]|[.,:]\d|\+\d)"
+)
 _PHONE_WORD = re.compile(
     r"(?:\b(?:tel|telefon|phone|fon|fax|mobil|mobile|handy|cell|ruf|rufnummer|durchwahl)\b\.?"
     r"(?:\s*(?:nr|no)\.?)?|\b[TMF])\s*:?\s*$",
@@ -262,9 +266,17 @@ def redact_text(text: str, redaction: Redaction) -> str:
         steps.append(lambda t: _EMAIL.sub(marker(RedactKind.EMAIL, language), t))
     custom = marker(CUSTOM, language)
     steps += [_substitute(compiled(pattern), custom) for pattern in redaction.patterns]
-    for step in steps:
-        text = _outside_markers(text, step)
-    return text
+    # One kind's marker can give the text next to it the boundary another kind looks for
+    # (`0@0.AA000000` is an address only once the digits after it are gone), so the rounds go on
+    # until nothing changes: redacting the result again then changes nothing either. Each round
+    # that changes something turns text into markers, which later rounds leave alone: it ends.
+    while True:
+        redacted = text
+        for step in steps:
+            redacted = _outside_markers(redacted, step)
+        if redacted == text:
+            return text
+        text = redacted
 
 
 def withholds(attachment: Attachment, types: tuple[str, ...]) -> bool:

@@ -171,6 +171,10 @@ _TEXTS: dict[str, dict[str, str]] = {
         "refused": "Hello $sender_name,\n\n"
         'your mail "$subject" was not published in the wiki: $reason.\n\n'
         "-- \nemail-wiki-bridge for the $mailbox mailbox (an automatic message)\n",
+        # For senders outside the company: no link, no page name, not even the word "wiki".
+        "acknowledge": "Hello $sender_name,\n\n"
+        'thank you for your mail "$subject". It has reached the $mailbox team.\n\n'
+        "-- \nThe $mailbox mailbox (an automatic message)\n",
     },
     "de": {
         "txt": "Hallo $sender_name,\n\n"
@@ -189,6 +193,9 @@ _TEXTS: dict[str, dict[str, str]] = {
         "refused": "Hallo $sender_name,\n\n"
         "Ihre Mail „$subject“ wurde nicht im Wiki veröffentlicht: $reason.\n\n"
         "-- \nemail-wiki-bridge für das Postfach $mailbox (eine automatische Nachricht)\n",
+        "acknowledge": "Hallo $sender_name,\n\n"
+        "danke für Ihre Mail „$subject“. Sie ist beim Team $mailbox angekommen.\n\n"
+        "-- \nPostfach $mailbox (eine automatische Nachricht)\n",
     },
 }
 
@@ -217,7 +224,7 @@ def refusal_reason(code: str, language: str) -> str:
 
 
 def shipped_text(language: str, kind: str) -> str:
-    """Return a shipped reply text (`txt`, `html` or `refused`) in `language`."""
+    """Return a shipped reply text (`txt`, `html`, `refused` or `acknowledge`) in `language`."""
     return _TEXTS.get(language, _TEXTS["en"])[kind]
 
 
@@ -228,10 +235,11 @@ class ReplyTexts:
     txt: str
     html: str
     refused: str
+    acknowledge: str
 
     @classmethod
     def load(cls, language: str, directory: Path | None) -> ReplyTexts:
-        """Read `reply.<lang>.txt|html` and `refused.<lang>.txt` from `directory` where they exist."""
+        """Read `reply.<lang>.txt|html`, `refused.<lang>.txt`, `acknowledge.<lang>.txt` where they exist."""
 
         def text(kind: str, file_name: str) -> str:
             if directory is not None and (directory / file_name).is_file():
@@ -242,6 +250,7 @@ class ReplyTexts:
             txt=text("txt", f"reply.{language}.txt"),
             html=text("html", f"reply.{language}.html"),
             refused=text("refused", f"refused.{language}.txt"),
+            acknowledge=text("acknowledge", f"acknowledge.{language}.txt"),
         )
 
 
@@ -272,9 +281,11 @@ class ReplySeed:
     sender_name: str
     sender_address: str
     date: datetime
+    # The sender is outside the company: an acknowledgement without link instead of a link reply.
+    acknowledge: bool = False
 
     @classmethod
-    def of(cls, message: Message) -> ReplySeed:
+    def of(cls, message: Message, acknowledge: bool = False) -> ReplySeed:
         """Take from `message` what its reply quotes (ids as written: some clients compare strings)."""
         own = (message.original_id or message.message_id) if message.has_own_id else ""
         ancestors = message.original_references or message.references
@@ -286,6 +297,7 @@ class ReplySeed:
             sender_name=message.sender_name,
             sender_address=message.sender_address,
             date=message.date,
+            acknowledge=acknowledge,
         )
 
     def to_json(self) -> str:
@@ -359,4 +371,17 @@ def compose_refusal(
     reply = _base_reply(seed, context, now)
     values = {**_values(seed, context), "reason": reason}
     reply.set_content(string.Template(texts.refused).safe_substitute(values))
+    return reply
+
+
+def compose_acknowledgement(
+    seed: ReplySeed, context: ReplyContext, texts: ReplyTexts, now: datetime
+) -> EmailMessage:
+    """Build the acknowledgement to a sender outside the company: no link, no page name, no URL.
+
+    The page and message URLs are blanked even for an admin's text that names them.
+    """
+    reply = _base_reply(seed, context, now)
+    values = {**_values(seed, context), "page_url": "", "message_url": ""}
+    reply.set_content(string.Template(texts.acknowledge).safe_substitute(values))
     return reply

@@ -28,6 +28,7 @@ from bridge.errors import BridgeError, ConfigError
 from bridge.service.cli_dryrun import dry_run as dry_run_pass
 from bridge.service.cli_dryrun import summary
 from bridge.service.cli_forget import add_forget_parser, check_forget_rights, forget_command
+from bridge.service.cli_people import check_people
 from bridge.service.cli_report import report_command
 from bridge.service.cli_state import check_state, migrate_command, state_command
 from bridge.service.cli_status import failures, status
@@ -36,6 +37,7 @@ from bridge.service.daemon import Daemon, release_quarantined, run_pass
 from bridge.service.exitcodes import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from bridge.service.logs import configure_logging
 from bridge.sync.backfill import backfill
+from bridge.sync.people import people_pages
 from bridge.sync.rebuild import guard_lost_state
 from bridge.sync.wikisetup import install_templates
 
@@ -225,8 +227,10 @@ def _backfill(settings: Settings, state: BackfillState, args: argparse.Namespace
         signal.signal(signum, lambda *_: stop.set())
     try:
         guard_lost_state(mailbox, wiki, state)
+        people = people_pages(mailbox, settings, wiki, state)
+        concurrency = wiki_settings.concurrency
         result = backfill(
-            mailbox, wiki, state, args.since, args.until, stop=stop, concurrency=wiki_settings.concurrency
+            mailbox, wiki, state, args.since, args.until, stop, concurrency=concurrency, people=people
         )
     except BridgeError as exc:
         print(
@@ -331,6 +335,7 @@ def _check(settings: Settings) -> int:
         except BridgeError as exc:
             failures += 1
             print(f"FAIL  {exc}")
+    failures += check_people(settings)
     return EXIT_FAILED if failures else EXIT_OK
 
 

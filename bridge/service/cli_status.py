@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from bridge.adapters.state.ports import FailureDesk, StatusReader
-from bridge.adapters.state.store import Failure, MailboxStatus
+from bridge.adapters.state.store import Failure, MailboxStatus, ReplyCounts
 from bridge.core.render.escape import single_line
 from bridge.core.routing import route_of_title
 from bridge.service.config import MailboxSettings, Settings
@@ -58,14 +58,19 @@ STATUS_HEADER = (
     "BACKLOG",
     "PAGES",
     "PUBLISHED",
+    "REPLIED",
+    "SUPPRESSED(EXTERNAL)",
     "QUARANTINED",
     "FAILED",
     "PARKED",
 )
 
 
-def status_rows(rows: Sequence[MailboxStatus]) -> list[tuple[str, ...]]:
-    """The cells of the `status` table (also shown on the status page), one row per mailbox."""
+def status_rows(rows: Sequence[MailboxStatus], replies: Sequence[ReplyCounts]) -> list[tuple[str, ...]]:
+    """The cells of the `status` table (also shown on the status page), one row per mailbox.
+
+    `replies` are the mailboxes' reply counts: sent, suppressed (external ones in brackets).
+    """
     return [
         (
             row.mailbox,
@@ -75,11 +80,13 @@ def status_rows(rows: Sequence[MailboxStatus]) -> list[tuple[str, ...]]:
             "?" if row.backlog is None else str(row.backlog),
             str(row.pages),
             str(row.published),
+            str(counts.sent),
+            f"{counts.suppressed}({counts.external})",
             str(row.quarantined),
             str(row.failed),
             str(row.parked),
         )
-        for row in rows
+        for row, counts in zip(rows, replies, strict=True)
     ]
 
 
@@ -90,6 +97,7 @@ def status(settings: Settings, state: StatusReader, as_json: bool) -> int:
     """
     rows = [state.mailbox_status(mailbox.name) for mailbox in settings.mailboxes]
     routes = {m.name: route_counts(m, state) for m in settings.mailboxes if m.routes}
+    replies = [state.reply_counts(mailbox.name) for mailbox in settings.mailboxes]
     if as_json:
         print(
             json.dumps(
@@ -98,14 +106,15 @@ def status(settings: Settings, state: StatusReader, as_json: bool) -> int:
                         **dataclasses.asdict(row),
                         "failing": failing(row),
                         "routes": routes.get(row.mailbox, {}),
+                        "replies": dataclasses.asdict(counts),
                     }
-                    for row in rows
+                    for row, counts in zip(rows, replies, strict=True)
                 ],
                 indent=2,
             )
         )
         return EXIT_OK
-    print_table(STATUS_HEADER, status_rows(rows))
+    print_table(STATUS_HEADER, status_rows(rows, replies))
     if routes:
         print()
         print_table(

@@ -31,6 +31,7 @@ from bridge.service.status_page import after_pass
 from bridge.sync.actions import Action
 from bridge.sync.mailbox_pass import MailboxSync, PassResult, open_imap
 from bridge.sync.outbox import Outbox
+from bridge.sync.people import people_pages
 from bridge.sync.rebuild import guard_lost_state
 
 log = structlog.get_logger("bridge.service.daemon")
@@ -57,6 +58,7 @@ def run_pass(
     try:
         guard_lost_state(mailbox, wiki, state)
         opener = sessions.open_mailbox if sessions is not None else open_imap
+        people = people_pages(mailbox, settings, wiki, state)
         sync = MailboxSync(
             mailbox,
             wiki,
@@ -66,6 +68,7 @@ def run_pass(
             outbox=outbox,
             sender=mailer,
             concurrency=settings.wiki.concurrency,
+            people=people,
         )
         result = sync.run()
         state.record_pass(mailbox.name, None, result.backlog)
@@ -131,6 +134,7 @@ def _outbox(mailbox: MailboxSettings, settings: Settings, state: PassState, wiki
         settings.own_addresses(),
         wiki.page_url,
         page_replies=_page_replies(mailbox) if mailbox.routes else None,
+        insiders=settings.insiders(mailbox),
     )
 
 

@@ -52,7 +52,10 @@ def publish_status(settings: Settings, state: PageState, wiki: ReportWiki, now: 
     title = settings.service.status_page
     if title is None or not due(state.report_ran(title), settings.service.status_interval, now):
         return None
-    rows = status_rows([state.mailbox_status(mailbox.name) for mailbox in settings.mailboxes])
+    rows = status_rows(
+        [state.mailbox_status(mailbox.name) for mailbox in settings.mailboxes],
+        [state.reply_counts(mailbox.name) for mailbox in settings.mailboxes],
+    )
     text = render_status(STATUS_HEADER, rows, settings.service.status_interval)
     edited = wiki.put_own_page(title, text, STATUS_MARKER, "Mail bridge status")
     state.record_report_run(title)

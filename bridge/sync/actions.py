@@ -74,6 +74,7 @@ class Reply:
 
     `forbidden` is the loop rule that forbids it, known from the mail alone; limits that depend
     on the time of sending (age, hourly limit, `reply = "first"`) are checked when it is due.
+    `acknowledge`: the sender is outside the company and gets an acknowledgement without link.
     """
 
     kind: ReplyKind
@@ -81,6 +82,7 @@ class Reply:
     recipient: str
     forbidden: str | None = None
     refusal: Refusal | None = None
+    acknowledge: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +126,8 @@ Action = Skip | RecordFailure | Quarantine | Reply | PublishGroup | MergeNote | 
 def _reply_text(reply: Reply) -> str:
     if reply.forbidden is not None:
         return f"not reply to {reply.recipient} ({reply.kind}): {reply.forbidden}"
-    return f"send reply to {reply.recipient}: {reply.kind} for <{reply.message.message_id}>"
+    what = "acknowledgement" if reply.acknowledge else reply.kind
+    return f"send reply to {reply.recipient}: {what} for <{reply.message.message_id}>"
 
 
 def describe(action: Action) -> list[str]:
@@ -164,6 +167,7 @@ def _reply_json(reply: Reply) -> dict[str, Any]:
         "message_id": reply.message.message_id,
         "recipient": reply.recipient,
         "forbidden": reply.forbidden,
+        "acknowledge": reply.acknowledge,
     }
 
 

@@ -23,6 +23,7 @@ from bridge.adapters.imap import ImapMailbox
 from bridge.adapters.state.ports import SyncState
 from bridge.service.config import MailboxSettings
 from bridge.sync.mailbox_pass import MailboxSync
+from bridge.sync.people import NO_PEOPLE, PagePeople
 from bridge.sync.ports import Wiki
 from bridge.sync.results import PassResult
 
@@ -38,10 +39,12 @@ def backfill(
     stop: threading.Event | None = None,
     out: TextIO = sys.stderr,
     concurrency: int = 1,
+    people: PagePeople = NO_PEOPLE,
 ) -> PassResult:
     """Publish the history of `settings`' folders between `since` and `until` (exclusive).
 
-    `concurrency` edits to different pages run at once (`[wiki] concurrency`).
+    `concurrency` edits to different pages run at once (`[wiki] concurrency`); `people` links
+    colleagues to their wiki accounts and writes the participants note, as a pass does.
     """
     quiet = settings.model_copy(
         update={
@@ -50,7 +53,7 @@ def backfill(
             "space": settings.space.model_copy(update={"thread_by_subject": False}),
         }
     )
-    sync = MailboxSync(quiet, wiki, state, stop=stop, concurrency=concurrency)
+    sync = MailboxSync(quiet, wiki, state, stop=stop, concurrency=concurrency, people=people)
     result = PassResult(mailbox=settings.name)
     sync.recover()
 

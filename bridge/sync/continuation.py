@@ -148,16 +148,22 @@ class ThreadPages:
         sections: Sequence[str],
         intents: Sequence[IntendedMessage],
         confirmed: Callable[[Placement], None],
+        opening: str = "",
     ) -> None:
         """Publish `messages` (rendered as `sections`) on the thread `thread_id` (None: a new thread).
 
         `confirmed` is called after each edit, before the next one, so a refusal or an outage
-        later in the group leaves the earlier parts fully recorded.
+        later in the group leaves the earlier parts fully recorded. `opening` is the note a new
+        thread's first page starts with (the participants).
         """
         current = self.state.thread_page(thread_id) if thread_id is not None else None
         if current is None:
             thread_id = None  # a thread without a confirmed page starts afresh, as a new thread
-        chunks = split_sections([section_cost(s) for s in sections], self._rooms(current))
+        rooms = self._rooms(current)
+        if current is None and opening:
+            # The first page holds the note too; what does not fit goes on to the next part.
+            rooms = Rooms(rooms.new_page - byte_size(opening) - 1, rooms.new_page)
+        chunks = split_sections([section_cost(s) for s in sections], rooms)
         by_id = {intent.message_id: intent for intent in intents}
         for number, chunk in enumerate(chunks):
             if not chunk:
@@ -166,7 +172,7 @@ class ThreadPages:
             text = [sections[i] for i in chunk]
             planned = [by_id[m.message_id] for m in batch]
             if thread_id is None:
-                placement = self._new_thread(batch, text, planned)
+                placement = self._new_thread(batch, text, planned, opening)
             elif number == 0 and current is not None:
                 placement = self._append(thread_id, current, batch, text, planned)
             else:
@@ -202,13 +208,17 @@ class ThreadPages:
         return Placement(thread_id, tuple(messages), edit, created=True)
 
     def _new_thread(
-        self, messages: Sequence[Message], sections: Sequence[str], intents: Sequence[IntendedMessage]
+        self,
+        messages: Sequence[Message],
+        sections: Sequence[str],
+        intents: Sequence[IntendedMessage],
+        opening: str,
     ) -> Placement:
         titles = self._titles(None, messages[0])
         attempt, title = self._free_title(titles, 1)
         thread_id = self.state.new_thread(self.mailbox, title)
         self.state.record_intent(self.mailbox, thread_id, intents)
-        text = render_new_page(sections, self.options, self.space.categories)
+        text = render_new_page(sections, self.options, self.space.categories, opening=opening)
         edit = self._create_page(thread_id, text, len(messages), titles, attempt, title)
         return Placement(thread_id, tuple(messages), edit, created=True)
 

@@ -44,6 +44,7 @@ from bridge.sync.actions import (
 from bridge.sync.continuation import Placement
 from bridge.sync.lanes import Lanes, pages_of
 from bridge.sync.outbox import Outbox
+from bridge.sync.people import NO_PEOPLE, PagePeople
 from bridge.sync.planner import describe_failure
 from bridge.sync.ports import Mailbox, Wiki
 from bridge.sync.results import FailureLog, PassResult
@@ -69,6 +70,7 @@ class Executor:
         regroup: Regroup,
         stop: threading.Event,
         concurrency: int = 1,
+        people: PagePeople = NO_PEOPLE,
     ) -> None:
         self.settings = settings
         self.wiki = wiki
@@ -76,7 +78,7 @@ class Executor:
         self.outbox = outbox
         self.regroup = regroup
         self.stop = stop
-        self.concurrency = concurrency
+        self.concurrency, self.people = concurrency, people  # people: account links, participants note
         # Edits of different pages confirm on their own threads; one confirmation at a time.
         self._confirming = threading.Lock()
         self.failures = FailureLog(settings, state)
@@ -116,7 +118,7 @@ class Executor:
                     self._quarantine(imap, action, result)
                 case Reply(kind="refusal", refusal=refusal) if refusal is not None:
                     if self.outbox is not None:
-                        self.outbox.plan_refusal(action.message, refusal)
+                        self.outbox.plan_refusal(action)
                 case Reply():
                     if self.outbox is not None:
                         self.outbox.draft_link_replies([action])
@@ -241,6 +243,7 @@ class Executor:
             linked = sorted({self.state.merge_target(t) for t in (thread_id, *also_linked)})
             thread_id, also_linked = linked[0], tuple(linked[1:])
         files = self._upload([a for m in group.messages for a in all_attachments(m)], space)
+        space, opening = self.people.prepare(space, group.messages)
         sections: list[str] = []
         messages: list[Message] = []
         for message in group.messages:
@@ -280,9 +283,10 @@ class Executor:
             with self._confirming:
                 self._confirmed(placement, group, sources, result)
             published.update(m.message_id for m in placement.messages)
+            self.people.confirmed(placement, messages)
 
         try:
-            space.pages.publish(thread_id, messages, sections, intents, confirmed)
+            space.pages.publish(thread_id, messages, sections, intents, confirmed, opening)
         except WikiRefusedError as exc:
             # Parts confirmed before the refusal stay published.
             messages = [m for m in messages if m.message_id not in published]

@@ -30,6 +30,7 @@ from bridge.sync.backlog import Prefetch, Progress, SharedMailbox, Watermark, re
 from bridge.sync.executor import Executor
 from bridge.sync.intake import BatchReader, Loaded, load
 from bridge.sync.outbox import Outbox
+from bridge.sync.people import NO_PEOPLE, PagePeople
 from bridge.sync.planner import (
     Batch,
     PlanSettings,
@@ -85,6 +86,7 @@ class MailboxSync:
         outbox: Outbox | None = None,
         sender: Sender | None = None,
         concurrency: int = 1,
+        people: PagePeople = NO_PEOPLE,
     ) -> None:
         self.settings = settings
         self.wiki = wiki
@@ -99,8 +101,9 @@ class MailboxSync:
             settings,
             can_mail=outbox is not None and outbox.smtp is not None,
             own_addresses=outbox.rules.own_addresses if outbox is not None else frozenset(),
+            insiders=outbox.insiders if outbox is not None else None,
         )
-        self.executor = Executor(settings, wiki, state, outbox, self._regroup, self.stop, concurrency)
+        self.executor = Executor(settings, wiki, state, outbox, self._regroup, self.stop, concurrency, people)
 
     def run(self) -> PassResult:
         """Run one pass over every folder of the mapping; raise on mailbox- or wiki-wide failure."""

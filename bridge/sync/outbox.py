@@ -21,7 +21,7 @@ import structlog
 from bridge.adapters.state.ports import OutboxLedger
 from bridge.adapters.state.replies import ReplyDraft, ReplyIntent
 from bridge.adapters.state.statuses import ReplyKind, ReplyStatus
-from bridge.core.model import Message
+from bridge.core.people import Insiders
 from bridge.core.render.labels import Language
 from bridge.core.render.page import message_anchor
 from bridge.core.replies import (
@@ -29,13 +29,13 @@ from bridge.core.replies import (
     ReplyRules,
     ReplySeed,
     ReplyTexts,
+    compose_acknowledgement,
     compose_refusal,
     compose_reply,
     limit_reason,
     refusal_reason,
     suppression_reason,
 )
-from bridge.core.senders import Refusal
 from bridge.errors import MailError, MailUncertainError
 from bridge.service.config import MailboxReplies, ReplyMode, SmtpSettings
 from bridge.sync.actions import Reply
@@ -58,6 +58,7 @@ class Outbox:
         page_url: Callable[[str], str],
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         page_replies: Callable[[str], tuple[ReplyMode, Language]] | None = None,
+        insiders: Insiders | None = None,
     ) -> None:
         """`page_replies` gives the reply mode and language of a page's route (a mapping with routes)."""
         self.mailbox = mailbox
@@ -75,6 +76,8 @@ class Outbox:
         self.texts = ReplyTexts.load(language, replies.reply_templates)
         self.page_replies = page_replies
         self._texts = {language: self.texts}
+        # Who is inside the company (the planner replies with links only to them); None: everyone.
+        self.insiders = insiders
         self.suppressed = 0
         self._log = log.bind(mailbox=mailbox)
 
@@ -111,7 +114,7 @@ class Outbox:
             ReplyDraft(
                 message_id=reply.message.message_id,
                 recipient=reply.recipient,
-                seed=ReplySeed.of(reply.message).to_json(),
+                seed=ReplySeed.of(reply.message, reply.acknowledge).to_json(),
                 reason=reply.forbidden,
             )
             for reply in replies
@@ -137,7 +140,10 @@ class Outbox:
             mode, language = self._page(confirmed.page_title)
             reason = draft.reason or self._not_now(seed, draft.recipient, conversation, mode)
             payload = None
-            if reason is None:
+            if reason is None and seed.acknowledge:
+                texts = self._texts_in(language)
+                payload = compose_acknowledgement(seed, self._unlinked(), texts, self.now()).as_bytes()
+            elif reason is None:
                 context = self._context(confirmed.page_title, seed.message_id)
                 payload = compose_reply(seed, context, self._texts_in(language), self.now()).as_bytes()
             new = self.state.promote_reply_draft(
@@ -164,23 +170,34 @@ class Outbox:
             reason = "already told about this thread (reply = first)"
         return reason
 
-    def plan_refusal(self, message: Message, refusal: Refusal) -> None:
-        """Record the mail telling a refused sender why (`reply_unpublished`), unless a loop rule says no.
+    def _unlinked(self) -> ReplyContext:
+        """The context of a reply that names no page: refusals and acknowledgements."""
+        assert self.smtp is not None
+        return ReplyContext(
+            self.smtp.address, self.replies.address, self.mailbox, "", "", self.smtp.display_name
+        )
 
-        The loop rules and the hourly limit per recipient bound what a forged From can cause.
+    def plan_refusal(self, reply: Reply) -> None:
+        """Record the mail telling a refused sender why (`reply_unpublished`), unless a rule says no.
+
+        The loop rules and the hourly limit per recipient bound what a forged From can cause; a
+        sender outside the company gets no refusal (it names the wiki), or with `external_reply =
+        "acknowledge"` the acknowledgement.
         """
+        message, refusal = reply.message, reply.refusal
         recipient = message.sender_address.lower()
-        if self.smtp is None or not self.replies.reply_unpublished or not recipient:
+        if self.smtp is None or not self.replies.reply_unpublished or not recipient or refusal is None:
             return
-        reason = suppression_reason(message, self.rules, self.now(), self._recent(recipient))
+        reason = reply.forbidden or suppression_reason(
+            message, self.rules, self.now(), self._recent(recipient)
+        )
         payload = None
-        if reason is None:
-            context = ReplyContext(
-                self.smtp.address, self.replies.address, self.mailbox, "", "", self.smtp.display_name
-            )
+        seed = ReplySeed.of(message)
+        if reason is None and reply.acknowledge:
+            payload = compose_acknowledgement(seed, self._unlinked(), self.texts, self.now()).as_bytes()
+        elif reason is None:
             reason_text = refusal_reason(refusal.code, self.language)
-            seed = ReplySeed.of(message)
-            payload = compose_refusal(seed, reason_text, context, self.texts, self.now()).as_bytes()
+            payload = compose_refusal(seed, reason_text, self._unlinked(), self.texts, self.now()).as_bytes()
         new = self.state.record_reply(
             self.mailbox, message.message_id, recipient, ReplyKind.REFUSAL, None, reason, payload
         )

@@ -16,6 +16,7 @@ from datetime import timedelta
 from bridge.adapters.state.statuses import QuarantineStatus
 from bridge.adapters.state.store import Fingerprint
 from bridge.core.model import Message
+from bridge.core.people import EXTERNAL_SENDER, Insiders
 from bridge.core.redact import redact_text
 from bridge.core.render.titles import page_title
 from bridge.core.replies import loop_reason
@@ -33,6 +34,7 @@ from bridge.sync.actions import (
     Quarantine,
     RecordFailure,
     Reply,
+    ReplyKind,
     Skip,
     SkipWhy,
     Source,
@@ -46,6 +48,8 @@ class PlanSettings:
     mailbox: MailboxSettings
     can_mail: bool = False
     own_addresses: frozenset[str] = frozenset()
+    # Who is inside the company; None treats every sender as inside (no organisation known).
+    insiders: Insiders | None = None
 
     @property
     def link_replies(self) -> bool:
@@ -244,19 +248,36 @@ def plan_policy(
             actions.append(Quarantine(source, message, refusal, "move", senders.quarantine_folder))
         recipient = message.sender_address.lower()
         if settings.refusal_replies and recipient:
-            forbidden = loop_reason(message, settings.own_addresses)
-            actions.append(Reply("refusal", message, recipient, forbidden, refusal))
+            routed = dataclasses.replace(
+                settings, mailbox=settings.mailbox.for_route(routing.routes.get(message_id))
+            )
+            actions.append(_reply("refusal", message, routed, refusal))
     return kept, actions
+
+
+def _reply(
+    kind: ReplyKind, message: Message, settings: PlanSettings, refusal: Refusal | None = None
+) -> Reply:
+    """A reply to the sender: only colleagues hear of the wiki; others get none, or an acknowledgement."""
+    recipient = message.sender_address.lower()
+    forbidden = loop_reason(message, settings.own_addresses)
+    # What matters is where the reply goes: to a colleague's mailbox it tells no outsider anything,
+    # even when the From was forged (and an unauthenticated colleague still learns why a mail was held).
+    # A route's own `internal_domains` (settings.mailbox is the route's) replace the mapping's.
+    insiders, domains = settings.insiders, settings.mailbox.senders.internal_domains
+    if insiders is not None and domains is not None:
+        insiders = dataclasses.replace(insiders, domains=domains)
+    if insiders is None or insiders.address_inside(recipient):
+        return Reply(kind, message, recipient, forbidden, refusal)
+    if settings.mailbox.replies.external_reply == "acknowledge":
+        return Reply(kind, message, recipient, forbidden, refusal, acknowledge=True)
+    return Reply(kind, message, recipient, forbidden or EXTERNAL_SENDER, refusal)
 
 
 def _link_replies(messages: Sequence[Message], settings: PlanSettings) -> tuple[Reply, ...]:
     if not settings.link_replies:
         return ()
-    return tuple(
-        Reply("link", m, m.sender_address.lower(), loop_reason(m, settings.own_addresses))
-        for m in messages
-        if m.sender_address
-    )
+    return tuple(_reply("link", m, settings) for m in messages if m.sender_address)
 
 
 def plan_groups(

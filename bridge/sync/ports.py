@@ -130,6 +130,30 @@ class WikiListing(Protocol):
         ...
 
 
+class AccountWiki(Protocol):
+    """What linking people needs of the wiki: which accounts exist, the user namespace's name."""
+
+    def user_accounts(self, names: Sequence[str]) -> dict[str, bool]:
+        """Whether each user name (as the wiki writes it) is an existing account."""
+        ...
+
+    def user_namespace(self) -> str:
+        """The local name of the user namespace (`User`, `Benutzer` …)."""
+        ...
+
+
+class PeopleWiki(AccountWiki, Protocol):
+    """What the participants note needs besides: reading a page, replacing it on a base revision."""
+
+    def page_content(self, title: str) -> PageContent | None:
+        """The current wikitext and revision of a page, or None when it does not exist."""
+        ...
+
+    def replace_page(self, title: str, text: str, summary: str, base_revision: int) -> EditResult:
+        """Replace a page's text, failing if someone saved after `base_revision`."""
+        ...
+
+
 class Sender(Protocol):
     """What the outbox needs of an SMTP session (`smtp.Mailer`, or a fake in tests)."""
 

@@ -27,7 +27,7 @@ from bridge.service.config import Settings, load_settings
 from bridge.service.daemon import run_pass as daemon_run_pass
 from bridge.sync.mailbox_pass import MailboxSync, PassResult
 from bridge.sync.wikisetup import install_templates
-from tests.servers import DovecotServer, MediaWikiServer, SmtpSink, append_mail
+from tests.servers import DovecotServer, MediaWikiServer, SmtpSink, append_mail, wiki_login
 
 _counter = itertools.count(1)
 
@@ -417,6 +417,21 @@ class WikiReader:
             for page in pages
             for revision in page.get("revisions", [])
         }
+
+
+def human_edit(mediawiki: MediaWikiServer, title: str, text: str) -> None:
+    """Save `text` as page `title`, as the wiki's human user Alice would in the browser."""
+    session = wiki_login(mediawiki, mediawiki.human_user, mediawiki.human_password)
+    try:
+        tokens = session.get(
+            mediawiki.api_url, params={"action": "query", "meta": "tokens", "format": "json"}, timeout=30
+        ).json()
+        data = {"action": "edit", "title": title, "text": text, "format": "json"}
+        data["token"] = tokens["query"]["tokens"]["csrftoken"]
+        answer = session.post(mediawiki.api_url, data=data, timeout=30).json()
+    finally:
+        session.close()
+    assert answer["edit"]["result"] == "Success", answer
 
 
 def plain_text(fragment: str) -> str:

@@ -23,6 +23,7 @@ from bridge.adapters.state.store import (
 )
 from bridge.adapters.state.transfer import copy_state
 from bridge.core.model import FolderPosition
+from bridge.core.people import Person
 from bridge.core.retry import RetryPolicy
 from bridge.errors import StateError
 from bridge.service.config import StateSettings
@@ -90,6 +91,10 @@ def a_full_state(path: Path) -> SqliteStateStore:
     store.record_audit("admin", "forget", "1 person")
     store.save_page_histories({"Sales/Mail/Offer": PageHistory(7, ("2026-11-30T09:00:00Z",))})
     store.record_report_run("Sales/Mail/Report")
+    store.record_accounts({"A.schmidt": True, "Nobody": False})
+    store.add_thread_people(
+        older, [Person("Anna", "anna@example.de", True), Person("", "k@kunde.example", False)]
+    )
     return store
 
 
@@ -153,6 +158,7 @@ def test_migrated_state_publishes_nothing_twice_and_replies_once(
         "address": TEAM_ADDRESS,
         "reply": "every",
         "reply_unpublished": True,
+        "external_reply": "acknowledge",  # the stranger outside example.de is acknowledged, not refused
         "allowed_senders": ["*@example.de"],
         "after_publish": "flag",
     }

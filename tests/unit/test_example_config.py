@@ -9,6 +9,7 @@ from pathlib import Path
 from bridge.service.config import (
     MailboxRoute,
     MailboxSettings,
+    OrganisationSettings,
     SmtpSettings,
     WikiSettings,
     load_settings,
@@ -37,7 +38,7 @@ def test_every_setting_is_documented_in_the_example_and_the_readme() -> None:
     """Each key of [wiki], [smtp], [[mailboxes]] and routes appears in the example config and the README."""
     example = EXAMPLE.read_text(encoding="utf-8")
     readme = README.read_text(encoding="utf-8")
-    for settings_class in (WikiSettings, SmtpSettings, MailboxSettings, MailboxRoute):
+    for settings_class in (WikiSettings, SmtpSettings, MailboxSettings, MailboxRoute, OrganisationSettings):
         for key in toml_keys(settings_class):
             if key in DOCUMENTED_WITH_PASSWORD_FILE:
                 continue

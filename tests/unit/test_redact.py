@@ -210,3 +210,20 @@ def test_markers_never_form_wiki_markup(text: str) -> None:
         assert redacted.count(marker(RedactKind.IBAN, "en")) <= escaped.count("IBAN removed")
     inline = escape_inline(redacted)
     assert not any(token in inline for token in ("[[", "{{", "~~~", "__"))
+
+
+def test_numbers_glued_by_a_plus_are_no_phone_number_and_stay_stable() -> None:
+    """Found by Hypothesis: the right-hand side of `00000000+00000000` looked like a number of its
+    own once the left-hand side was replaced, so a second redaction changed the text again."""
+    both = Redaction(kinds=frozenset({RedactKind.IBAN, RedactKind.PHONE}))
+    assert redact_text("00000000+00000000", both) == "00000000+00000000"
+    assert redact_text("Tel. +49 30 1234567", both) == "Tel. [phone number removed]"
+
+
+def test_a_boundary_made_by_one_kinds_marker_is_redacted_in_the_same_call() -> None:
+    """Found by Hypothesis: `0@0.AA000000` is an address only once the digits after it are a
+    marker; redaction goes on until nothing changes, so a second call finds nothing new."""
+    every = Redaction(kinds=frozenset(RedactKind), patterns=(r"\d{6}",))
+    once = redact_text("0@0.AA000000", every)
+    assert once == "[e-mail address removed][removed]"
+    assert redact_text(once, every) == once

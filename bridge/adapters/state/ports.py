@@ -16,6 +16,7 @@ from typing import Protocol
 from bridge.adapters.state.ledger import Fingerprint, IntendedMessage, PendingMessage
 from bridge.adapters.state.parts import PartLookup, ThreadPartLedger
 from bridge.adapters.state.passes import Failure, MailboxStatus
+from bridge.adapters.state.people import PeopleLedger, ReplyCounter
 from bridge.adapters.state.privacy import AuditEntry, ForgottenRows
 from bridge.adapters.state.quarantine import QuarantinedMail
 from bridge.adapters.state.recovery import LedgerPage
@@ -106,7 +107,14 @@ class QuarantineDesk(QuarantineList, Releaser, Protocol):
 
 
 class SyncState(
-    FailureRecorder, BatchLedger, PageLedger, ThreadLookup, FailureList, QuarantineList, Protocol
+    FailureRecorder,
+    BatchLedger,
+    PageLedger,
+    ThreadLookup,
+    FailureList,
+    QuarantineList,
+    PeopleLedger,
+    Protocol,
 ):
     """What one pass of a mapping (`MailboxSync`) uses, with its batch reader and thread pages."""
 
@@ -155,7 +163,7 @@ class LedgerImport(ThreadLookup, WikiCheckRecord, Protocol):
     def import_ledger(self, mailbox: str, pages: Sequence[LedgerPage]) -> int: ...
 
 
-class StatusReader(Protocol):
+class StatusReader(ReplyCounter, Protocol):
     """What `status` and the metrics read."""
 
     def mailbox_status(self, mailbox: str) -> MailboxStatus: ...

@@ -6,8 +6,8 @@ readable trace of the person, yet still know their mail was handled, so it is ne
 or answered again. The Message-IDs stay (the ledger needs
 them for exactly-once); addresses in replies and quarantine become `hmac:…` pseudonyms made with
 a random key kept in the store, reply bodies are dropped (a reply still due is suppressed),
-quarantined subjects blanked and reply drafts of the forgotten messages removed (no link reply
-goes out for them). Part of
+quarantined subjects blanked, reply drafts of the forgotten messages removed (no link reply
+goes out for them) and the person dropped from the conversations' participants. Part of
 every state store, over its one connection.
 """
 
@@ -105,6 +105,8 @@ class PrivacyTables(StateConnection):
                     "UPDATE quarantine SET sender = ?, subject = '' WHERE lower(sender) = ?",
                     (pseudonym, address),
                 ).rowcount
+                # A conversation's participants (its page's note) forget the person outright.
+                db.execute("DELETE FROM thread_people WHERE address = ?", (address,))
             for chunk in chunks(ids):
                 marks = placeholders(chunk)
                 replies += db.execute(

@@ -24,7 +24,7 @@ from bridge.adapters.state.statuses import (
 )
 from bridge.errors import StateError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _MERGE_NOTE = f"merge_note TEXT CHECK (merge_note IN {sql_list(MergeNote)})"
 _MAIL_ACTION = f"mail_action TEXT CHECK (mail_action IN {sql_list(MailAction)})"
@@ -120,6 +120,14 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE TABLE IF NOT EXISTS wiki_checks (
     mailbox TEXT PRIMARY KEY, page_prefix TEXT NOT NULL, checked_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS wiki_accounts (
+    name TEXT PRIMARY KEY, present INTEGER NOT NULL, checked_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS thread_people (
+    thread_id INTEGER NOT NULL REFERENCES threads (id), address TEXT NOT NULL,
+    name TEXT NOT NULL, inside INTEGER NOT NULL, position INTEGER NOT NULL,
+    PRIMARY KEY (thread_id, address)
+);
 CREATE TABLE IF NOT EXISTS page_history (
     page_title TEXT PRIMARY KEY, last_revision INTEGER NOT NULL, human_edits TEXT NOT NULL
 );
@@ -145,6 +153,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE quarantine ADD COLUMN raw_size INTEGER",
     ),
     5: ("ALTER TABLE messages ADD COLUMN sender_key TEXT",),  # and the audit table, created by SCHEMA
+    # The people tables (wiki_accounts, thread_people) are new tables: SCHEMA creates them.
+    6: (),
 }
 
 
@@ -168,6 +178,8 @@ TABLES = (
     "wiki_checks",
     "page_history",
     "report_runs",
+    "wiki_accounts",
+    "thread_people",
 )
 
 

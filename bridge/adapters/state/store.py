@@ -16,6 +16,7 @@ from bridge.adapters.state.folders import FolderTables
 from bridge.adapters.state.ledger import Fingerprint, IntendedMessage, MessageLedgerTables, PendingMessage
 from bridge.adapters.state.parts import PendingPartLink, ThreadPart, ThreadPartTables
 from bridge.adapters.state.passes import Failure, MailboxStatus, PassTables
+from bridge.adapters.state.people import PeopleTables, ReplyCounts
 from bridge.adapters.state.ports import StateStore
 from bridge.adapters.state.postgres import PostgresConnection
 from bridge.adapters.state.privacy import AuditEntry, ForgottenRows, PrivacyTables
@@ -44,6 +45,7 @@ __all__ = [
     "PendingPartLink",
     "PostgresStateStore",
     "QuarantinedMail",
+    "ReplyCounts",
     "ReplyDraft",
     "ReplyIntent",
     "SqliteStateStore",
@@ -64,6 +66,7 @@ class StateTables(
     RecoveryTables,
     ReplyTables,
     ThreadPartTables,
+    PeopleTables,
     ReportTables,
     PrivacyTables,
 ):

@@ -38,6 +38,9 @@ LABELS: dict[str, dict[str, str]] = {
         "signed_openpgp": "signed (OpenPGP)",
         "signed_smime": "signed (S/MIME)",
         "image": "image",
+        "participants": "Colleagues in this conversation: {people}",
+        "participants_more": "and {count} more",
+        "participants_outside": "people from outside the company: {count}",
     },
     "de": {
         "intro": "Diese Unterhaltung wurde von email-wiki-bridge aus dem Postfach {mailbox} veröffentlicht. "
@@ -71,6 +74,9 @@ LABELS: dict[str, dict[str, str]] = {
         "signed_openpgp": "signiert (OpenPGP)",
         "signed_smime": "signiert (S/MIME)",
         "image": "Bild",
+        "participants": "Kolleginnen und Kollegen in dieser Unterhaltung: {people}",
+        "participants_more": "und {count} weitere",
+        "participants_outside": "Beteiligte von außerhalb des Unternehmens: {count}",
     },
 }
 

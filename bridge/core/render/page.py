@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
 
 from bridge.core.mime import SIGNATURE_KINDS
 from bridge.core.model import Attachment, CalendarEvent, Message
@@ -27,13 +26,13 @@ from bridge.core.render.escape import (
 from bridge.core.render.html import WikitextWriter, html_to_text
 from bridge.core.render.labels import format_date, format_size, label
 from bridge.core.render.pandoc import html_to_blocks
+from bridge.core.render.people import AddressDisplay, PeopleLinks, person_wikitext
 from bridge.core.render.quotes import split_blocks, split_plain
 from bridge.core.render.templates import FIELD_TEMPLATE
 from bridge.core.render.titles import NO_SUBJECT
 from bridge.core.subjects import heading_subject
 from bridge.errors import MessageError
 
-AddressDisplay = Literal["full", "name", "none"]
 # Written on every plain-text body and quote, so as short as CSS allows.
 _PLAIN_STYLE = "white-space:pre-wrap;font:inherit;border:0;background:none;padding:0"
 
@@ -53,6 +52,8 @@ class RenderOptions:
     mailbox: str
     language: str = "en"
     show_addresses: AddressDisplay = "full"
+    # Colleagues' wiki accounts: their names in From, To and Cc link to their user pages.
+    people: PeopleLinks = field(default_factory=PeopleLinks)
 
 
 def message_anchor(message_id: str) -> str:
@@ -103,18 +104,23 @@ def join_sections(sections: Sequence[str]) -> str:
 
 
 def render_new_page(
-    sections: Sequence[str], options: RenderOptions, categories: Sequence[str], previous: str | None = None
+    sections: Sequence[str],
+    options: RenderOptions,
+    categories: Sequence[str],
+    previous: str | None = None,
+    opening: str = "",
 ) -> str:
     """Return the full wikitext of a new thread page holding the rendered message `sections`.
 
-    A continuation page names the `previous` part of its thread (a title the bridge chose) first.
+    A continuation page names the `previous` part of its thread (a title the bridge chose) first;
+    `opening` is a note of the bridge's (the participants) shown after the introduction.
     """
     intro = f"''{label(options.language, 'intro', mailbox=escape_inline(single_line(options.mailbox)))}''"
     if previous is not None:
         link = label(options.language, "continued_from", link=f"[[{previous}]]")
         intro = f"<div class=\"ewb-continued-from\">\n''{link}''\n</div>\n{intro}"
     category_lines = [f"[[Category:{escape_inline(single_line(name))}]]" for name in categories]
-    return "\n".join([intro, *category_lines, "", join_sections(sections)])
+    return "\n".join([intro, *([opening] if opening else []), *category_lines, "", join_sections(sections)])
 
 
 def continuation_marker(next_title: str) -> str:
@@ -211,33 +217,28 @@ class _MessageRenderer:
             )
         return "\n".join(parts)
 
-    def field(self, name: str, value: str) -> str:
-        return f"{{{{{FIELD_TEMPLATE}|{escape_argument(name)}|{escape_argument(single_line(value))}}}}}"
+    def field(self, name: str, value: str, *, escaped: bool = False) -> str:
+        text = value if escaped else escape_argument(single_line(value))
+        return f"{{{{{FIELD_TEMPLATE}|{escape_argument(name)}|{text}}}}}"
 
     def header(self, message: Message) -> str:
         lines = [
-            self.field(label(self.language, "from"), self.person(message.sender_name, message.sender_address))
+            self.field(
+                label(self.language, "from"),
+                self.person(message.sender_name, message.sender_address),
+                escaped=True,
+            )
         ]
         for key, people in (("to", message.to), ("cc", message.cc)):
             if people:
-                lines.append(
-                    self.field(label(self.language, key), ", ".join(self.person(*p) for p in people))
-                )
+                text = ", ".join(self.person(*p) for p in people)
+                lines.append(self.field(label(self.language, key), text, escaped=True))
         lines.append(self.field(label(self.language, "date"), format_date(message.date, self.language)))
         return "\n".join(lines)
 
     def person(self, name: str, address: str) -> str:
-        name, address = single_line(name), single_line(address)
-        display = self.options.show_addresses
-        if display == "full":
-            return (
-                f"{name} <{address}>"
-                if name and address
-                else name or address or label(self.language, "unknown_sender")
-            )
-        if display == "name":
-            return name or address.split("@", 1)[0] or label(self.language, "unknown_sender")
-        return name or label(self.language, "hidden")
+        """The person as wikitext: escaped, linked to their wiki account where they have one."""
+        return person_wikitext(name, address, self.options.show_addresses, self.language, self.options.people)
 
     def body(self, message: Message, images: Mapping[str, str]) -> tuple[str, str, set[str]]:
         """Render the body block (class `ewb-body`) and the folded quote's content block (class

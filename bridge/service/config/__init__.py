@@ -29,12 +29,14 @@ from bridge.service.config.models import (
     WikiAuth,
     WikiSettings,
 )
-from bridge.service.config.routes import MailboxRedaction, MailboxRoute, ReplyMode, Unrouted
+from bridge.service.config.organisation import OrganisationSettings, PeopleFile
+from bridge.service.config.routes import ExternalReply, MailboxRedaction, MailboxRoute, ReplyMode, Unrouted
 from bridge.service.config.rules import Secret, toml_keys
 from bridge.service.config.tls import TlsSettings
 
 __all__ = [
     "AfterPublish",
+    "ExternalReply",
     "LogFormat",
     "LogSettings",
     "MailAction",
@@ -48,6 +50,8 @@ __all__ = [
     "MailboxSenders",
     "MailboxSettings",
     "MailboxSpace",
+    "OrganisationSettings",
+    "PeopleFile",
     "ReplyMode",
     "Secret",
     "Security",

@@ -23,7 +23,7 @@ from bridge.service.config.models import Settings, SmtpSettings, WikiSettings, p
 from bridge.service.config.rules import LOOPBACK, ConfigModel, LoadContext, Secret
 from bridge.service.config.tls import TlsSettings
 
-_SECTIONS = {"wiki", "state", "mailboxes", "log", "smtp", "service"}
+_SECTIONS = {"wiki", "state", "mailboxes", "log", "smtp", "service", "organisation"}
 
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:

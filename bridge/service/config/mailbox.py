@@ -19,6 +19,8 @@ from bridge.service.config.reporting import MailboxReport, default_report_title
 from bridge.service.config.routes import (
     AddressSetting,
     Categories,
+    ExternalReplySetting,
+    InternalDomains,
     LanguageSetting,
     MailboxRedaction,
     MailboxRoute,
@@ -126,6 +128,7 @@ class MailboxReplies(ConfigModel):
     reply_templates: Path | None = None
     reply_max_age_days: Annotated[int, rule(integer(0, 3650), "days between 0 and 3650")] = 7
     reply_unpublished: _Flag = False
+    external_reply: ExternalReplySetting = "none"
 
     @field_validator("reply", mode="plain")
     @classmethod
@@ -158,7 +161,7 @@ class MailboxReplies(ConfigModel):
 
 _TEMPLATE_FILES = tuple(
     f"{kind}.{language}.{ext}"
-    for kind, ext in (("reply", "txt"), ("reply", "html"), ("refused", "txt"))
+    for kind, ext in (("reply", "txt"), ("reply", "html"), ("refused", "txt"), ("acknowledge", "txt"))
     for language in ("en", "de")
 )
 
@@ -188,6 +191,8 @@ class MailboxSenders(ConfigModel):
     quarantine_flag: Annotated[str, rule(keyword, "an IMAP keyword such as $WikiQuarantine")] = (
         "$WikiQuarantine"
     )
+    # None: the [organisation] domains, else the domain of the mapping's address.
+    internal_domains: InternalDomains = None
 
 
 class MailboxActions(ConfigModel):
@@ -269,9 +274,11 @@ class MailboxSettings(ConfigModel):
             update={
                 "space": space,
                 "senders": self.senders.model_copy(
-                    update=route.overrides(self.senders, ("allowed_senders",))
+                    update=route.overrides(self.senders, ("allowed_senders", "internal_domains"))
                 ),
-                "replies": self.replies.model_copy(update=route.overrides(self.replies, ("reply",))),
+                "replies": self.replies.model_copy(
+                    update=route.overrides(self.replies, ("reply", "external_reply"))
+                ),
                 "redaction": redaction,
             }
         )

@@ -16,7 +16,9 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 
+from bridge.core.people import Insiders, domain_of
 from bridge.service.config.mailbox import MailboxSettings, Security
+from bridge.service.config.organisation import OrganisationSettings
 from bridge.service.config.rules import (
     ConfigModel,
     LoadContext,
@@ -285,6 +287,7 @@ class Settings(ConfigModel):
     log: LogSettings
     smtp: SmtpSettings | None = None
     service: ServiceSettings
+    organisation: OrganisationSettings = OrganisationSettings()
     # Not a field: the file cannot set it (a `warnings` key is refused like any unknown one).
     _warnings: tuple[str, ...] = PrivateAttr(default=())
 
@@ -302,7 +305,7 @@ class Settings(ConfigModel):
     @classmethod
     def prepare(cls, data: dict[str, Any], context: LoadContext | None) -> None:
         """Absent tables take their defaults (the default state path is checked too)."""
-        for table in ("state", "log", "service"):
+        for table in ("state", "log", "service", "organisation"):
             data.setdefault(table, {})
         data.setdefault("mailboxes", [])
 
@@ -319,3 +322,20 @@ class Settings(ConfigModel):
         if self.smtp is not None:
             addresses.add(self.smtp.address)
         return frozenset(address.lower() for address in addresses if address)
+
+    def internal_domains(self, mailbox: MailboxSettings) -> tuple[str, ...]:
+        """The domains inside for `mailbox`: its own list, else [organisation]'s, else its address's."""
+        if mailbox.senders.internal_domains is not None:
+            return mailbox.senders.internal_domains
+        if self.organisation.internal_domains:
+            return self.organisation.internal_domains
+        own = domain_of(mailbox.replies.address)
+        return (own,) if own else ()
+
+    def insiders(self, mailbox: MailboxSettings) -> Insiders:
+        """Who is inside for `mailbox`, and whether its senders need authentication to count."""
+        return Insiders(
+            self.internal_domains(mailbox),
+            mailbox.senders.require_authenticated,
+            mailbox.senders.trusted_authserv_ids,
+        )

@@ -2,7 +2,8 @@
 
 A route sends the mail of some recipients of a shared mailbox to its own space: it names its
 `recipients` and `page_prefix` and may override the look (`categories`, `language`,
-`show_addresses`), the sender policy (`allowed_senders`), link replies (`reply`) and redaction.
+`show_addresses`), the sender policy (`allowed_senders`), link replies (`reply`), who is inside
+(`internal_domains`, `external_reply`) and redaction.
 `MailboxSettings.for_route` gives the settings a route's mail is published with.
 """
 
@@ -15,8 +16,9 @@ from pydantic import field_validator
 
 from bridge.core.redact import Redaction, RedactKind
 from bridge.core.render.labels import Language
-from bridge.core.render.page import AddressDisplay
+from bridge.core.render.people import AddressDisplay
 from bridge.core.routing import RouteRule, canonical_address
+from bridge.service.config.organisation import domain_patterns
 from bridge.service.config.rules import (
     ConfigModel,
     LoadContext,
@@ -31,6 +33,13 @@ from bridge.service.config.rules import (
 )
 
 ReplyMode = Literal["first", "every", "never"]
+ExternalReply = Literal["none", "acknowledge"]
+ExternalReplySetting = Annotated[ExternalReply, rule(choice("none", "acknowledge"), "none or acknowledge")]
+# None: not set here (the mapping's, or the [organisation] domains, apply).
+InternalDomains = Annotated[
+    tuple[str, ...] | None,
+    rule(domain_patterns, "a list of mail domains such as 'firma.de' or '*.firma.de'"),
+]
 Unrouted = Literal["quarantine", "default"]
 PagePrefix = Annotated[
     str,
@@ -121,6 +130,8 @@ class MailboxRoute(ConfigModel):
     show_addresses: AddressSetting = "full"
     allowed_senders: SenderPatterns = ()
     reply: Annotated[ReplyMode, rule(choice("first", "every", "never"), "first, every or never")] = "never"
+    external_reply: ExternalReplySetting = "none"
+    internal_domains: InternalDomains = None
     redaction: MailboxRedaction = MailboxRedaction()
 
     @classmethod
