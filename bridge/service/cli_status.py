@@ -90,15 +90,22 @@ def status_rows(rows: Sequence[MailboxStatus], replies: Sequence[ReplyCounts]) -
     ]
 
 
+def status_table(settings: Settings, state: StatusReader) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The `status` table (header, a row per mailbox): as `status` prints it, as the status page shows it."""
+    rows = [state.mailbox_status(mailbox.name) for mailbox in settings.mailboxes]
+    replies = [state.reply_counts(mailbox.name) for mailbox in settings.mailboxes]
+    return STATUS_HEADER, status_rows(rows, replies)
+
+
 def status(settings: Settings, state: StatusReader, as_json: bool) -> int:
     """Print per mailbox: health, last pass and error, backlog, pages, and mail published, held, failed.
 
     Mailboxes with routes get a second table: the mail published per route.
     """
-    rows = [state.mailbox_status(mailbox.name) for mailbox in settings.mailboxes]
     routes = {m.name: route_counts(m, state) for m in settings.mailboxes if m.routes}
-    replies = [state.reply_counts(mailbox.name) for mailbox in settings.mailboxes]
     if as_json:
+        rows = [state.mailbox_status(mailbox.name) for mailbox in settings.mailboxes]
+        replies = [state.reply_counts(mailbox.name) for mailbox in settings.mailboxes]
         print(
             json.dumps(
                 [
@@ -114,7 +121,7 @@ def status(settings: Settings, state: StatusReader, as_json: bool) -> int:
             )
         )
         return EXIT_OK
-    print_table(STATUS_HEADER, status_rows(rows, replies))
+    print_table(*status_table(settings, state))
     if routes:
         print()
         print_table(
