@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import Literal
 
-from bridge.adapters.imap import FolderStatus, HeaderProbe
+from bridge.adapters.imap import FolderStatus, HeaderProbe, message_id_lines
 from bridge.adapters.wiki import EditResult, PageContent
 from bridge.core.attachments import UploadLimits
 from bridge.core.model import FetchedMail
@@ -27,9 +27,8 @@ FaultMode = Literal["before", "after"]
 SendFault = Literal["refused", "lost_before_data", "lost_after_data", "crash_after_data"]
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
-_MESSAGE_ID_FIELD = re.compile(rb"^message-id:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*", re.IGNORECASE | re.MULTILINE)
 _THREAD_FIELDS = re.compile(
-    rb"^(?:message-id|in-reply-to|references|thread-index|date|subject|from):[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*",
+    rb"^(?:message-id|in-reply-to|references|thread-index|date):[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*",
     re.IGNORECASE | re.MULTILINE,
 )
 _INTERNAL_DATE = datetime(2024, 1, 1, tzinfo=UTC)
@@ -37,13 +36,11 @@ _INTERNAL_DATE = datetime(2024, 1, 1, tzinfo=UTC)
 
 def message_id_field(raw: bytes) -> str:
     """Return what `BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]` returns for a mail: its Message-ID lines."""
-    header = _HEADER_END.split(raw, maxsplit=1)[0]
-    lines = [match.group(0).rstrip(b"\r\n") for match in _MESSAGE_ID_FIELD.finditer(header)]
-    return b"".join(line + b"\r\n" for line in lines).decode("ascii", "replace") + "\r\n"
+    return message_id_lines(_HEADER_END.split(raw, maxsplit=1)[0])
 
 
 def thread_fields(raw: bytes) -> bytes:
-    """Return what `BODY.PEEK[HEADER.FIELDS (MESSAGE-ID IN-REPLY-TO …)]` returns: the threading lines."""
+    """Return what `BODY.PEEK[HEADER.FIELDS (MESSAGE-ID IN-REPLY-TO …)]` returns: the probe's lines."""
     header = _HEADER_END.split(raw, maxsplit=1)[0]
     lines = [match.group(0).rstrip(b"\r\n") for match in _THREAD_FIELDS.finditer(header)]
     return b"".join(line + b"\r\n" for line in lines) + b"\r\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import ssl
 import threading
@@ -26,21 +27,28 @@ from bridge.service.config import MailboxAccount
 
 T = TypeVar("T")
 log = structlog.get_logger("bridge.adapters.imap")
-_THREAD_FIELDS = "MESSAGE-ID IN-REPLY-TO REFERENCES THREAD-INDEX DATE SUBJECT FROM"
-_HEADER_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
-_HEADER_KEY = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
+# What grouping a backlog into threads needs, and no more: every byte is read for every new mail.
+_THREAD_FIELDS = "MESSAGE-ID IN-REPLY-TO REFERENCES THREAD-INDEX DATE"
 _THREAD_ITEM = f"BODY.PEEK[HEADER.FIELDS ({_THREAD_FIELDS})]"
 _THREAD_KEY = f"BODY[HEADER.FIELDS ({_THREAD_FIELDS})]".encode()
+_MESSAGE_ID_FIELD = re.compile(rb"^message-id:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*", re.IGNORECASE | re.MULTILINE)
 # Errors of the wire and of the protocol; everything else is a bug and must surface as such.
 _IMAP_ERRORS = (imapclient.exceptions.IMAPClientError, OSError, socket.timeout, ssl.SSLError)
 # A connection that is gone (closed by the server, reset, timed out), as opposed to a refusal.
 _LOST = (imapclient.exceptions.IMAPClientAbortError, OSError)
 
 
+def message_id_lines(header: bytes) -> str:
+    """The Message-ID fields of a header block as `HEADER.FIELDS (MESSAGE-ID)` gives them: each as
+    written (folded lines kept), then the blank line."""
+    fields = [match.group(0).rstrip(b"\r\n") for match in _MESSAGE_ID_FIELD.finditer(header)]
+    return b"".join(field + b"\r\n" for field in fields).decode("utf-8", "replace") + "\r\n"
+
+
 @dataclass(frozen=True, slots=True)
 class HeaderProbe:
     """What a cheap header fetch tells of a mail: its raw Message-ID header lines, its size, and
-    the raw header fields threading needs (ids, references, date, subject, sender)."""
+    the raw header fields threading needs (ids, references, Thread-Index, date)."""
 
     message_id_header: str
     size: int
@@ -328,14 +336,14 @@ class ImapMailbox:
         if not uids:
             return {}
         try:
-            response = self.client.fetch(list(uids), [_HEADER_ITEM, _THREAD_ITEM, "RFC822.SIZE"])
+            response = self.client.fetch(list(uids), [_THREAD_ITEM, "RFC822.SIZE"])
         except _IMAP_ERRORS as exc:
             raise self._fail("fetching headers", exc) from exc
         return {
             uid: HeaderProbe(
-                bytes(data.get(_HEADER_KEY, b"")).decode("utf-8", "replace"),
+                message_id_lines(block := bytes(data.get(_THREAD_KEY, b""))),
                 int(data.get(b"RFC822.SIZE", -1)),
-                bytes(data.get(_THREAD_KEY, b"")),
+                block,
             )
             for uid, data in response.items()
         }

@@ -92,6 +92,13 @@ def status_rows(rows: Sequence[MailboxStatus], replies: Sequence[ReplyCounts]) -
     ]
 
 
+def status_table(settings: Settings, state: StatusReader) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The `status` table (header, a row per mailbox): as `status` prints it, as the status page shows it."""
+    rows = [state.mailbox_status(mailbox.name) for mailbox in settings.mailboxes]
+    replies = [state.reply_counts(mailbox.name) for mailbox in settings.mailboxes]
+    return STATUS_HEADER, status_rows(rows, replies)
+
+
 class StatusDesk(StatusReader, LeaseReader, Protocol):
     """What `status` reads: each mailbox's summary and its lease."""
 
@@ -126,11 +133,11 @@ def status(settings: Settings, state: StatusDesk, as_json: bool) -> int:
 
     Mailboxes with routes get a second table: the mail published per route.
     """
-    rows = [state.mailbox_status(mailbox.name) for mailbox in settings.mailboxes]
     leases = {lease.mailbox: lease for lease in state.leases()}
     routes = {m.name: route_counts(m, state) for m in settings.mailboxes if m.routes}
-    replies = [state.reply_counts(mailbox.name) for mailbox in settings.mailboxes]
     if as_json:
+        rows = [state.mailbox_status(mailbox.name) for mailbox in settings.mailboxes]
+        replies = [state.reply_counts(mailbox.name) for mailbox in settings.mailboxes]
         print(
             json.dumps(
                 [
@@ -147,13 +154,10 @@ def status(settings: Settings, state: StatusDesk, as_json: bool) -> int:
             )
         )
         return EXIT_OK
-    cells = status_rows(rows, replies)
+    header, cells = status_table(settings, state)
     print_table(
-        (*STATUS_HEADER[:2], "HOLDER", "LEASED SINCE", *STATUS_HEADER[2:]),
-        [
-            (*line[:2], *_lease_cells(leases.get(row.mailbox)), *line[2:])
-            for row, line in zip(rows, cells, strict=True)
-        ],
+        (*header[:2], "HOLDER", "LEASED SINCE", *header[2:]),
+        [(*line[:2], *_lease_cells(leases.get(line[0])), *line[2:]) for line in cells],
     )
     if routes:
         print()

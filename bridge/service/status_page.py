@@ -17,7 +17,7 @@ import structlog
 from bridge.adapters.state.ports import ReportLedger, StatusReader
 from bridge.adapters.wiki_report import ReportWiki
 from bridge.core.render.escape import escape_inline, single_line
-from bridge.service.cli_status import STATUS_HEADER, status_rows
+from bridge.service.cli_status import status_table
 from bridge.service.config import MailboxSettings, Settings
 from bridge.service.report import due, publish_report
 
@@ -52,11 +52,8 @@ def publish_status(settings: Settings, state: PageState, wiki: ReportWiki, now: 
     title = settings.service.status_page
     if title is None or not due(state.report_ran(title), settings.service.status_interval, now):
         return None
-    rows = status_rows(
-        [state.mailbox_status(mailbox.name) for mailbox in settings.mailboxes],
-        [state.reply_counts(mailbox.name) for mailbox in settings.mailboxes],
-    )
-    text = render_status(STATUS_HEADER, rows, settings.service.status_interval)
+    header, rows = status_table(settings, state)
+    text = render_status(header, rows, settings.service.status_interval)
     edited = wiki.put_own_page(title, text, STATUS_MARKER, "Mail bridge status")
     state.record_report_run(title)
     log.info("status_page.updated", page=title, edited=edited)

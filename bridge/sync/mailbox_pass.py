@@ -10,6 +10,7 @@ returns the plan instead: it writes nothing, to the mailbox, the wiki or the sto
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -245,7 +246,9 @@ class MailboxSync:
             return True
         probes = read_probes(imap, uids)
         size = self.settings.polling.batch_size
-        batches = thread_batches(folder, uidvalidity, uids, probes, self.plan_groups, size)
+        # The probes carry no subjects: batches are cut by references alone.
+        by_references = functools.partial(self.plan_groups, by_subject=False)
+        batches = thread_batches(folder, uidvalidity, uids, probes, by_references, size)
         triaged = [self.reader.triage(folder, uidvalidity, batch, probes) for batch in batches]
         shared = SharedMailbox(imap) if len(batches) > 1 else imap
         progress = Progress(len(uids), self.settings.name, out) if len(batches) > 1 else None
