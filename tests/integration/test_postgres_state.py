@@ -49,6 +49,7 @@ def test_passes_on_postgresql_publish_reply_and_quarantine_once(
         reply_unpublished=True,
         allowed_senders=["*@example.de"],
         after_publish="flag",
+        external_reply="acknowledge",  # the stranger is outside the company: acknowledged, never linked
     )
     space.append(delivered(root, "Messestand", "Jürgen Müller <juergen@example.de>"))
     first = space.cli("once")
