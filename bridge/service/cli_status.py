@@ -92,13 +92,6 @@ def status_rows(rows: Sequence[MailboxStatus], replies: Sequence[ReplyCounts]) -
     ]
 
 
-def status_table(settings: Settings, state: StatusReader) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
-    """The `status` table (header, a row per mailbox): as `status` prints it, as the status page shows it."""
-    rows = [state.mailbox_status(mailbox.name) for mailbox in settings.mailboxes]
-    replies = [state.reply_counts(mailbox.name) for mailbox in settings.mailboxes]
-    return STATUS_HEADER, status_rows(rows, replies)
-
-
 class StatusDesk(StatusReader, LeaseReader, Protocol):
     """What `status` reads: each mailbox's summary and its lease."""
 
@@ -128,6 +121,16 @@ def _lease_cells(lease: LeaseRow | None) -> tuple[str, str]:
     return holder, stamp(lease.since) or "-"
 
 
+def status_table(settings: Settings, state: StatusDesk) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The `status` table (header, a row per mailbox): as `status` prints it, as the status page shows it."""
+    leases = {lease.mailbox: lease for lease in state.leases()}
+    rows = [state.mailbox_status(mailbox.name) for mailbox in settings.mailboxes]
+    replies = [state.reply_counts(mailbox.name) for mailbox in settings.mailboxes]
+    header = (*STATUS_HEADER[:2], "HOLDER", "LEASED SINCE", *STATUS_HEADER[2:])
+    cells = status_rows(rows, replies)
+    return header, [(*line[:2], *_lease_cells(leases.get(line[0])), *line[2:]) for line in cells]
+
+
 def status(settings: Settings, state: StatusDesk, as_json: bool) -> int:
     """Print per mailbox: health, lease holder and since, last pass and error, backlog, pages, mail counts.
 
@@ -154,11 +157,7 @@ def status(settings: Settings, state: StatusDesk, as_json: bool) -> int:
             )
         )
         return EXIT_OK
-    header, cells = status_table(settings, state)
-    print_table(
-        (*header[:2], "HOLDER", "LEASED SINCE", *header[2:]),
-        [(*line[:2], *_lease_cells(leases.get(line[0])), *line[2:]) for line in cells],
-    )
+    print_table(*status_table(settings, state))
     if routes:
         print()
         print_table(

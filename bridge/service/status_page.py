@@ -14,10 +14,10 @@ from typing import Protocol
 
 import structlog
 
-from bridge.adapters.state.ports import ReportLedger, StatusReader
+from bridge.adapters.state.ports import ReportLedger
 from bridge.adapters.wiki_report import ReportWiki
 from bridge.core.render.escape import escape_inline, single_line
-from bridge.service.cli_status import status_table
+from bridge.service.cli_status import StatusDesk, status_table
 from bridge.service.config import MailboxSettings, Settings
 from bridge.service.report import due, publish_report
 
@@ -26,7 +26,7 @@ log = structlog.get_logger("bridge.service.status_page")
 STATUS_MARKER = "<!-- email-wiki-bridge: status -->"
 
 
-class PageState(StatusReader, ReportLedger, Protocol):
+class PageState(StatusDesk, ReportLedger, Protocol):
     """What keeping the status and report pages reads and records in the state store."""
 
 
