@@ -43,7 +43,7 @@ from tests.integration.service_support import (
     state_rows,
 )
 from tests.integration.support import WikiReader, unique
-from tests.mailgen import TEAM_ADDRESS, GeneratedMailbox, generate_mailbox
+from tests.mailgen import PEOPLE, TEAM_ADDRESS, GeneratedMailbox, generate_mailbox
 from tests.servers import LOOPBACK, DovecotServer, MediaWikiServer, SmtpSink, wiki_login
 
 SEED = 20261130
@@ -262,6 +262,8 @@ def test_sigkills_lost_answers_and_cut_connections_publish_every_mail_once_and_k
         reply="every",
         reply_max_age_days=3650,
         batch_size=20,
+        # Everyone in the generated mailbox is a colleague, so every one of them is due a link reply.
+        internal_domains=sorted({person.address.rpartition("@")[2] for person in PEOPLE}),
     )
     smtp = {
         "host": proxies.smtp.host,
