@@ -37,7 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402 - after the sys.path set-up, like everything from the repository
 
-from bridge.adapters.imap import FolderStatus, HeaderProbe, ImapMailbox  # noqa: E402
+from bridge.adapters.imap import FolderStatus, ImapMailbox  # noqa: E402
+from bridge.adapters.imap_probe import HeaderProbe  # noqa: E402
 from bridge.adapters.state.store import IntendedMessage, SqliteStateStore, StateStore  # noqa: E402
 from bridge.adapters.wiki import WikiClient  # noqa: E402
 from bridge.core.model import FetchedMail, FolderPosition  # noqa: E402

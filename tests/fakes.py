@@ -17,7 +17,8 @@ from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import Literal
 
-from bridge.adapters.imap import FolderStatus, HeaderProbe, message_id_lines
+from bridge.adapters.imap import FolderStatus
+from bridge.adapters.imap_probe import HeaderProbe, message_id_lines
 from bridge.adapters.wiki import EditResult, PageContent
 from bridge.core.attachments import UploadLimits
 from bridge.core.model import FetchedMail

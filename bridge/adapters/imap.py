@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import socket
 import ssl
 import threading
@@ -18,10 +17,10 @@ import imapclient
 import imapclient.exceptions
 import structlog
 
+from bridge.adapters.imap_probe import HeaderProbe, message_id_lines
 from bridge.adapters.oauth import token_source
 from bridge.adapters.tls import tls_context
 from bridge.core.model import FetchedMail
-from bridge.core.msgid import extract_ids
 from bridge.errors import MailboxError
 from bridge.service.config import MailboxAccount
 
@@ -31,40 +30,10 @@ log = structlog.get_logger("bridge.adapters.imap")
 _THREAD_FIELDS = "MESSAGE-ID IN-REPLY-TO REFERENCES THREAD-INDEX DATE"
 _THREAD_ITEM = f"BODY.PEEK[HEADER.FIELDS ({_THREAD_FIELDS})]"
 _THREAD_KEY = f"BODY[HEADER.FIELDS ({_THREAD_FIELDS})]".encode()
-_MESSAGE_ID_FIELD = re.compile(rb"^message-id:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*", re.IGNORECASE | re.MULTILINE)
 # Errors of the wire and of the protocol; everything else is a bug and must surface as such.
 _IMAP_ERRORS = (imapclient.exceptions.IMAPClientError, OSError, socket.timeout, ssl.SSLError)
 # A connection that is gone (closed by the server, reset, timed out), as opposed to a refusal.
 _LOST = (imapclient.exceptions.IMAPClientAbortError, OSError)
-
-
-def message_id_lines(header: bytes) -> str:
-    """The Message-ID fields of a header block as `HEADER.FIELDS (MESSAGE-ID)` gives them: each as
-    written (folded lines kept), then the blank line."""
-    fields = [match.group(0).rstrip(b"\r\n") for match in _MESSAGE_ID_FIELD.finditer(header)]
-    return b"".join(field + b"\r\n" for field in fields).decode("utf-8", "replace") + "\r\n"
-
-
-@dataclass(frozen=True, slots=True)
-class HeaderProbe:
-    """What a cheap header fetch tells of a mail: its raw Message-ID header lines, its size, and
-    the raw header fields threading needs (ids, references, Thread-Index, date)."""
-
-    message_id_header: str
-    size: int
-    threading: bytes = b""
-
-    @property
-    def message_id(self) -> str | None:
-        """The canonical Message-ID the header names; None when it names none or cannot be read.
-
-        An unreadable header is left to the full parse, which synthesizes an id if need be.
-        """
-        try:
-            ids = extract_ids(self.message_id_header.partition(":")[2])
-        except Exception:  # hostile header text: the body fetch resolves the mail
-            return None
-        return ids[0] if ids else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +316,16 @@ class ImapMailbox:
             )
             for uid, data in response.items()
         }
+
+    def from_headers(self, uids: Sequence[int]) -> list[bytes]:
+        """Return the raw From header block of each existing UID (`check`'s people report)."""
+        if not uids:
+            return []
+        response = self._run(
+            "fetching From headers",
+            lambda: self.client.fetch(list(uids), ["BODY.PEEK[HEADER.FIELDS (FROM)]"]),
+        )
+        return [bytes(data.get(b"BODY[HEADER.FIELDS (FROM)]", b"")) for data in response.values()]
 
     def uids_between(self, since: date | None, before: date | None) -> list[int]:
         """Return the UIDs of mail received on or after `since` and before `before`, ascending."""

@@ -31,8 +31,8 @@ def recent_senders(mailbox: MailboxSettings, count: int = RECENT_MAILS) -> set[s
         for folder in mailbox.account.folders:
             imap.select(folder)
             uids = imap.uids_after(0)[-count:]
-            for probe in imap.message_id_headers(uids).values():
-                headers = parser.parsebytes(probe.threading)
+            for block in imap.from_headers(uids):
+                headers = parser.parsebytes(block)
                 found.update(address.lower() for _, address in addresses(headers.get_all("From") or []))
     return {address for address in found if "@" in address}
 

@@ -29,7 +29,8 @@ from typing import Generic, TextIO, TypeVar, cast
 
 import structlog
 
-from bridge.adapters.imap import FolderStatus, HeaderProbe
+from bridge.adapters.imap import FolderStatus
+from bridge.adapters.imap_probe import HeaderProbe
 from bridge.core.model import FetchedMail
 from bridge.core.parsing import parse_message
 from bridge.sync.actions import Action, PublishGroup, Source

@@ -19,7 +19,7 @@ from typing import Protocol
 
 import structlog
 
-from bridge.adapters.imap import HeaderProbe
+from bridge.adapters.imap_probe import HeaderProbe
 from bridge.adapters.state.ports import BatchLedger
 from bridge.core.model import Message
 from bridge.core.parsing import parse_message

@@ -12,7 +12,8 @@ from contextlib import AbstractContextManager
 from datetime import date
 from typing import Protocol
 
-from bridge.adapters.imap import FolderStatus, HeaderProbe
+from bridge.adapters.imap import FolderStatus
+from bridge.adapters.imap_probe import HeaderProbe
 from bridge.adapters.wiki import EditResult, PageContent
 from bridge.adapters.wiki_history import FORGET_RIGHTS, Revision
 from bridge.core.attachments import UploadLimits

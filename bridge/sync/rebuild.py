@@ -15,7 +15,7 @@ from datetime import datetime
 
 import structlog
 
-from bridge.adapters.imap import HeaderProbe
+from bridge.adapters.imap_probe import HeaderProbe
 from bridge.adapters.state.ports import LedgerImport, LostStateGuard, ThreadLookup
 from bridge.adapters.state.store import LedgerMessage, LedgerPage
 from bridge.adapters.wiki import PageContent
