@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -99,7 +99,9 @@ def _past_the_link_replies(state: Path) -> None:
     """Wait for the clock to pass the second the link replies were sent: the store keeps seconds,
     and a follow-up mail is one published after its thread's link reply."""
     [(sent,)] = state_rows(state, "SELECT MAX(sent_at) FROM replies WHERE status = 'sent'")
-    wait_until(lambda: datetime.now(UTC) > datetime.fromisoformat(str(sent)), 5, "the next second")
+    # The stored second covers the whole second: the next one starts a full second after it.
+    after = datetime.fromisoformat(str(sent)) + timedelta(seconds=1)
+    wait_until(lambda: datetime.now(UTC) >= after, 5, "the next second")
 
 
 @pytest.fixture
