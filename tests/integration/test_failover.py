@@ -357,4 +357,6 @@ def test_three_daemons_fail_over_without_publishing_or_replying_twice(
     sent = sent_replies(smtp_sink)
     assert [key for key, count in sent.items() if count > 1] == []
     assert {message_id for _, message_id in sent} == {normalize(mid) for mid in post.ids()}
-    assert _rows(url, "SELECT DISTINCT status FROM replies") == [("sent",)]
+    # A daemon killed inside the SMTP dialogue leaves its reply `sending`; the next holder marks it
+    # `uncertain` and never sends it again (at most once), and the sink shows it did arrive.
+    assert set(_rows(url, "SELECT DISTINCT status FROM replies")) <= {("sent",), ("uncertain",)}
