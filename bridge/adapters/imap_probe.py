@@ -41,3 +41,15 @@ class HeaderProbe:
         except Exception:  # hostile header text: the body fetch resolves the mail
             return None
         return ids[0] if ids else None
+
+    def summary(self) -> ProbeSummary:
+        """What a pass keeps of the probe once the backlog is planned: Message-ID and size."""
+        return ProbeSummary(self.message_id, self.size)
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSummary:
+    """A header probe without its header bytes: ten thousand of them must cost little memory."""
+
+    message_id: str | None
+    size: int

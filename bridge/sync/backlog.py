@@ -1,7 +1,8 @@
 """Reading a folder's new mail as whole threads, with the next batches read ahead on a thread of their own.
 
 A pass (and `backfill`, the same machinery) first reads only the header probes of all the mail
-it is to handle (Message-ID, size and the threading headers, 500 mails per FETCH), groups them
+it is to handle (Message-ID, size and the threading headers, 500 mails per FETCH; only the ids,
+dates and sizes are kept of them, so ten times the mail needs little more memory), groups them
 into threads as the planner would, and cuts the threads into batches of whole threads (up to
 `batch_size` mails; a thread larger than that is a batch of its own, split only beyond
 `LARGEST_BATCH` mails so memory stays bounded). So each thread is published with ONE edit,
@@ -22,16 +23,16 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date
 from typing import Generic, TextIO, TypeVar, cast
 
 import structlog
 
 from bridge.adapters.imap import FolderStatus
-from bridge.adapters.imap_probe import HeaderProbe
-from bridge.core.model import FetchedMail
+from bridge.adapters.imap_probe import HeaderProbe, ProbeSummary
+from bridge.core.model import AutomationHeaders, FetchedMail, Message
 from bridge.core.parsing import parse_message
 from bridge.sync.actions import Action, PublishGroup, Source
 from bridge.sync.planner import Batch
@@ -43,66 +44,114 @@ R = TypeVar("R")
 PROBE_CHUNK = 500
 LARGEST_BATCH = 1000
 AHEAD = 2
+_NO_AUTOMATION = AutomationHeaders()
 
 
-def read_probes(imap: MailReader, uids: Sequence[int]) -> dict[int, HeaderProbe]:
-    """The header probes of `uids` (absent UIDs left out), a few hundred per FETCH."""
-    probes: dict[int, HeaderProbe] = {}
+@dataclass
+class Backlog:
+    """What the header probes of a backlog tell, in little memory (ten thousand mails are common).
+
+    `probes` keeps each mail's Message-ID and size (for telling copies apart while reading), and
+    `headers` each distinct Message-ID's threading fields only, as a `Batch` the planner groups;
+    later copies of an id are in `copies`, mail whose headers cannot be read in `loose`.
+    """
+
+    probes: dict[int, ProbeSummary] = dataclasses.field(default_factory=dict)
+    headers: Batch = dataclasses.field(default_factory=Batch)
+    copies: defaultdict[str, list[int]] = dataclasses.field(default_factory=lambda: defaultdict(list))
+    loose: list[int] = dataclasses.field(default_factory=list)
+
+
+def read_backlog(imap: MailReader, folder: str, uidvalidity: int, uids: Sequence[int]) -> Backlog:
+    """Read the header probes of `uids`, a few hundred per FETCH, keeping only what planning needs.
+
+    Each chunk's probes (header bytes) are dropped once read, so memory grows by a few hundred
+    bytes per mail, not by the probes' and parsed headers' kilobytes.
+    """
+    backlog = Backlog()
     for start in range(0, len(uids), PROBE_CHUNK):
-        probes.update(imap.message_id_headers(uids[start : start + PROBE_CHUNK]))
-    return probes
+        chunk = uids[start : start + PROBE_CHUNK]
+        probes = imap.message_id_headers(chunk)
+        for uid in chunk:
+            probe = probes.get(uid)
+            if probe is not None:
+                backlog.probes[uid] = probe.summary()
+            message = _threading_headers(probe, uid)
+            if message is None:
+                backlog.loose.append(uid)
+            elif message.message_id in backlog.headers.messages:
+                backlog.copies[message.message_id].append(uid)
+            else:
+                backlog.headers.messages[message.message_id] = message
+                backlog.headers.sources[message.message_id] = Source(folder, uid, uidvalidity)
+    return backlog
 
 
-def thread_batches(
-    folder: str,
-    uidvalidity: int,
-    uids: Sequence[int],
-    probes: Mapping[int, HeaderProbe],
-    plan: Callable[[Batch], list[Action]],
-    size: int,
-) -> list[list[int]]:
-    """Cut `uids` into batches of whole threads, oldest thread first, as `plan` groups their headers.
+def _threading_headers(probe: HeaderProbe | None, uid: int) -> Message | None:
+    """The probe's threading fields as a message of nothing else; None when they cannot be read."""
+    try:
+        message = parse_message(probe.threading + b"\r\n") if probe and probe.threading else None
+    except Exception:  # hostile headers: the body fetch records why this mail cannot be read
+        return None
+    if message is None:
+        return None
+    # Its id is derived from the body too; in the plan it stands alone under a stand-in.
+    message_id = message.message_id if message.has_own_id else f"uid-{uid}@backlog.invalid"
+    # Interned: a thread's ids recur in every reply's References. In UTC: one shared tzinfo.
+    return Message(
+        message_id=sys.intern(message_id),
+        references=tuple(sys.intern(reference) for reference in message.references),
+        subject="",
+        sender_name="",
+        sender_address="",
+        date=message.date.astimezone(UTC),
+        body_text="",
+        has_own_id=message.has_own_id,
+        thread_index=sys.intern(message.thread_index) if message.thread_index else None,
+        automation=_NO_AUTOMATION,
+    )
+
+
+def thread_batches(backlog: Backlog, plan: Callable[[Batch], list[Action]], size: int) -> list[list[int]]:
+    """Cut the backlog into batches of whole threads, oldest thread first, as `plan` groups their headers.
 
     Copies of one Message-ID go with the first; mail whose headers cannot be read (or that is
     gone) comes last, in batches of its own: reading its body tells what it is.
     """
-    headers = Batch()
-    copies: dict[str, list[int]] = defaultdict(list)
-    loose: list[int] = []
-    for uid in uids:
-        probe = probes.get(uid)
-        try:
-            message = parse_message(probe.threading + b"\r\n") if probe and probe.threading else None
-        except Exception:  # hostile headers: the body fetch records why this mail cannot be read
-            message = None
-        if message is None:
-            loose.append(uid)
-            continue
-        if not message.has_own_id:
-            # Its id is derived from the body too; in the plan it stands alone under a stand-in.
-            message = dataclasses.replace(message, message_id=f"uid-{uid}@backlog.invalid")
-        if message.message_id in headers.messages:
-            copies[message.message_id].append(uid)
-            continue
-        headers.messages[message.message_id] = message
-        headers.sources[message.message_id] = Source(folder, uid, uidvalidity)
+    copies = backlog.copies
     threads = [
         [
             uid
             for m, s in zip(a.group.messages, a.sources, strict=True)
-            for uid in (s.uid, *copies[m.message_id])
+            for uid in (s.uid, *copies.get(m.message_id, ()))
         ]
-        for a in plan(headers)
+        for a in plan(backlog.headers)
         if isinstance(a, PublishGroup)
     ]
     batches: list[list[int]] = []
-    for thread in [*threads, loose]:
+    for thread in [*threads, backlog.loose]:
         for start in range(0, len(thread), max(size, LARGEST_BATCH)):
             part = thread[start : start + max(size, LARGEST_BATCH)]
             if not batches or len(batches[-1]) + len(part) > size:
                 batches.append([])
             batches[-1].extend(part)
     return [sorted(batch) for batch in batches if batch]
+
+
+def plan_backlog(
+    imap: MailReader,
+    folder: str,
+    uidvalidity: int,
+    uids: Sequence[int],
+    plan: Callable[[Batch], list[Action]],
+    size: int,
+) -> tuple[list[list[int]], dict[int, ProbeSummary]]:
+    """The batches of whole threads `uids` are read in, and their probes' Message-IDs and sizes.
+
+    The threading headers are gone once this returns: only the batches and summaries stay.
+    """
+    backlog = read_backlog(imap, folder, uidvalidity, uids)
+    return thread_batches(backlog, plan, size), backlog.probes
 
 
 class Watermark:

@@ -16,7 +16,7 @@ import structlog
 from bridge.adapters.state.ports import SyncState
 from bridge.adapters.state.statuses import QuarantineStatus
 from bridge.adapters.state.store import IntendedMessage, QuarantinedMail
-from bridge.core.attachments import all_attachments, refusal_reason, wiki_file_name
+from bridge.core.attachments import all_attachments
 from bridge.core.model import Attachment, Message
 from bridge.core.render.escape import single_line
 from bridge.core.render.page import (
@@ -28,7 +28,7 @@ from bridge.core.render.page import (
 )
 from bridge.core.subjects import subject_key
 from bridge.core.threads import ThreadGroup
-from bridge.errors import BridgeError, WikiRefusedError
+from bridge.errors import WikiRefusedError
 from bridge.service.config import MailboxSettings
 from bridge.sync.actions import (
     Action,
@@ -49,6 +49,7 @@ from bridge.sync.planner import describe_failure
 from bridge.sync.ports import Mailbox, Wiki
 from bridge.sync.results import FailureLog, PassResult
 from bridge.sync.spaces import Space, Spaces
+from bridge.sync.uploads import Uploads
 
 log = structlog.get_logger("bridge.sync.executor")
 
@@ -85,6 +86,7 @@ class Executor:
         self.spaces = Spaces(settings, wiki, state)
         self.pages = self.spaces[None].pages
         self._published = False
+        self.uploads = Uploads(settings.name, wiki)
         self._log = log.bind(mailbox=settings.name)
 
     def run(self, imap: Mailbox | None, actions: Sequence[Action], result: PassResult) -> None:
@@ -242,7 +244,7 @@ class Executor:
             # An earlier group of the same batch may have merged one of these threads meanwhile.
             linked = sorted({self.state.merge_target(t) for t in (thread_id, *also_linked)})
             thread_id, also_linked = linked[0], tuple(linked[1:])
-        files = self._upload([a for m in group.messages for a in all_attachments(m)], space)
+        files = self.uploads.store([a for m in group.messages for a in all_attachments(m)], space)
         space, opening = self.people.prepare(space, group.messages)
         sections: list[str] = []
         messages: list[Message] = []
@@ -351,7 +353,7 @@ class Executor:
             return self._render(shortened, source, files, space, note)
 
         def upload(attachments: Sequence[Attachment]) -> dict[str, FileRef]:
-            return self._upload(attachments, space)
+            return self.uploads.store(attachments, space)
 
         return space.pages.fit(message, self._render(message, source, files, space), render, upload)
 
@@ -365,36 +367,3 @@ class Executor:
             page = self.state.thread_page(thread_id) if thread_id is not None else None
             note = render_variant_note(source.variant_of, page, space.options.language) + note
         return render_message(message, space.options, files, note)
-
-    def _upload(self, attachments: Sequence[Attachment], space: Space) -> dict[str, FileRef]:
-        """Upload files (or find them on the wiki by content); say why where the wiki will not take one."""
-        files: dict[str, FileRef] = {}
-        if not attachments:
-            return files
-        limits = self.wiki.upload_limits()
-        max_bytes = space.settings.space.max_attachment_mb * 1024 * 1024
-        for attachment in attachments:
-            if attachment.sha256 in files:
-                continue
-            reason = refusal_reason(attachment, limits, max_bytes, space.options.language)
-            if reason is None:
-                try:
-                    # No look-up first: the name carries the content hash, and the wiki's warning
-                    # about an existing file (a lost answer, the same content elsewhere) makes
-                    # `upload` return that file, so a new file costs one request, not two.
-                    title = self.wiki.upload(
-                        wiki_file_name(attachment),
-                        attachment.data,
-                        f"Attachment from the {self.settings.name} mailbox",
-                    )
-                except Exception as exc:  # one mail must never stop the mailbox
-                    if isinstance(exc, BridgeError) and not isinstance(exc, WikiRefusedError):
-                        raise
-                    reason = describe_failure("uploading the file", exc)
-                else:
-                    files[attachment.sha256] = FileRef(title)
-                    self._log.info("attachment.uploaded", file=title, size=attachment.size)
-                    continue
-            files[attachment.sha256] = FileRef(None, reason)
-            self._log.info("attachment.refused", filename_length=len(attachment.filename), reason=reason)
-        return files

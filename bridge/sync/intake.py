@@ -19,7 +19,7 @@ from typing import Protocol
 
 import structlog
 
-from bridge.adapters.imap_probe import HeaderProbe
+from bridge.adapters.imap_probe import ProbeSummary
 from bridge.adapters.state.ports import BatchLedger
 from bridge.core.model import Message
 from bridge.core.parsing import parse_message
@@ -60,7 +60,7 @@ def load(
     folder: str,
     uidvalidity: int,
     uids: Sequence[int],
-    probes: Mapping[int, HeaderProbe],
+    probes: Mapping[int, ProbeSummary],
 ) -> Loaded:
     """Fetch and parse the mails of `uids`, and convert their HTML bodies ahead of rendering.
 
@@ -94,13 +94,13 @@ class BatchReader:
         self._log = log.bind(mailbox=mailbox)
 
     def triage(
-        self, folder: str, uidvalidity: int, uids: Sequence[int], probes: Mapping[int, HeaderProbe]
+        self, folder: str, uidvalidity: int, uids: Sequence[int], probes: Mapping[int, ProbeSummary]
     ) -> tuple[list[int], list[Skip]]:
         """Split `uids` by their header probes into those to fetch and copies of published mail."""
-        wanted = set(uids)
-        first_ids = {uid: probe.message_id for uid, probe in probes.items() if uid in wanted}
+        present = [(uid, probe) for uid in uids if (probe := probes.get(uid)) is not None]
+        first_ids = {uid: probe.message_id for uid, probe in present}
         known = self.state.fingerprints(self.mailbox, filter(None, first_ids.values()))
-        sizes = {uid: probe.size for uid, probe in probes.items()}
+        sizes = {uid: probe.size for uid, probe in present}
         to_fetch, skips = plan_known_copies(
             folder, uidvalidity, uids, first_ids, sizes, known, self.moves_mail
         )

@@ -27,7 +27,7 @@ from bridge.core.model import FolderPosition, Message
 from bridge.core.threads import subject_keys_of, thread_ids_of
 from bridge.service.config import MailboxSettings
 from bridge.sync.actions import Action, PublishGroup, Quarantine, RecordFailure, Skip, Source
-from bridge.sync.backlog import Prefetch, Progress, SharedMailbox, Watermark, read_probes, thread_batches
+from bridge.sync.backlog import Prefetch, Progress, SharedMailbox, Watermark, plan_backlog
 from bridge.sync.executor import Executor
 from bridge.sync.intake import BatchReader, Loaded, load
 from bridge.sync.outbox import Outbox
@@ -244,11 +244,10 @@ class MailboxSync:
         """
         if not uids:
             return True
-        probes = read_probes(imap, uids)
         size = self.settings.polling.batch_size
         # The probes carry no subjects: batches are cut by references alone.
         by_references = functools.partial(self.plan_groups, by_subject=False)
-        batches = thread_batches(folder, uidvalidity, uids, probes, by_references, size)
+        batches, probes = plan_backlog(imap, folder, uidvalidity, uids, by_references, size)
         triaged = [self.reader.triage(folder, uidvalidity, batch, probes) for batch in batches]
         shared = SharedMailbox(imap) if len(batches) > 1 else imap
         progress = Progress(len(uids), self.settings.name, out) if len(batches) > 1 else None

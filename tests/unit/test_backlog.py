@@ -14,7 +14,7 @@ import pytest
 from bridge.adapters.state.store import SqliteStateStore
 from bridge.core.markers import read_markers
 from bridge.errors import MailboxError
-from bridge.sync.backlog import Prefetch, Watermark, read_probes, thread_batches
+from bridge.sync.backlog import Prefetch, Watermark, read_backlog, thread_batches
 from bridge.sync.mailbox_pass import MailboxSync
 from tests.fakes import Crash, FakeMailbox, FakeWiki
 from tests.mailgen import generate_mailbox
@@ -48,8 +48,7 @@ def test_batches_hold_whole_threads_oldest_first_within_the_batch_size(state: Sq
     sync = MailboxSync(mailbox_settings(batch_size=30), FakeWiki(), state)
     mailbox.select("INBOX")
     everything = mailbox.uids_after(0)
-    probes = read_probes(mailbox, everything)
-    batches = thread_batches("INBOX", 1, everything, probes, sync.plan_groups, 30)
+    batches = thread_batches(read_backlog(mailbox, "INBOX", 1, everything), sync.plan_groups, 30)
     assert sorted(uid for batch in batches for uid in batch) == everything
     batch_of = {uid: number for number, batch in enumerate(batches) for uid in batch}
     for thread in threads:
@@ -70,7 +69,7 @@ def test_mail_without_readable_headers_comes_last_and_copies_go_with_their_first
     broken = mailbox.deliver("INBOX", b"\xff\xfe not a header\r\n\r\nbody")
     everything = mailbox.uids_after(0)
     sync = MailboxSync(mailbox_settings(), FakeWiki(), state)
-    batches = thread_batches("INBOX", 1, everything, read_probes(mailbox, everything), sync.plan_groups, 5)
+    batches = thread_batches(read_backlog(mailbox, "INBOX", 1, everything), sync.plan_groups, 5)
     assert broken in batches[-1]
     assert any(first in batch and copy in batch for batch in batches)
 
