@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 from tests.faultproxy import Moment
 
 _LITERAL = re.compile(rb"\{(\d+)\+?\}$")
+_EXISTS = re.compile(rb"^\* \d+ EXISTS$", re.IGNORECASE)
 _MULTIPART_ACTION = re.compile(rb'name="action"\r\n(?:[^\r\n]+\r\n)*\r\n([A-Za-z]+)')
 
 
@@ -61,13 +62,18 @@ class _ImapStream:
 @dataclass
 class ImapTally:
     """Counts the tagged IMAP commands clients send (``UID FETCH`` counts as its own name), and
-    the seconds from each command to its tagged answer (IDLE, which waits on purpose, aside)."""
+    the seconds from each command to its tagged answer (IDLE, which waits on purpose, aside).
+
+    `exists_at` keeps when each untagged ``* n EXISTS`` reached the proxy: the moment the server
+    told its client of new mail (for IDLE, the server's own share of the latency).
+    """
 
     commands: Counter[str] = field(default_factory=Counter)
     connections: int = 0
     bytes_from_server: int = 0
     bytes_to_server: int = 0
     seconds: float = 0.0
+    exists_at: list[float] = field(default_factory=list)
     _streams: defaultdict[int, _ImapStream] = field(default_factory=lambda: defaultdict(_ImapStream))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -81,6 +87,8 @@ class ImapTally:
             if moment is Moment.ANSWER:
                 self.bytes_from_server += len(data)
                 for line in stream.received.feed(data):
+                    if _EXISTS.match(line):
+                        self.exists_at.append(now)
                     started = stream.waiting.pop(line.split(b" ", 1)[0], None)
                     if started is not None:
                         self.seconds += now - started

@@ -4,10 +4,12 @@
 a fast arrival), APPENDs mails one at a time and times each from the APPEND until its page is
 in the wiki's database, polled every `POLL_SECONDS` straight from the wiki's SQLite file (the
 wiki's API would queue the polls in front of the edit being timed); each page's text is checked
-for the mail's marker afterwards. `quiet_passes` maps many mailboxes, lets the daemon publish
-their mail, then counts what its passes send to IMAP and to the wiki while no new mail comes
-(the daemon keeps its sessions between passes), and what one `once` (a new process, which must
-log in) sends then.
+for the mail's marker afterwards. The daemon's IMAP goes through a counting proxy that notes
+when the server announced the new mail (``* n EXISTS``), which splits each latency into the
+server's share (Dovecot waits 0.5 s before it tells an IDLE client) and the bridge's.
+`quiet_passes` maps many mailboxes, lets the daemon publish their mail, then counts what its
+passes send to IMAP and to the wiki while no new mail comes (the daemon keeps its sessions
+between passes), and what one `once` (a new process, which must log in) sends then.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
+from bench.counting import ImapTally
 from bench.instrument import ROOT
 from bench.wiring import (
     PASSWORD,
@@ -39,6 +42,7 @@ from bench.wiring import (
 )
 from bridge.core.render.page import message_marker
 from bridge.core.render.titles import page_title
+from tests.faultproxy import FaultProxy
 from tests.integration.support import WikiReader
 from tests.servers import DovecotServer, MediaWikiServer
 
@@ -100,40 +104,49 @@ def _daemon(config: Path) -> Iterator[subprocess.Popen[bytes]]:
         daemon.wait(30)
 
 
-def idle_latency(directory: Path, dovecot: DovecotServer, wiki: MediaWikiServer, mails: int) -> list[float]:
-    """Seconds from APPEND to the page on the wiki, per mail, with the daemon on IDLE."""
+@dataclass(frozen=True)
+class Arrival:
+    """One mail under IDLE: seconds from its APPEND to its page, and to the server's notice."""
+
+    latency: float
+    notice: float | None
+    """Until the server told the daemon's connection of it (None: no notice seen before the page)."""
+
+
+def idle_latency(directory: Path, dovecot: DovecotServer, wiki: MediaWikiServer, mails: int) -> list[Arrival]:
+    """Each mail's arrival on the wiki, with the daemon on IDLE (its IMAP through a counting proxy)."""
     prefix, folder = "Bench/Idle", "Idle"
     polling = ("idle = true", "poll_interval = 3600")
-    config = write_config(
-        directory,
-        Endpoints(dovecot.port, wiki.api_url),
-        wiki,
-        [Mapping("idle", folder, prefix)],
-        polling=polling,
-    )
-    appender = _Appender(dovecot, folder)
+    appender = _Appender(dovecot, folder)  # straight to the server: its answers are not counted
     appender.append(_mail(0, "Warm-up")[0])
-    latencies: list[float] = []
+    arrivals: list[Arrival] = []
     published: list[tuple[str, str]] = []
+    tally = ImapTally()
     try:
-        with _daemon(config):
-            _wait(wiki, page_title(prefix, "Warm-up"))
-            for number in range(1, mails + 1):
-                time.sleep(PAUSE_SECONDS)
-                subject = f"Idle {number}"
-                raw, message_id = _mail(number, subject)
-                started = time.monotonic()
-                appender.append(raw)
-                _wait(wiki, page_title(prefix, subject))
-                latencies.append(time.monotonic() - started)
-                published.append((subject, message_id))
+        with FaultProxy(dovecot.host, dovecot.port, seed=1, tap=tally) as proxy:
+            endpoints = Endpoints(proxy.port, wiki.api_url)
+            mapping = Mapping("idle", folder, prefix)
+            config = write_config(directory, endpoints, wiki, [mapping], polling=polling)
+            with _daemon(config):
+                _wait(wiki, page_title(prefix, "Warm-up"))
+                for number in range(1, mails + 1):
+                    time.sleep(PAUSE_SECONDS)
+                    subject = f"Idle {number}"
+                    raw, message_id = _mail(number, subject)
+                    started = time.monotonic()
+                    appender.append(raw)
+                    _wait(wiki, page_title(prefix, subject))
+                    ended = time.monotonic()
+                    notices = [at for at in list(tally.exists_at) if started <= at <= ended]
+                    arrivals.append(Arrival(ended - started, notices[0] - started if notices else None))
+                    published.append((subject, message_id))
     finally:
         appender.close()
     reader = WikiReader(wiki)
     for subject, message_id in published:
         if message_marker(message_id) not in reader.text(page_title(prefix, subject)):
             raise SystemExit(f"IDLE: the page of {subject!r} carries no message marker")
-    return latencies
+    return arrivals
 
 
 def _wait(wiki: MediaWikiServer, title: str) -> None:

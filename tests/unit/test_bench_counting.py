@@ -63,3 +63,15 @@ def test_multipart_uploads_and_chunked_bodies_are_counted() -> None:
     assert dict(tally.actions) == {"upload": 1, "-": 1}
     assert tally.requests == 2
     assert set(tally.seconds()) == {"upload", "-"}
+
+
+def test_the_servers_new_mail_notices_are_timed_but_not_inside_literals() -> None:
+    """`* n EXISTS` (the IDLE notice) is noted with its time; the same bytes inside a mail are not."""
+    tally = ImapTally()
+    tally(1, Moment.REQUEST, b"A1 IDLE\r\n")
+    tally(1, Moment.ANSWER, b"+ idling\r\n")
+    assert tally.exists_at == []
+    tally(1, Moment.ANSWER, b"* 7 EXISTS\r\n* 1 RECENT\r\n")
+    assert len(tally.exists_at) == 1
+    tally(2, Moment.ANSWER, b"* 1 FETCH (BODY[] {12}\r\n* 9 EXISTS\r\n)\r\n")
+    assert len(tally.exists_at) == 1

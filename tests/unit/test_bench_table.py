@@ -90,3 +90,23 @@ def test_at_raw_speed_takes_out_a_slower_wiki_but_keeps_the_wait_for_the_bridge(
     # Same speed: the plain ratio.
     assert at_raw_speed(50.0, 45.0, 40.0, 42.0, 40.0) == 50.0 / 42.0
     assert at_raw_speed(50.0, 45.0, 0.0, 42.0, 40.0) is None
+
+
+def test_idle_figures_split_the_latency_at_the_servers_notice() -> None:
+    """The median target is on notice -> page; a mail whose notice was not seen counts whole."""
+    from collections import Counter
+
+    from bench.live import Arrival, QuietPasses
+    from bench.side_by_side import live_figures
+
+    quiet = QuietPasses(1, Counter({"EXAMINE": 1}), Counter())
+    arrivals = [Arrival(0.55, 0.50), Arrival(0.56, 0.51), Arrival(0.60, None)]
+    figures = {figure.name.split(",")[0]: figure for figure in live_figures(arrivals, quiet, quiet)}
+    share = figures["IDLE: median notice -> page (the bridge's share)"]
+    assert share.value is not None
+    assert abs(share.value - 0.05) < 1e-9
+    assert share.ok is True
+    assert figures["IDLE: median APPEND -> page"].target is None
+    assert figures["IDLE: median APPEND -> server's notice (EXISTS)"].value == 0.505
+    slow = live_figures([Arrival(0.9, None)] * 3, quiet, quiet)
+    assert [f.ok for f in slow if f.target is not None][:2] == [False, False]
