@@ -10,6 +10,7 @@ fetch the same mails: machine load at that moment hits both sides alike.
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,8 @@ from tests.integration.support import WikiReader
 from tests.servers import LOOPBACK, DovecotServer, start_mediawiki
 
 VISIBLE_SAMPLE = 25
+REFERENCE = re.compile(r"&(?:#[0-9]+|#x[0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
+"""A character reference in wikitext: what escaping costs."""
 """Pages whose rendered text is compared with their wikitext (parsing every page takes long)."""
 
 
@@ -50,6 +53,7 @@ class Migration:
     wikitext_bytes: int
     sample_wikitext_bytes: int
     sample_visible_bytes: int
+    sample_reference_bytes: int
     imap_commands: Counter[str]
     imap_bytes: int
     imap_seconds: float
@@ -99,6 +103,9 @@ def measure(
             wikitext_bytes=sum(len(text.encode()) for text in texts.values()),
             sample_wikitext_bytes=sum(len(texts[title].encode()) for title in sample),
             sample_visible_bytes=sum(len(visible_text(wiki, title).encode()) for title in sample),
+            sample_reference_bytes=sum(
+                len(found) for title in sample for found in REFERENCE.findall(texts[title])
+            ),
             imap_commands=Counter(tally.imap.commands),
             imap_bytes=tally.imap.bytes_from_server,
             imap_seconds=tally.imap.seconds,

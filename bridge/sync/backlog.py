@@ -32,8 +32,8 @@ import structlog
 
 from bridge.adapters.imap import FolderStatus
 from bridge.adapters.imap_probe import HeaderProbe, ProbeSummary
-from bridge.core.model import AutomationHeaders, FetchedMail, Message
-from bridge.core.parsing import parse_message
+from bridge.core.model import FetchedMail, Message
+from bridge.core.parsing import parse_threading
 from bridge.sync.actions import Action, PublishGroup, Source
 from bridge.sync.planner import Batch
 from bridge.sync.ports import Mailbox, MailReader
@@ -44,7 +44,6 @@ R = TypeVar("R")
 PROBE_CHUNK = 500
 LARGEST_BATCH = 1000
 AHEAD = 2
-_NO_AUTOMATION = AutomationHeaders()
 
 
 @dataclass
@@ -89,26 +88,19 @@ def read_backlog(imap: MailReader, folder: str, uidvalidity: int, uids: Sequence
 
 def _threading_headers(probe: HeaderProbe | None, uid: int) -> Message | None:
     """The probe's threading fields as a message of nothing else; None when they cannot be read."""
+    if probe is None or not probe.threading.strip():
+        return None
     try:
-        message = parse_message(probe.threading + b"\r\n") if probe and probe.threading else None
+        # Its id is derived from the body too; in the plan it stands alone under a stand-in.
+        message = parse_threading(probe.threading, f"uid-{uid}@backlog.invalid")
     except Exception:  # hostile headers: the body fetch records why this mail cannot be read
         return None
-    if message is None:
-        return None
-    # Its id is derived from the body too; in the plan it stands alone under a stand-in.
-    message_id = message.message_id if message.has_own_id else f"uid-{uid}@backlog.invalid"
     # Interned: a thread's ids recur in every reply's References. In UTC: one shared tzinfo.
-    return Message(
-        message_id=sys.intern(message_id),
+    return dataclasses.replace(
+        message,
+        message_id=sys.intern(message.message_id),
         references=tuple(sys.intern(reference) for reference in message.references),
-        subject="",
-        sender_name="",
-        sender_address="",
         date=message.date.astimezone(UTC),
-        body_text="",
-        has_own_id=message.has_own_id,
-        thread_index=sys.intern(message.thread_index) if message.thread_index else None,
-        automation=_NO_AUTOMATION,
     )
 
 
