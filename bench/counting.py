@@ -135,12 +135,17 @@ class _HttpStream:
 @dataclass
 class HttpTally:
     """Counts HTTP requests to the wiki by their Action API ``action`` (query, edit, upload …), and
-    the seconds from each request's first byte to its answer's last byte, per action."""
+    the seconds the wiki spent on them, per action.
+
+    The wiki serves one request at a time (``php -S``): a request sent while another is answered
+    waits, so its time runs from its first byte, or from the answer before it where it waited,
+    to its answer's last byte. Requests one after the other simply count from request to answer.
+    """
 
     actions: Counter[str] = field(default_factory=Counter)
     bytes_from_server: int = 0
     bytes_to_server: int = 0
-    _seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    _answered: list[tuple[float, float, str]] = field(default_factory=list)
     _streams: defaultdict[int, _HttpStream] = field(default_factory=lambda: defaultdict(_HttpStream))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -168,7 +173,7 @@ class HttpTally:
         """Book the answered request of `stream` (if any) under its action."""
         if stream.current is not None:
             action, started = stream.current
-            self._seconds[action] += max(0.0, stream.answered - started)
+            self._answered.append((stream.answered, started, action))
             stream.current = None
 
     def snapshot(self) -> Counter[str]:
@@ -182,11 +187,16 @@ class HttpTally:
         return sum(self.actions.values())
 
     def seconds(self) -> dict[str, float]:
-        """Seconds per action from request to answer (call when the client is done)."""
+        """Seconds the wiki spent per action (call when the client is done)."""
         with self._lock:
             for stream in self._streams.values():
                 self._settle(stream)
-            return dict(self._seconds)
+            seconds: defaultdict[str, float] = defaultdict(float)
+            previous = float("-inf")
+            for answered, started, action in sorted(self._answered):
+                seconds[action] += max(0.0, answered - max(started, previous))
+                previous = answered
+            return dict(seconds)
 
 
 def take_request(buffer: bytes) -> tuple[str, bytes] | None:

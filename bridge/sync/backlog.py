@@ -44,6 +44,7 @@ R = TypeVar("R")
 PROBE_CHUNK = 500
 LARGEST_BATCH = 1000
 AHEAD = 2
+FIRST_BATCH_SHARE = 10
 
 
 @dataclass
@@ -107,8 +108,9 @@ def _threading_headers(probe: HeaderProbe | None, uid: int) -> Message | None:
 def thread_batches(backlog: Backlog, plan: Callable[[Batch], list[Action]], size: int) -> list[list[int]]:
     """Cut the backlog into batches of whole threads, oldest thread first, as `plan` groups their headers.
 
-    Copies of one Message-ID go with the first; mail whose headers cannot be read (or that is
-    gone) comes last, in batches of its own: reading its body tells what it is.
+    The first batch holds a tenth of `size` (or one thread). Copies of one Message-ID go with the
+    first; mail whose headers cannot be read (or that is gone) comes last, in batches of its own:
+    reading its body tells what it is.
     """
     copies = backlog.copies
     threads = [
@@ -124,7 +126,9 @@ def thread_batches(backlog: Backlog, plan: Callable[[Batch], list[Action]], size
     for thread in [*threads, backlog.loose]:
         for start in range(0, len(thread), max(size, LARGEST_BATCH)):
             part = thread[start : start + max(size, LARGEST_BATCH)]
-            if not batches or len(batches[-1]) + len(part) > size:
+            # The first batch is small: the wiki's first edit waits only for its reading.
+            limit = max(1, size // FIRST_BATCH_SHARE) if len(batches) == 1 else size
+            if not batches or len(batches[-1]) + len(part) > limit:
                 batches.append([])
             batches[-1].extend(part)
     return [sorted(batch) for batch in batches if batch]

@@ -9,22 +9,19 @@ rendered, or that the wiki refuses, fails alone.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import structlog
 
 from bridge.adapters.state.ports import SyncState
 from bridge.adapters.state.statuses import QuarantineStatus
 from bridge.adapters.state.store import IntendedMessage, QuarantinedMail
-from bridge.core.attachments import all_attachments
-from bridge.core.model import Attachment, Message
+from bridge.core.model import Message
 from bridge.core.render.escape import single_line
 from bridge.core.render.page import (
-    FileRef,
     merge_marker,
     render_merge_note,
-    render_message,
-    render_variant_note,
 )
 from bridge.core.subjects import subject_key
 from bridge.core.threads import ThreadGroup
@@ -45,10 +42,10 @@ from bridge.sync.continuation import Placement
 from bridge.sync.lanes import Lanes, pages_of
 from bridge.sync.outbox import Outbox
 from bridge.sync.people import NO_PEOPLE, PagePeople
-from bridge.sync.planner import describe_failure
 from bridge.sync.ports import Mailbox, Wiki
+from bridge.sync.preparing import GroupPreparer, Prepared
 from bridge.sync.results import FailureLog, PassResult
-from bridge.sync.spaces import Space, Spaces
+from bridge.sync.spaces import Spaces
 from bridge.sync.uploads import Uploads
 
 log = structlog.get_logger("bridge.sync.executor")
@@ -87,23 +84,43 @@ class Executor:
         self.pages = self.spaces[None].pages
         self._published = False
         self.uploads = Uploads(settings.name, wiki)
+        self.preparer = GroupPreparer(settings.name, state, self.spaces, self.uploads, people, self.failures)
+        self._lanes: Lanes | None = None
         self._log = log.bind(mailbox=settings.name)
 
-    def run(self, imap: Mailbox | None, actions: Sequence[Action], result: PassResult) -> None:
+    def run(self, imap: Mailbox | None, actions: Sequence[Action], result: PassResult) -> int:
         """Carry out `actions` in order; once the pass is asked to stop, no further group is published.
 
-        With `concurrency` above 1, groups on different pages are published at once (`Lanes`);
-        mail actions and merge notes wait until the groups before them are confirmed.
+        Groups are published on `concurrency` edit lanes (`Lanes`), never two on one page. While a
+        lane records, edits and confirms a group, this thread prepares the next (uploads its files,
+        renders it), so the wiki does not wait for the bridge's own work between two edits. Mail
+        actions and merge notes wait until the groups before them are confirmed. Return the
+        number of the last work handed to a lane (for `settle`).
         """
-        if self.concurrency <= 1:
-            self._run(imap, actions, result, None)
-            return
+        if self._lanes is not None:
+            self._run(imap, actions, result, self._lanes)
+            return self._lanes.submitted
         with Lanes(self.concurrency) as lanes:
             self._run(imap, actions, result, lanes)
+        return lanes.submitted
 
-    def _run(
-        self, imap: Mailbox | None, actions: Sequence[Action], result: PassResult, lanes: Lanes | None
-    ) -> None:
+    @contextmanager
+    def lanes_open(self) -> Iterator[None]:
+        """Keep one set of edit lanes for the `run`s within: each returns without waiting for its
+        last edits, so the caller plans what comes next meanwhile (`settle` waits for them)."""
+        with Lanes(self.concurrency) as lanes:
+            self._lanes = lanes
+            try:
+                yield
+            finally:
+                self._lanes = None
+
+    def settle(self, mark: int) -> None:
+        """Wait until the work a `run` returned `mark` for (and all before it) is done and reported."""
+        if self._lanes is not None:
+            self._lanes.wait_done(mark)
+
+    def _run(self, imap: Mailbox | None, actions: Sequence[Action], result: PassResult, lanes: Lanes) -> None:
         skips: list[Skip] = []
         outcome: list[bool] = []  # of the group last handed to a lane: published as planned?
         for action in actions:
@@ -126,27 +143,28 @@ class Executor:
                         self.outbox.draft_link_replies([action])
                 case MailAction(folder=folder):
                     assert imap is not None
-                    if lanes is not None:
-                        lanes.drain()
+                    lanes.drain()
                     self.mail_actions(imap, folder)
                 case PublishGroup() if not self.stop.is_set():
-                    if lanes is None:
-                        self._published = self.publish(action, result)
-                    else:
-                        outcome = self._publish_alongside(lanes, action, result)
+                    outcome = self._publish_alongside(lanes, action, result)
                 case MergeNote() if not self.stop.is_set():
-                    if lanes is not None:
-                        lanes.drain()
-                        self._published = outcome == [True]
+                    lanes.drain()
+                    self._published = outcome == [True]
                     if self._published:
                         self.write_merge_notes()
         self._skip(skips, result)
 
     def _publish_alongside(self, lanes: Lanes, action: PublishGroup, result: PassResult) -> list[bool]:
-        """Publish the group on a lane of its own; its counts join `result` when it is done.
+        """Prepare the group here, then publish it on a lane; its counts join `result` when it is done.
 
         Return where its outcome (published as planned) is put once it is done.
         """
+        keys = pages_of(action, self.state.merge_target)
+        # Prepared once no running work shares a page with it: it reads what that work confirms.
+        lanes.wait_clear(keys)
+        prepared = self.prepare(action, result)
+        if prepared is None:
+            return [False]
         own = PassResult(mailbox=result.mailbox)
         outcome: list[bool] = []
 
@@ -154,7 +172,7 @@ class Executor:
             result.add(own)
             outcome.append(published)
 
-        lanes.submit(pages_of(action, self.state.merge_target), lambda: self.publish(action, own), done)
+        lanes.submit(keys, lambda: self.commit(prepared, own), done)
         return outcome
 
     def _skip(self, skips: Sequence[Skip], result: PassResult) -> None:
@@ -235,30 +253,17 @@ class Executor:
 
         Return whether the group is on the wiki as planned (its merge note may follow).
         """
-        space = self.spaces[action.route]
-        # Redacted before anything of it is rendered, named or uploaded.
-        group = space.redacted(action.group)
-        sources = {m.message_id: s for m, s in zip(group.messages, action.sources, strict=True)}
-        thread_id, also_linked = group.thread_id, group.also_linked
-        if thread_id is not None:
-            # An earlier group of the same batch may have merged one of these threads meanwhile.
-            linked = sorted({self.state.merge_target(t) for t in (thread_id, *also_linked)})
-            thread_id, also_linked = linked[0], tuple(linked[1:])
-        files = self.uploads.store([a for m in group.messages for a in all_attachments(m)], space)
-        space, opening = self.people.prepare(space, group.messages)
-        sections: list[str] = []
-        messages: list[Message] = []
-        for message in group.messages:
-            try:
-                sections.append(self._fitted(message, sources[message.message_id], files, space))
-            except Exception as exc:  # one mail must never stop the mailbox
-                self._log.warning("message.unrenderable", message_id=message.message_id, exc_info=True)
-                reason = describe_failure("rendering the mail", exc)
-                self.failures.record(sources[message.message_id], message.message_id, reason, result)
-                continue
-            messages.append(message)
-        if not messages:
-            return False
+        prepared = self.prepare(action, result)
+        return prepared is not None and self.commit(prepared, result)
+
+    def prepare(self, action: PublishGroup, result: PassResult) -> Prepared | None:
+        """Redact, upload and render a group (`GroupPreparer.prepare`)."""
+        return self.preparer.prepare(action, result)
+
+    def commit(self, prepared: Prepared, result: PassResult) -> bool:
+        """Publish a prepared group: intent, edit (one per page part), confirmation; True when all is on."""
+        action, space, group, sources = prepared.action, prepared.space, prepared.group, prepared.sources
+        thread_id, messages = prepared.thread_id, prepared.messages
         intents = [
             IntendedMessage(
                 message_id=m.message_id,
@@ -273,7 +278,7 @@ class Executor:
         ]
         if thread_id is not None:
             # Recorded before the edit: if its answer is lost, recovery still knows the threads joined.
-            for newer in also_linked:
+            for newer in prepared.also_linked:
                 self.state.mark_merged(newer, into=thread_id)
         if self.outbox is not None:
             # Drafted before the edit: if its answer is lost, recovery confirms the mail and still replies.
@@ -288,7 +293,7 @@ class Executor:
             self.people.confirmed(placement, messages)
 
         try:
-            space.pages.publish(thread_id, messages, sections, intents, confirmed, opening)
+            space.pages.publish(thread_id, messages, prepared.sections, intents, confirmed, prepared.opening)
         except WikiRefusedError as exc:
             # Parts confirmed before the refusal stay published.
             messages = [m for m in messages if m.message_id not in published]
@@ -345,25 +350,3 @@ class Executor:
                 revision=edit.revision,
             )
         result.published += len(messages)
-
-    def _fitted(self, message: Message, source: Source, files: dict[str, FileRef], space: Space) -> str:
-        """The message's section; a mail larger than a whole page is shortened, its full text a file."""
-
-        def render(shortened: Message, note: str) -> str:
-            return self._render(shortened, source, files, space, note)
-
-        def upload(attachments: Sequence[Attachment]) -> dict[str, FileRef]:
-            return self.uploads.store(attachments, space)
-
-        return space.pages.fit(message, self._render(message, source, files, space), render, upload)
-
-    def _render(
-        self, message: Message, source: Source, files: dict[str, FileRef], space: Space, note: str = ""
-    ) -> str:
-        """The message's section; a variant says which earlier message shares its Message-ID."""
-        if source.variant_of is not None:
-            threads = self.state.threads_for_ids(self.settings.name, [source.variant_of])
-            thread_id = threads.get(source.variant_of)
-            page = self.state.thread_page(thread_id) if thread_id is not None else None
-            note = render_variant_note(source.variant_of, page, space.options.language) + note
-        return render_message(message, space.options, files, note)

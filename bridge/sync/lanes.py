@@ -1,4 +1,4 @@
-"""Edits to different pages at once (`[wiki] concurrency`): never two to one page, in plan order per page.
+"""Edits on lanes of their own (`[wiki] concurrency` of them): never two to one page, in plan order per page.
 
 Each piece of work names the pages (threads, titles) it may edit. It starts once a worker is
 free and no running work shares a page with it; until then the plan waits, so work on one page
@@ -20,6 +20,7 @@ from bridge.sync.actions import PublishGroup
 
 @dataclass
 class _Running:
+    number: int
     keys: frozenset[Hashable]
     future: Future[Any]
     done: Callable[[Any], None]
@@ -32,6 +33,8 @@ class Lanes:
         self.workers = workers
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="bridge-edit")
         self._running: list[_Running] = []
+        self.submitted = 0
+        """How many pieces were handed to a worker so far; each piece's number (from 1)."""
 
     def __enter__(self) -> Lanes:
         return self
@@ -47,13 +50,29 @@ class Lanes:
 
     def submit(self, keys: frozenset[Hashable], work: Callable[[], Any], done: Callable[[Any], None]) -> None:
         """Start `work` once a worker is free and no running work shares one of `keys`."""
+        self._wait_until(lambda: len(self._running) < self.workers and not self._shared(keys))
+        # In a copy of the caller's context: the pass's lease fences the lane's writes too.
+        self.submitted += 1
+        future = self._pool.submit(contextvars.copy_context().run, work)
+        self._running.append(_Running(self.submitted, keys, future, done))
+
+    def wait_clear(self, keys: frozenset[Hashable]) -> None:
+        """Wait until no running work shares one of `keys` (reporting what finished meanwhile)."""
+        self._wait_until(lambda: not self._shared(keys))
+
+    def wait_done(self, number: int) -> None:
+        """Wait until the pieces numbered up to `number` are done and reported."""
+        self._wait_until(lambda: not any(r.number <= number for r in self._running))
+
+    def _shared(self, keys: frozenset[Hashable]) -> bool:
+        return any(keys & r.keys for r in self._running)
+
+    def _wait_until(self, ready: Callable[[], bool]) -> None:
         while True:
             self._collect()
-            if len(self._running) < self.workers and not any(keys & r.keys for r in self._running):
-                break
+            if ready():
+                return
             wait([r.future for r in self._running], return_when=FIRST_COMPLETED)
-        # In a copy of the caller's context: the pass's lease fences the lane's writes too.
-        self._running.append(_Running(keys, self._pool.submit(contextvars.copy_context().run, work), done))
 
     def drain(self) -> None:
         """Wait for all running work and report it."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from bench import counting
 from bench.counting import HttpTally, ImapTally, command_name, take_request
 from tests.faultproxy import Moment
 
@@ -75,3 +78,23 @@ def test_the_servers_new_mail_notices_are_timed_but_not_inside_literals() -> Non
     assert len(tally.exists_at) == 1
     tally(2, Moment.ANSWER, b"* 1 FETCH (BODY[] {12}\r\n* 9 EXISTS\r\n)\r\n")
     assert len(tally.exists_at) == 1
+
+
+def test_a_request_waiting_behind_another_counts_only_from_the_answer_before_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The wiki serves one request at a time: overlapping requests add up to the wall time they
+    kept it busy, not to the sum of their waits."""
+    clock = iter([0.0, 1.0, 2.0, 3.0, 4.0, 4.5])
+    monkeypatch.setattr(counting.time, "monotonic", lambda: next(clock))
+    edit = b"GET /api.php?action=edit HTTP/1.1\r\n\r\n"
+    upload = b"GET /api.php?action=upload HTTP/1.1\r\n\r\n"
+    query = b"GET /api.php?action=query HTTP/1.1\r\n\r\n"
+    tally = HttpTally()
+    tally(1, Moment.REQUEST, edit)  # 0.0
+    tally(2, Moment.REQUEST, upload)  # 1.0: waits behind the edit
+    tally(1, Moment.ANSWER, b"HTTP/1.1 200 OK\r\n\r\n{}")  # 2.0
+    tally(2, Moment.ANSWER, b"HTTP/1.1 200 OK\r\n\r\n{}")  # 3.0
+    tally(1, Moment.REQUEST, query)  # 4.0
+    tally(1, Moment.ANSWER, b"HTTP/1.1 200 OK\r\n\r\n{}")  # 4.5
+    assert tally.seconds() == {"edit": 2.0, "upload": 1.0, "query": 0.5}
