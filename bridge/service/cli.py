@@ -44,7 +44,7 @@ from bridge.sync.wikisetup import install_templates
 
 DEFAULT_CONFIG = Path("/etc/email-wiki-bridge/config.toml")
 log = structlog.get_logger("bridge.service.cli")
-GIL_SWITCH_SECONDS = 0.001
+GIL_SWITCH_SECONDS = 0.0005
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     # A pass's edit lane waits for the GIL at every answer while the prefetching thread parses
-    # mail; at Python's default 5 ms hand-over the wiki idles that long between two edits.
+    # mail; at Python's default 5 ms hand-over the wiki idles up to that long at each answer.
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
     try:
         settings = load_settings(args.config)

@@ -1,10 +1,11 @@
 """Edits on lanes of their own (`[wiki] concurrency` of them): never two to one page, in plan order per page.
 
-Each piece of work names the pages (threads, titles) it may edit. It starts once a worker is
-free and no running work shares a page with it; until then the plan waits, so work on one page
-runs in the order of the plan. Each piece does its own intent → edit → confirm on its thread;
-what it reports back (`done`) runs on the caller's thread. When one piece fails, the pieces
-already running are let finish (and reported), then the error is raised.
+Each piece of work names the pages (threads, titles) it may edit. It is handed over once no
+handed-over work shares a page with it and at most one piece waits for a free lane (so a lane
+goes on to the next edit without waiting for the caller); until then the plan waits, so work on
+one page runs in the order of the plan. Each piece does its own intent → edit → confirm on its
+thread; what it reports back (`done`) runs on the caller's thread. When one piece fails, the
+pieces already handed over are let finish (and reported), then the error is raised.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ class _Running:
 class Lanes:
     """Runs work on up to `workers` threads, one piece per page at a time; use as a context manager."""
 
+    WAITING = 1
+    """Pieces handed over beyond the lanes, to start the moment a lane is free."""
+
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="bridge-edit")
@@ -49,8 +53,9 @@ class Lanes:
             self._pool.shutdown(wait=True)
 
     def submit(self, keys: frozenset[Hashable], work: Callable[[], Any], done: Callable[[Any], None]) -> None:
-        """Start `work` once a worker is free and no running work shares one of `keys`."""
-        self._wait_until(lambda: len(self._running) < self.workers and not self._shared(keys))
+        """Hand `work` over once no handed-over work shares one of `keys` and a lane is free or
+        only `WAITING` pieces wait for one."""
+        self._wait_until(lambda: len(self._running) < self.workers + self.WAITING and not self._shared(keys))
         # In a copy of the caller's context: the pass's lease fences the lane's writes too.
         self.submitted += 1
         future = self._pool.submit(contextvars.copy_context().run, work)
@@ -84,7 +89,7 @@ class Lanes:
         finished = [r for r in self._running if r.future.done()]
         errors = [error for r in finished if (error := r.future.exception()) is not None]
         if errors:
-            # The others finish their own edits and confirmations before the pass stops.
+            # The others finish their edits and confirmations before the pass stops.
             wait([r.future for r in self._running])
             finished = self._running
         self._running = [r for r in self._running if r not in finished]
