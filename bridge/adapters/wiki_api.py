@@ -57,7 +57,7 @@ _SESSION_CODES = frozenset({"assertuserfailed", "assertbotfailed", "badtoken", "
 
 
 class WikiSession:
-    """A logged-in session with one wiki. `session` and `sleep` can be injected (tests, retries)."""
+    """A logged-in session with one wiki. `session`, `sleep` and `clock` can be injected (tests, retries)."""
 
     def __init__(
         self,
@@ -65,6 +65,7 @@ class WikiSession:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         max_retries: int = 4,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
         self._session = session or requests.Session()
@@ -76,7 +77,7 @@ class WikiSession:
         self._limits: UploadLimits | None = None
         self._max_article_size: int | None = None
         self._user_namespace: str | None = None
-        self._clock = time.monotonic
+        self._clock = clock
         self._last_write = float("-inf")
         # The limiter all threads share: the next write's slot, and a pause after lag or overload.
         self._gate = threading.Lock()
