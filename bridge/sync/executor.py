@@ -9,8 +9,7 @@ rendered, or that the wiki refuses, fails alone.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 
 import structlog
 
@@ -85,40 +84,19 @@ class Executor:
         self._published = False
         self.uploads = Uploads(settings.name, wiki)
         self.preparer = GroupPreparer(settings.name, state, self.spaces, self.uploads, people, self.failures)
-        self._lanes: Lanes | None = None
         self._log = log.bind(mailbox=settings.name)
 
-    def run(self, imap: Mailbox | None, actions: Sequence[Action], result: PassResult) -> int:
+    def run(self, imap: Mailbox | None, actions: Sequence[Action], result: PassResult) -> None:
         """Carry out `actions` in order; once the pass is asked to stop, no further group is published.
 
         Groups are published on `concurrency` edit lanes (`Lanes`), never two on one page. While a
         lane records, edits and confirms a group, this thread prepares the next (uploads its files,
         renders it), so the wiki does not wait for the bridge's own work between two edits. Mail
-        actions and merge notes wait until the groups before them are confirmed. Return the
-        number of the last work handed to a lane (for `settle`).
+        actions and merge notes wait until the groups before them are confirmed, and all of them
+        are confirmed when this returns.
         """
-        if self._lanes is not None:
-            self._run(imap, actions, result, self._lanes)
-            return self._lanes.submitted
         with Lanes(self.concurrency) as lanes:
             self._run(imap, actions, result, lanes)
-        return lanes.submitted
-
-    @contextmanager
-    def lanes_open(self) -> Iterator[None]:
-        """Keep one set of edit lanes for the `run`s within: each returns without waiting for its
-        last edits, so the caller plans what comes next meanwhile (`settle` waits for them)."""
-        with Lanes(self.concurrency) as lanes:
-            self._lanes = lanes
-            try:
-                yield
-            finally:
-                self._lanes = None
-
-    def settle(self, mark: int) -> None:
-        """Wait until the work a `run` returned `mark` for (and all before it) is done and reported."""
-        if self._lanes is not None:
-            self._lanes.wait_done(mark)
 
     def _run(self, imap: Mailbox | None, actions: Sequence[Action], result: PassResult, lanes: Lanes) -> None:
         skips: list[Skip] = []
@@ -162,7 +140,7 @@ class Executor:
         keys = pages_of(action, self.state.merge_target)
         # Prepared once no running work shares a page with it: it reads what that work confirms.
         lanes.wait_clear(keys)
-        prepared = self.prepare(action, result)
+        prepared = self.preparer.prepare(action, result)
         if prepared is None:
             return [False]
         own = PassResult(mailbox=result.mailbox)
@@ -253,12 +231,8 @@ class Executor:
 
         Return whether the group is on the wiki as planned (its merge note may follow).
         """
-        prepared = self.prepare(action, result)
+        prepared = self.preparer.prepare(action, result)
         return prepared is not None and self.commit(prepared, result)
-
-    def prepare(self, action: PublishGroup, result: PassResult) -> Prepared | None:
-        """Redact, upload and render a group (`GroupPreparer.prepare`)."""
-        return self.preparer.prepare(action, result)
 
     def commit(self, prepared: Prepared, result: PassResult) -> bool:
         """Publish a prepared group: intent, edit (one per page part), confirmation; True when all is on."""

@@ -21,7 +21,6 @@ from bridge.sync.actions import PublishGroup
 
 @dataclass
 class _Running:
-    number: int
     keys: frozenset[Hashable]
     future: Future[Any]
     done: Callable[[Any], None]
@@ -37,8 +36,6 @@ class Lanes:
         self.workers = workers
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="bridge-edit")
         self._running: list[_Running] = []
-        self.submitted = 0
-        """How many pieces were handed to a worker so far; each piece's number (from 1)."""
 
     def __enter__(self) -> Lanes:
         return self
@@ -57,17 +54,12 @@ class Lanes:
         only `WAITING` pieces wait for one."""
         self._wait_until(lambda: len(self._running) < self.workers + self.WAITING and not self._shared(keys))
         # In a copy of the caller's context: the pass's lease fences the lane's writes too.
-        self.submitted += 1
         future = self._pool.submit(contextvars.copy_context().run, work)
-        self._running.append(_Running(self.submitted, keys, future, done))
+        self._running.append(_Running(keys, future, done))
 
     def wait_clear(self, keys: frozenset[Hashable]) -> None:
         """Wait until no running work shares one of `keys` (reporting what finished meanwhile)."""
         self._wait_until(lambda: not self._shared(keys))
-
-    def wait_done(self, number: int) -> None:
-        """Wait until the pieces numbered up to `number` are done and reported."""
-        self._wait_until(lambda: not any(r.number <= number for r in self._running))
 
     def _shared(self, keys: frozenset[Hashable]) -> bool:
         return any(keys & r.keys for r in self._running)

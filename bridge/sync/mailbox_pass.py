@@ -255,36 +255,23 @@ class MailboxSync:
         def read(item: tuple[list[int], list[Skip]]) -> Loaded:
             return load(self.settings.name, shared, folder, uidvalidity, item[0], probes)
 
-        def settled(batch: list[int], mark: int) -> bool:
-            """Once the batch's groups are confirmed, the position may pass it (not when stopping)."""
-            self.executor.settle(mark)
-            if self.stop.is_set():
-                return False
-            handled(batch)
-            if progress is not None:
-                progress.advance(len(batch))
-            return True
-
         ahead = Prefetch(read, triaged)
-        previous: tuple[list[int], int] | None = None
         try:
-            # One set of edit lanes for all batches: the next batch is planned and its first group
-            # prepared while the last edit of the batch before is in flight.
-            with self.executor.lanes_open():
-                for batch, (_, skips), loaded in zip(batches, triaged, ahead, strict=True):
-                    if self.stop.is_set():
-                        return False
-                    actions = self._plan_batch(folder, skips, loaded, result)
-                    if plan is not None:
-                        plan.extend(actions)
-                        mark = 0
-                    else:
-                        mark = self.executor.run(shared, actions, result)
-                    if previous is not None and not settled(*previous):
-                        return False
-                    previous = (batch, mark)
-                if previous is not None and not settled(*previous):
+            for batch, (_, skips), loaded in zip(batches, triaged, ahead, strict=True):
+                if self.stop.is_set():
                     return False
+                # Planned only once the batch before is confirmed: its copies, threads and
+                # subjects must be known to the store when this batch's are looked up.
+                actions = self._plan_batch(folder, skips, loaded, result)
+                if plan is not None:
+                    plan.extend(actions)
+                else:
+                    self.executor.run(shared, actions, result)
+                if self.stop.is_set():
+                    return False
+                handled(batch)
+                if progress is not None:
+                    progress.advance(len(batch))
         finally:
             ahead.close()
             if progress is not None:

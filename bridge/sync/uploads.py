@@ -39,27 +39,28 @@ class Uploads:
             if attachment.sha256 in files:
                 continue
             reason = refusal_reason(attachment, limits, max_bytes, space.options.language)
-            if reason is None and attachment.sha256 in self._stored:
+            if reason is None and attachment.sha256 not in self._stored:
+                reason = self._upload(attachment)
+            if reason is None:
                 files[attachment.sha256] = self._stored[attachment.sha256]
                 continue
-            if reason is None:
-                try:
-                    # No look-up first: the name carries the content hash, and the wiki's warning
-                    # about an existing file (a lost answer, the same content elsewhere) makes
-                    # `upload` return that file, so a new file costs one request, not two.
-                    title = self.wiki.upload(
-                        wiki_file_name(attachment),
-                        attachment.data,
-                        f"Attachment from the {self.mailbox} mailbox",
-                    )
-                except Exception as exc:  # one mail must never stop the mailbox
-                    if isinstance(exc, BridgeError) and not isinstance(exc, WikiRefusedError):
-                        raise
-                    reason = describe_failure("uploading the file", exc)
-                else:
-                    files[attachment.sha256] = self._stored[attachment.sha256] = FileRef(title)
-                    self._log.info("attachment.uploaded", file=title, size=attachment.size)
-                    continue
             files[attachment.sha256] = FileRef(None, reason)
             self._log.info("attachment.refused", filename_length=len(attachment.filename), reason=reason)
         return files
+
+    def _upload(self, attachment: Attachment) -> str | None:
+        """Store one file (remembered for the pass); None when stored, else why the wiki refused it."""
+        try:
+            # No look-up first: the name carries the content hash, and the wiki's warning about an
+            # existing file (a lost answer, the same content elsewhere) makes `upload` return that
+            # file, so a new file costs one request, not two.
+            title = self.wiki.upload(
+                wiki_file_name(attachment), attachment.data, f"Attachment from the {self.mailbox} mailbox"
+            )
+        except Exception as exc:  # one mail must never stop the mailbox
+            if isinstance(exc, BridgeError) and not isinstance(exc, WikiRefusedError):
+                raise
+            return describe_failure("uploading the file", exc)
+        self._stored[attachment.sha256] = FileRef(title)
+        self._log.info("attachment.uploaded", file=title, size=attachment.size)
+        return None

@@ -50,7 +50,7 @@ def test_the_next_group_is_prepared_while_an_edit_is_in_flight(tmp_path: Path) -
     wiki = SlowWiki()
     state = SqliteStateStore(tmp_path / "state.sqlite3")
     sync = MailboxSync(mailbox_settings(batch_size=100), wiki, state, open_mailbox=lambda _: mailbox)
-    prepare = sync.executor.prepare
+    prepare = sync.executor.preparer.prepare
     preparing_threads: set[str] = set()
 
     def prepare_and_tell(action: PublishGroup, result: PassResult) -> Prepared | None:
@@ -58,7 +58,7 @@ def test_the_next_group_is_prepared_while_an_edit_is_in_flight(tmp_path: Path) -
         wiki.journal.append("prepare")
         return prepare(action, result)
 
-    sync.executor.prepare = prepare_and_tell  # type: ignore[method-assign]
+    sync.executor.preparer.prepare = prepare_and_tell  # type: ignore[method-assign]
     try:
         result = sync.run()
     finally:
@@ -79,3 +79,35 @@ def test_the_next_group_is_prepared_while_an_edit_is_in_flight(tmp_path: Path) -
     assert preparing_threads == {threading.current_thread().name}
     marked = [mid for page in wiki.pages.values() for mid in read_markers(page.text).message_ids]
     assert sorted(marked) == sorted(set(marked)) and len(marked) == len(history.mails)
+
+
+def _mail(number: int, subject: str, day: int) -> bytes:
+    return (
+        f"From: Person {number} <p{number}@example.de>\r\nTo: team@example.de\r\n"
+        f"Subject: {subject}\r\nDate: {day:02d} Nov 2026 09:00:00 +0000\r\n"
+        f"Message-ID: <m{number}@example.de>\r\n\r\nText {number}.\r\n"
+    ).encode()
+
+
+def test_a_batch_is_planned_only_once_the_batch_before_is_confirmed(tmp_path: Path) -> None:
+    """A subject sibling batches apart (no References, `thread_by_subject`) joins its page: the
+    later batch's planning sees the earlier batch's subjects, even while edits are slow."""
+    mailbox = FakeMailbox()
+    for number in range(1, 11):
+        mailbox.deliver("INBOX", _mail(number, f"Topic {number}", 1))
+    # Oldest thread first, five mails a batch (the first: one): the root is the last group of
+    # the fourth batch, its sibling alone in the fifth.
+    mailbox.deliver("INBOX", _mail(0, "Budget 2027", 2))
+    mailbox.deliver("INBOX", _mail(99, "AW: Budget 2027", 3))
+    wiki = SlowWiki()
+    state = SqliteStateStore(tmp_path / "state.sqlite3")
+    settings = mailbox_settings(batch_size=5, thread_by_subject=True)
+    try:
+        result = MailboxSync(settings, wiki, state, open_mailbox=lambda _: mailbox).run()
+    finally:
+        state.close()
+    assert result.published == 12
+    pages = {title: read_markers(page.text).message_ids for title, page in wiki.pages.items()}
+    budget = [ids for title, ids in pages.items() if "Budget" in title]
+    assert budget == [("m0@example.de", "m99@example.de")], pages
+    assert len(pages) == 11
